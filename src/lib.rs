@@ -1,0 +1,109 @@
+//! # sockref: the C socket sequence, in Rust std, step by step
+//!
+//! A blocking TCP and UDP server built on `std::net` alone: a fixed pool of
+//! worker threads, each serving one connection at a time, in code that
+//! follows the C textbook's sequence call for call:
+//!
+//! ```text
+//! TCP server:  socket() -> bind() -> listen() -> accept() -> read()/write() ... -> close()
+//! UDP server:  socket() -> bind() -> recvfrom() -> sendto() ...
+//! ```
+//!
+//! It serves the classic inetd services (echo, discard, chargen, daytime,
+//! time: RFC 862-868) and the textbook's `hello` and `length` programs, and
+//! it embeds in a few lines, with a built-in service or a handler of your own.
+//!
+//! ## The C <-> Rust map
+//!
+//! | C call | Rust std | system calls std makes on Linux (seen with `strace -f`) |
+//! |---|---|---|
+//! | `socket()`+`bind()`+`listen()` | `TcpListener::bind(addr)` | `socket`, `setsockopt(SO_REUSEADDR)`, `bind`, `listen(fd, 128)` |
+//! | `accept()` | `listener.accept()` | `accept4(fd, ..., SOCK_CLOEXEC)` |
+//! | `connect()` | `TcpStream::connect(addr)` | `socket`, `connect` |
+//! | `read()` / `recv()` | `Read::read(&mut stream, buf)` | `read` (std) / `recvfrom` |
+//! | `write()` / `send()` | `Write::write(&mut stream, buf)` (loop: `write_all`) | `write` |
+//! | `close()` | `drop(stream)` | `close` |
+//! | `socket()`+`bind()` (UDP) | `UdpSocket::bind(addr)` | `socket`, `bind` |
+//! | `recvfrom()` / `sendto()` | `socket.recv_from(buf)` / `socket.send_to(buf, peer)` | `recvfrom` / `sendto` |
+//!
+//! std fixes the `listen()` backlog at 128 ([`limits::LISTEN_BACKLOG`]): the
+//! kernel queues at most that many finished handshakes while every worker
+//! is busy.
+//!
+//! ## Embedding
+//!
+//! Start a server on a free port, talk to it, stop it and read its counters:
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use std::net::TcpStream;
+//! use std::time::Duration;
+//!
+//! let server = sockref::ServerBuilder::new()
+//!     .addr("127.0.0.1:0")
+//!     .protocols(sockref::Protocols::Tcp)
+//!     .builtin("echo")?
+//!     .workers(4)
+//!     .start()?;
+//! let addr = server.tcp_addr().expect("serving TCP");
+//!
+//! let mut client = TcpStream::connect(addr)?;
+//! client.write_all(b"ping")?;
+//! client.shutdown(std::net::Shutdown::Write)?;
+//! let mut reply = Vec::new();
+//! client.read_to_end(&mut reply)?;
+//! assert_eq!(reply, b"ping");
+//! drop(client);
+//!
+//! let stats = server.shutdown(Duration::from_secs(5));
+//! assert_eq!(stats.accepted, 1);
+//! assert_eq!(stats.bytes_in, 4);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! A handler of your own is a closure over the connection:
+//!
+//! ```
+//! use std::io::Write;
+//! let server = sockref::ServerBuilder::new()
+//!     .addr("127.0.0.1:0")
+//!     .protocols(sockref::Protocols::Tcp)
+//!     .service(sockref::tcp_handler("greet", |conn| {
+//!         // write(client_socket, msg, sizeof(msg));
+//!         conn.write_all(b"Hello World!\0")
+//!     }))
+//!     .start()?;
+//! # let mut s = std::net::TcpStream::connect(server.tcp_addr().unwrap())?;
+//! # let mut v = Vec::new();
+//! # std::io::Read::read_to_end(&mut s, &mut v)?;
+//! # assert_eq!(v, b"Hello World!\0");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Modules
+//!
+//! Data flows one way: [`cli`] -> [`ServerBuilder`] -> `tcp`/`udp` ->
+//! [`pool`] -> [`service`]; [`trace`] and [`limits`] are leaves that all use.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod cli;
+mod conn;
+mod error;
+pub mod limits;
+pub mod pool;
+mod server;
+pub mod service;
+mod stats;
+mod tcp;
+pub mod trace;
+mod udp;
+
+pub use conn::Conn;
+pub use error::Error;
+pub use limits::{AcceptModel, Limits, Overload};
+pub use server::{Protocols, ServerBuilder, ServerHandle, StopSignal};
+pub use service::{builtin, tcp_handler, udp_handler, Reply, Service};
+pub use stats::Stats;
+pub use trace::{Event, Observer, Proto, TraceFormat, TraceWriter};

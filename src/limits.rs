@@ -1,0 +1,138 @@
+//! Every bound the server enforces, in one place, with its default and why.
+//!
+//! A fixed pool of blocking threads is only as safe as its limits: whoever
+//! holds the workers holds the server. Each field below caps one resource,
+//! and the README's limits table is generated from the same numbers (keep
+//! them in step). Nothing else in the crate invents a bound of its own.
+//!
+//! What this module does not do: it enforces nothing itself. `tcp`, `udp`
+//! and `conn` read these values.
+
+use std::time::Duration;
+
+/// The `listen()` backlog. `std::net::TcpListener::bind` hard-codes 128 on
+/// Linux (seen with `strace -f`: `listen(3, 128)`) and offers no way to change
+/// it without `unsafe` or a dependency. The kernel clamps it further to
+/// `net.core.somaxconn`. It is the queue that holds new clients while every
+/// worker is busy (`--overload wait`): client 129 and later wait for SYN
+/// retransmission (1 s, 3 s, 7 s, ...) rather than being refused.
+pub const LISTEN_BACKLOG: u32 = 128;
+
+/// Largest UDP payload over IPv4: 65,535 - 8 (UDP header) - 20 (IP header).
+pub const MAX_DATAGRAM: usize = 65_507;
+
+/// Size of each UDP worker's receive buffer: one more than the largest IPv4
+/// payload would be pointless (Linux truncates silently), so 64 KiB covers
+/// every datagram that can arrive.
+pub const UDP_RECV_BUF: usize = 65_536;
+
+/// The stack buffer a connection reads into first. Small, so that an idle
+/// connection touches one page of memory, not four.
+pub const SMALL_READ_BUF: usize = 1024;
+
+/// The heap buffer a connection switches to once a read fills the small one:
+/// bulk transfers then move 16 KiB per system call, as the C servers do.
+pub const LARGE_READ_BUF: usize = 16 * 1024;
+
+/// What the server does with a new client when every worker is busy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Overload {
+    /// Leave the client in the kernel's `listen()` backlog until a worker is
+    /// free. Nobody is turned away; a client may wait up to one idle timeout
+    /// (or one `max_conn_time`) per connection ahead of it.
+    Wait,
+    /// Accept, write `busy\r\n`, close at once. Clients learn immediately
+    /// that the server is full and can retry; no client ever waits.
+    Reject,
+}
+
+/// How accepted connections reach the workers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AcceptModel {
+    /// Every worker calls `accept()` on the shared listener and serves what
+    /// it accepted (UNIX Network Programming's "prethreaded, no locking"
+    /// server). No hand-off, no extra thread, no queue.
+    Workers,
+    /// One acceptor thread calls `accept()` and hands each connection to a
+    /// free worker over a rendezvous channel (capacity 0: nothing waits in
+    /// user space). Needed for [`Overload::Reject`], which must know that no
+    /// worker is free.
+    Handoff,
+}
+
+/// All the server's bounds. [`Limits::default`] is what `sockref serve` uses
+/// when no flag is given.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// TCP worker threads, started before the `listening` line is printed.
+    /// Each serves one connection at a time, so this is also the number of
+    /// connections served at once.
+    pub workers: usize,
+    /// UDP worker threads. UDP replies never block on a client, so a few
+    /// threads (one per CPU) keep up with any rate one socket can deliver.
+    pub udp_workers: usize,
+    /// Stack size of every worker thread. Virtual memory only: pages count
+    /// towards RSS when touched, and the built-in services touch under 32 KiB.
+    pub stack_size: usize,
+    /// Longest a `read()` or `write()` may wait for the peer. `None` = forever.
+    pub idle_timeout: Option<Duration>,
+    /// Longest one connection may hold a worker, however active it is.
+    /// `None` = no limit.
+    pub max_conn_time: Option<Duration>,
+    /// After a service finishes while the peer still sends, how long the
+    /// server keeps reading (and discarding) so that closing does not turn
+    /// into a reset that destroys the reply in flight.
+    pub drain_timeout: Duration,
+    /// Most bytes read and discarded while draining.
+    pub drain_bytes: usize,
+    /// What happens to new clients when all workers are busy.
+    pub overload: Overload,
+    /// How connections reach workers (see [`AcceptModel`]).
+    pub accept_model: AcceptModel,
+    /// First pause after `accept()` fails for lack of descriptors or memory.
+    pub accept_backoff_min: Duration,
+    /// Longest pause between `accept()` retries while descriptors are exhausted.
+    pub accept_backoff_max: Duration,
+    /// Per-peer UDP rate limit in datagrams per second (`None` = off).
+    pub udp_rate: Option<u32>,
+    /// Most peers the UDP rate limiter remembers at once; beyond it the
+    /// table is cleared (bounding memory under spoofed-source floods).
+    pub udp_rate_peers: usize,
+    /// Serve UDP datagrams from source ports below 1024. Off: those ports
+    /// belong to the classic services, and answering them lets two servers
+    /// bounce datagrams forever (echo <-> chargen, CERT CA-1996-01).
+    pub udp_allow_low_ports: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            workers: DEFAULT_WORKERS,
+            udp_workers: default_udp_workers(),
+            stack_size: 256 * 1024,
+            idle_timeout: Some(Duration::from_secs(30)),
+            max_conn_time: None,
+            drain_timeout: Duration::from_secs(1),
+            drain_bytes: 1 << 20,
+            overload: Overload::Wait,
+            accept_model: AcceptModel::Workers,
+            accept_backoff_min: Duration::from_millis(5),
+            accept_backoff_max: Duration::from_secs(1),
+            udp_rate: None,
+            udp_rate_peers: 4096,
+            udp_allow_low_ports: false,
+        }
+    }
+}
+
+/// Default TCP worker count: a class of 30-60 students, each with a client
+/// or two open, from one laptop; 128 idle threads cost about 2 MiB of RSS.
+pub const DEFAULT_WORKERS: usize = 128;
+
+/// Largest accepted `--workers`: one descriptor per connection and the
+/// process limit here is 20,000, so more threads could never all be busy.
+pub const MAX_WORKERS: usize = 20_000;
+
+fn default_udp_workers() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8))
+}

@@ -1,0 +1,73 @@
+//! The `sockref` command: parse the arguments, run the library, map the
+//! outcome to an exit status (0 ok, 1 runtime failure, 2 usage error).
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use sockref::cli::{self, Command, ServeOptions};
+use sockref::{ServerBuilder, TraceWriter};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match cli::parse(args) {
+        Ok(Command::Help(text)) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Ok(Command::Version) => {
+            println!("sockref {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Ok(Command::Serve(opts)) => match serve(*opts) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("sockref: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Err(usage) => {
+            eprintln!("sockref: {usage}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn serve(opts: ServeOptions) -> Result<(), sockref::Error> {
+    let mut builder = ServerBuilder::new()
+        .addr(&opts.addr)
+        .protocols(opts.protocols)
+        .builtin(&opts.service)?
+        .limits(opts.limits.clone());
+    if let Some(format) = opts.trace {
+        builder = builder.observer(Arc::new(TraceWriter::new(format, io::stdout())));
+    }
+    if let Some(n) = opts.max_connections {
+        builder = builder.max_connections(n);
+    }
+    let server = builder.start()?;
+    {
+        // The ready signal scripts and tests wait for: one line per protocol.
+        let mut out = io::stdout().lock();
+        let service = server.service_name();
+        if let Some(addr) = server.tcp_addr() {
+            let _ = writeln!(
+                out,
+                "listening tcp {addr} service={service} workers={}",
+                server.tcp_workers()
+            );
+        }
+        if let Some(addr) = server.udp_addr() {
+            let _ = writeln!(
+                out,
+                "listening udp {addr} service={service} workers={}",
+                server.udp_workers()
+            );
+        }
+        let _ = out.flush();
+    }
+    server.wait(opts.duration);
+    let stats = server.shutdown(opts.grace);
+    println!("stopped {stats}");
+    Ok(())
+}

@@ -1,0 +1,149 @@
+//! The services: what happens between `accept()` and `close()` (TCP), or
+//! between `recvfrom()` and `sendto()` (UDP).
+//!
+//! Each classic service lives in a file of its own and is a few lines long,
+//! as in inetd's built-ins. A lab writes its own by implementing [`Service`],
+//! or by passing a closure to [`tcp_handler`] / [`udp_handler`].
+//!
+//! What a service does not do: touch the listener, the pool or the timeouts.
+//! It gets a connection (or a datagram) and answers it; the server does the
+//! rest, including closing the connection when the service returns.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::conn::Conn;
+
+mod chargen;
+mod daytime;
+mod discard;
+mod echo;
+mod hello;
+mod length;
+mod time;
+
+pub use chargen::{chargen_pattern, Chargen, CHARGEN_UDP_LEN};
+pub use daytime::{daytime_line, Daytime};
+pub use discard::Discard;
+pub use echo::Echo;
+pub use hello::{Hello, HELLO_MSG};
+pub use length::{length_reply, Length, LENGTH_BUF};
+pub use time::{rfc868_time, Time, RFC868_EPOCH_OFFSET};
+
+/// Whether a UDP service answers a datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// Send the contents of the reply buffer back to the sender (may be empty).
+    Send,
+    /// Send nothing.
+    Nothing,
+}
+
+/// A network service: what the server does with each connection and datagram.
+///
+/// Implementations must be `Send + Sync`: one value serves every worker at
+/// once. A panic or an error in either method ends only the connection (or
+/// datagram) being served, and is counted.
+pub trait Service: Send + Sync + 'static {
+    /// The name printed in the `listening` line and traces.
+    fn name(&self) -> &str;
+
+    /// Serves one TCP connection until done. The server closes it afterwards
+    /// (after draining input the service left unread, so replies arrive).
+    fn serve_tcp(&self, conn: &mut Conn<'_>) -> io::Result<()>;
+
+    /// Answers one UDP datagram: fill `reply` (empty on entry) and say
+    /// whether to send it. The default answers nothing.
+    fn serve_udp(&self, request: &[u8], peer: SocketAddr, reply: &mut Vec<u8>) -> Reply {
+        let _ = (request, peer, reply);
+        Reply::Nothing
+    }
+}
+
+/// The names of the built-in services, as `--service` accepts them.
+pub const SERVICE_NAMES: [&str; 7] = [
+    "echo", "discard", "chargen", "daytime", "time", "hello", "length",
+];
+
+/// Looks up a built-in service by name.
+pub fn builtin(name: &str) -> Option<Arc<dyn Service>> {
+    Some(match name {
+        "echo" => Arc::new(Echo),
+        "discard" => Arc::new(Discard),
+        "chargen" => Arc::new(Chargen::new()),
+        "daytime" => Arc::new(Daytime),
+        "time" => Arc::new(Time),
+        "hello" => Arc::new(Hello),
+        "length" => Arc::new(Length),
+        _ => return None,
+    })
+}
+
+/// A service made from a closure over a TCP connection (UDP: no reply).
+pub struct TcpHandler<F> {
+    name: String,
+    f: F,
+}
+
+/// Wraps a closure as a TCP [`Service`] named `name`.
+pub fn tcp_handler<F>(name: &str, f: F) -> TcpHandler<F>
+where
+    F: Fn(&mut Conn<'_>) -> io::Result<()> + Send + Sync + 'static,
+{
+    TcpHandler {
+        name: name.to_string(),
+        f,
+    }
+}
+
+impl<F> Service for TcpHandler<F>
+where
+    F: Fn(&mut Conn<'_>) -> io::Result<()> + Send + Sync + 'static,
+{
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn serve_tcp(&self, conn: &mut Conn<'_>) -> io::Result<()> {
+        (self.f)(conn)
+    }
+}
+
+/// A service made from a closure over a UDP datagram (TCP: closes at once).
+pub struct UdpHandler<F> {
+    name: String,
+    f: F,
+}
+
+/// Wraps a closure as a UDP [`Service`] named `name`: it gets the request and
+/// the sender and returns the reply, or `None` to stay silent.
+pub fn udp_handler<F>(name: &str, f: F) -> UdpHandler<F>
+where
+    F: Fn(&[u8], SocketAddr) -> Option<Vec<u8>> + Send + Sync + 'static,
+{
+    UdpHandler {
+        name: name.to_string(),
+        f,
+    }
+}
+
+impl<F> Service for UdpHandler<F>
+where
+    F: Fn(&[u8], SocketAddr) -> Option<Vec<u8>> + Send + Sync + 'static,
+{
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn serve_tcp(&self, _conn: &mut Conn<'_>) -> io::Result<()> {
+        Ok(())
+    }
+    fn serve_udp(&self, request: &[u8], peer: SocketAddr, reply: &mut Vec<u8>) -> Reply {
+        match (self.f)(request, peer) {
+            Some(bytes) => {
+                *reply = bytes;
+                Reply::Send
+            }
+            None => Reply::Nothing,
+        }
+    }
+}

@@ -1,0 +1,414 @@
+//! The TCP server, in the order of the C program:
+//!
+//! ```text
+//! socket() + bind() + listen()   listen()            TcpListener::bind
+//! accept()                       accept_loop()       listener.accept()
+//! read() / write()               serve() -> service  Conn (Read + Write)
+//! close()                        serve()             drop(stream)
+//! ```
+//!
+//! Each accepted connection is served to completion by one worker thread
+//! (thread-per-connection from a fixed pool), then closed. By default every
+//! worker calls `accept()` itself on the shared listener ("prethreaded"
+//! server, UNIX Network Programming ch. 30): the kernel hands each new
+//! connection to exactly one sleeping worker, with no hand-off between
+//! threads. That measured faster than one acceptor thread feeding the pool
+//! (see BENCHMARKS.md), which is kept only for `--overload reject`, where a
+//! thread must stay free to say `busy`.
+//!
+//! What it does not do: know what the service says. It only calls it.
+
+use std::io::{self, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crate::conn::Conn;
+use crate::error::Error;
+use crate::limits::{AcceptModel, Overload, LISTEN_BACKLOG};
+use crate::pool::{panic_message, SubmitError, ThreadPool};
+use crate::server::Shared;
+use crate::stats::{add, bump};
+use crate::trace::{Event, Proto};
+
+/// `socket()`, `setsockopt(SO_REUSEADDR)`, `bind()`, `listen(128)`: std makes
+/// all four calls inside `TcpListener::bind`.
+pub(crate) fn listen(addr: SocketAddr) -> Result<TcpListener, Error> {
+    TcpListener::bind(addr).map_err(|e| Error::new("bind()", Some(addr.to_string()), e))
+}
+
+/// A running TCP server: the listener and the threads serving it.
+pub(crate) struct TcpServer {
+    addr: SocketAddr,
+    listener: Arc<TcpListener>,
+    pool: Option<Arc<ThreadPool>>,
+    acceptor: Option<JoinHandle<()>>,
+    workers: usize,
+}
+
+/// Starts the workers (and, for hand-off, the acceptor) on a bound listener.
+pub(crate) fn start(listener: TcpListener, shared: Arc<Shared>) -> Result<TcpServer, Error> {
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::new("getsockname()", None, e))?;
+    let limits = &shared.limits;
+    let spawn_err = |e: io::Error| Error::new("pthread_create()", None, e);
+    // Rendezvous queue: a job is handed over only to a worker that is
+    // waiting for one, so no connection ever sits in a user-space queue.
+    let pool = Arc::new(
+        ThreadPool::new(limits.workers, 0, "sockref-tcp", limits.stack_size).map_err(spawn_err)?,
+    );
+    if let Some(obs) = shared.observer() {
+        obs.event(&Event::Listen {
+            proto: Proto::Tcp,
+            addr,
+            backlog: LISTEN_BACKLOG,
+        });
+    }
+    let listener = Arc::new(listener);
+    let mut server = TcpServer {
+        addr,
+        listener: Arc::clone(&listener),
+        pool: Some(Arc::clone(&pool)),
+        acceptor: None,
+        workers: limits.workers,
+    };
+    match limits.accept_model {
+        AcceptModel::Workers => {
+            for _ in 0..limits.workers {
+                let listener = Arc::clone(&listener);
+                let shared = Arc::clone(&shared);
+                // Each job is a worker's whole life: accept, serve, repeat.
+                if pool
+                    .execute(move |worker| accept_loop(worker, &listener, &shared))
+                    .is_err()
+                {
+                    return Err(spawn_err(io::ErrorKind::BrokenPipe.into()));
+                }
+            }
+        }
+        AcceptModel::Handoff => {
+            let acceptor = thread::Builder::new()
+                .name("sockref-accept".into())
+                .stack_size(limits.stack_size)
+                .spawn(move || acceptor_loop(&listener, &pool, &shared))
+                .map_err(spawn_err)?;
+            server.acceptor = Some(acceptor);
+        }
+    }
+    Ok(server)
+}
+
+impl TcpServer {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// Wakes every thread blocked in `accept()` so it sees the stop flag.
+    pub fn stop_accepting(&self) {
+        wake_acceptors(&self.listener, self.addr, self.workers);
+    }
+
+    /// Joins the acceptor (if any) and every worker.
+    pub fn join(mut self) {
+        if let Some(a) = self.acceptor.take() {
+            let _ = a.join();
+        }
+        if let Some(pool) = self.pool.take() {
+            // The acceptor has exited, so this is the last reference.
+            if let Ok(pool) = Arc::try_unwrap(pool) {
+                pool.join();
+            }
+        }
+    }
+}
+
+/// On Linux, `shutdown(2)` on a listening socket makes every `accept()`
+/// blocked on it return at once (EINVAL), and later ones fail too: the one
+/// system call that stops all acceptors. std has no `shutdown` on
+/// `TcpListener`, but the same descriptor viewed as a `TcpStream` does.
+/// Elsewhere, connect once per possible acceptor to wake it.
+fn wake_acceptors(listener: &TcpListener, addr: SocketAddr, acceptors: usize) {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = acceptors;
+        let _ = addr;
+        if let Ok(dup) = listener.try_clone() {
+            let fd: std::os::fd::OwnedFd = dup.into();
+            let _ = TcpStream::from(fd).shutdown(Shutdown::Read);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = listener;
+        let target = crate::udp::loopback_of(addr);
+        for _ in 0..acceptors {
+            if TcpStream::connect_timeout(&target, Duration::from_millis(50)).is_err() {
+                break;
+            }
+        }
+    }
+}
+
+/// A worker's life in the prethreaded design: `accept()`, serve, repeat.
+fn accept_loop(worker: usize, listener: &TcpListener, shared: &Shared) {
+    let mut backoff = Backoff::default();
+    while !shared.stopping() {
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                backoff.recovered(shared);
+                if shared.stopping() {
+                    break; // accepted during shutdown: close it unserved
+                }
+                serve(worker, stream, peer, shared);
+            }
+            Err(e) => {
+                if shared.stopping() {
+                    break;
+                }
+                backoff.failed(&e, shared);
+            }
+        }
+    }
+}
+
+/// The hand-off design: one thread accepts and gives each connection to a
+/// free worker; with `--overload reject`, says `busy` when none is free.
+fn acceptor_loop(listener: &TcpListener, pool: &ThreadPool, shared: &Arc<Shared>) {
+    let mut backoff = Backoff::default();
+    while !shared.stopping() {
+        let (stream, peer) = match listener.accept() {
+            Ok(ok) => ok,
+            Err(e) => {
+                if shared.stopping() {
+                    break;
+                }
+                backoff.failed(&e, shared);
+                continue;
+            }
+        };
+        backoff.recovered(shared);
+        if shared.stopping() {
+            break;
+        }
+        let job_shared = Arc::clone(shared);
+        let job = move |worker: usize| serve(worker, stream, peer, &job_shared);
+        let submitted = match shared.limits.overload {
+            Overload::Wait => pool.execute(job),
+            Overload::Reject => pool.try_execute(job),
+        };
+        match submitted {
+            Ok(()) => {}
+            // No worker free: the refused job still owns the stream, so the
+            // acceptor runs it itself, marked as a refusal.
+            Err(SubmitError::Full(job)) => job(REJECT),
+            Err(SubmitError::Closed(_)) => break,
+        }
+    }
+}
+
+/// Passed instead of a worker index to a job the pool refused: `serve`
+/// then says `busy` and closes instead of serving.
+const REJECT: usize = usize::MAX;
+
+/// `--overload reject`: accept, write `busy`, close. The client gets an
+/// answer at once instead of waiting in the backlog.
+fn reject(stream: TcpStream, peer: SocketAddr, shared: &Shared) {
+    let conn = shared.next_conn_id();
+    bump(&shared.counters.accepted);
+    bump(&shared.counters.rejected);
+    if let Some(obs) = shared.observer() {
+        obs.event(&Event::Accept {
+            conn,
+            peer,
+            worker: 0,
+        });
+        obs.event(&Event::Reject { conn, peer });
+    }
+    let started = Instant::now();
+    // A fresh socket's send buffer is empty, so this write cannot block for
+    // long; the timeout is a guard, not a wait.
+    let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
+    let out = match (&stream).write(b"busy\r\n") {
+        Ok(n) => n as u64,
+        Err(_) => 0,
+    };
+    let _ = stream.shutdown(Shutdown::Write);
+    drop(stream);
+    add(&shared.counters.bytes_out, out);
+    bump(&shared.counters.closed);
+    if let Some(obs) = shared.observer() {
+        obs.event(&Event::Close {
+            conn,
+            duration: started.elapsed(),
+            bytes_in: 0,
+            bytes_out: out,
+        });
+    }
+}
+
+/// One connection, from `accept()` to `close()`.
+fn serve(worker: usize, stream: TcpStream, peer: SocketAddr, shared: &Shared) {
+    if worker == REJECT {
+        return reject(stream, peer, shared);
+    }
+    let started = Instant::now();
+    let id = shared.next_conn_id();
+    bump(&shared.counters.accepted);
+    let obs = shared.observer();
+    if let Some(obs) = obs {
+        obs.event(&Event::Accept {
+            conn: id,
+            peer,
+            worker,
+        });
+    }
+    let limits = &shared.limits;
+    // SO_RCVTIMEO / SO_SNDTIMEO: a client that goes silent, or stops reading,
+    // frees its worker after the idle timeout instead of holding it forever.
+    if let Some(idle) = limits.idle_timeout.or(limits.max_conn_time) {
+        for (call, set) in [
+            (
+                "setsockopt(SO_RCVTIMEO)",
+                stream.set_read_timeout(Some(idle)),
+            ),
+            (
+                "setsockopt(SO_SNDTIMEO)",
+                stream.set_write_timeout(Some(idle)),
+            ),
+        ] {
+            if let (Err(e), Some(obs)) = (set, obs) {
+                obs.event(&Event::Error {
+                    conn: id,
+                    call,
+                    error: &e,
+                });
+            }
+        }
+    }
+    let stream = Arc::new(stream);
+    shared.conn_opened(worker, &stream);
+    let mut conn = Conn::new(
+        &stream,
+        id,
+        peer,
+        worker,
+        obs,
+        limits.idle_timeout,
+        limits.max_conn_time,
+        started,
+    );
+    let result = panic::catch_unwind(AssertUnwindSafe(|| shared.service.serve_tcp(&mut conn)));
+    let c = &shared.counters;
+    match result {
+        Ok(Ok(())) => conn.linger(limits.drain_timeout, limits.drain_bytes),
+        Ok(Err(e)) => {
+            bump(match e.kind() {
+                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => &c.timed_out,
+                io::ErrorKind::ConnectionReset
+                | io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::BrokenPipe => &c.reset,
+                _ => &c.io_errors,
+            });
+        }
+        Err(payload) => {
+            bump(&c.panics);
+            if let Some(obs) = obs {
+                obs.event(&Event::Panic {
+                    conn: id,
+                    message: panic_message(&*payload),
+                });
+            }
+        }
+    };
+    let (duration, bytes_in, bytes_out) = conn.finish();
+    add(&c.bytes_in, bytes_in);
+    add(&c.bytes_out, bytes_out);
+    bump(&c.closed);
+    // close(): the slot held the only other reference.
+    shared.conn_closed(worker);
+    drop(stream);
+    if let Some(obs) = obs {
+        obs.event(&Event::Close {
+            conn: id,
+            duration,
+            bytes_in,
+            bytes_out,
+        });
+    }
+}
+
+/// What to do when `accept()` fails. Never stop, never spin:
+/// - EINTR, ECONNABORTED and the network errors Linux passes up from the
+///   new connection (see accept(2)): retry at once;
+/// - EMFILE, ENFILE, ENOBUFS, ENOMEM (out of descriptors or memory): pause,
+///   5 ms doubling to 1 s, so an exhausted server sleeps instead of burning
+///   a core, and resumes as soon as descriptors free up;
+/// - anything else: the same pause, as the safe default.
+#[derive(Default)]
+struct Backoff {
+    pause: Option<Duration>,
+    failures: u64,
+}
+
+impl Backoff {
+    fn failed(&mut self, e: &io::Error, shared: &Shared) {
+        if e.kind() == io::ErrorKind::Interrupted {
+            return;
+        }
+        bump(&shared.counters.accept_errors);
+        let immediate = e.kind() == io::ErrorKind::ConnectionAborted
+            || matches!(
+                e.raw_os_error(),
+                // EPROTO, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH,
+                // EOPNOTSUPP, ENETDOWN, ENETUNREACH (Linux numbers)
+                Some(71 | 92 | 112 | 64 | 113 | 95 | 100 | 101)
+            );
+        let limits = &shared.limits;
+        let pause = if immediate {
+            Duration::ZERO
+        } else {
+            let next = self.pause.map_or(limits.accept_backoff_min, |p| {
+                (p * 2).min(limits.accept_backoff_max)
+            });
+            self.pause = Some(next);
+            next
+        };
+        self.failures += 1;
+        if self.failures == 1 && !immediate {
+            eprintln!("sockref: accept() error: {e}; pausing accept() until descriptors free up");
+        }
+        if let Some(obs) = shared.observer() {
+            obs.event(&Event::AcceptError {
+                error: e,
+                backoff: pause,
+            });
+        }
+        if !pause.is_zero() {
+            thread::sleep(pause);
+        }
+    }
+
+    fn recovered(&mut self, shared: &Shared) {
+        if self.failures > 0 {
+            if self.pause.is_some() {
+                eprintln!(
+                    "sockref: accept() recovered after {} failed attempts",
+                    self.failures
+                );
+            }
+            if let Some(obs) = shared.observer() {
+                obs.event(&Event::AcceptRecovered {
+                    failures: self.failures,
+                });
+            }
+            *self = Backoff::default();
+        }
+    }
+}
