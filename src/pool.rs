@@ -127,9 +127,11 @@ impl ThreadPool {
         self.panics.load(Ordering::Relaxed)
     }
 
-    /// Closes the queue, lets every worker finish its job, joins them all.
-    pub fn join(mut self) {
+    /// Closes the queue, lets every worker finish its job, joins them all,
+    /// and returns how many jobs panicked over the pool's life.
+    pub fn join(mut self) -> u64 {
         self.shutdown();
+        self.panics()
     }
 
     fn shutdown(&mut self) {
@@ -199,12 +201,13 @@ mod tests {
             .unwrap();
         }
         drop(tx);
+        assert_eq!(pool.size(), 3);
+        // Join first: a panicking job's sender is dropped while unwinding,
+        // before the worker counts the panic.
+        assert_eq!(pool.join(), 3);
         let mut got: Vec<i32> = rx.iter().collect();
         got.sort();
         assert_eq!(got.len(), 27);
-        assert_eq!(pool.panics(), 3);
-        assert_eq!(pool.size(), 3);
-        pool.join();
     }
 
     #[test]

@@ -1,0 +1,101 @@
+//! The command line: usage errors exit 2 with one line naming the choices;
+//! a busy port exits 1 naming bind(); --help and --version exit 0.
+
+mod common;
+use common::*;
+
+use std::net::TcpListener;
+use std::process::{Command, Output};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .output()
+        .expect("run sockref")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn help_and_version_exit_zero() {
+    let o = run(&["--help"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&o.stdout);
+    for flag in [
+        "--service",
+        "--addr",
+        "--proto",
+        "--workers",
+        "--idle-timeout",
+    ] {
+        assert!(out.contains(flag), "--help lacks {flag}");
+    }
+    let o = run(&["--version"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("sockref "));
+}
+
+#[test]
+fn usage_errors_exit_two_with_one_line_naming_the_choices() {
+    let cases: [(&[&str], &str); 5] = [
+        (&["--bogus"], "unknown option '--bogus'"),
+        (
+            &["--service", "ftp"],
+            "choose one of: echo, discard, chargen, daytime, time, hello, length",
+        ),
+        (&["--proto", "sctp"], "choose one of: tcp, udp, both"),
+        (
+            &["--workers", "many"],
+            "--workers: 'many' is not a number from 1 to 20000",
+        ),
+        (&["frobnicate"], "unknown command 'frobnicate'"),
+    ];
+    for (args, want) in cases {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let e = stderr(&o);
+        assert_eq!(e.lines().count(), 1, "{args:?}: {e}");
+        assert!(e.contains(want), "{args:?}: {e}");
+        assert!(o.stdout.is_empty());
+    }
+}
+
+#[test]
+fn busy_port_exits_one_naming_bind() {
+    let holder = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = holder.local_addr().unwrap();
+    let o = run(&["--addr", &addr.to_string(), "--proto", "tcp"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o).trim_end(),
+        format!("sockref: bind() error: {addr}: Address already in use (os error 98)")
+    );
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("listening"));
+}
+
+#[test]
+fn with_both_protocols_a_failed_udp_bind_serves_nothing() {
+    let holder = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = holder.local_addr().unwrap();
+    let o = run(&["--addr", &addr.to_string(), "--proto", "both"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("bind() error"));
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("listening"));
+    // The TCP port was released again: binding it now works.
+    TcpListener::bind(addr).expect("tcp port released after failed start");
+}
+
+#[test]
+fn max_connections_stops_and_prints_the_counters() {
+    let mut p = Proc::start(&["--proto", "tcp", "--max-connections", "3"], 1);
+    for i in 0..3u8 {
+        assert_eq!(tcp_exchange(p.tcp(), &[i]), [i]);
+    }
+    let status = p.child.wait().unwrap();
+    assert!(status.success());
+    let last = p.next_line().expect("counters line");
+    assert!(last.starts_with("stopped accepted=3 closed=3 "), "{last}");
+    assert!(last.contains("bytes_in=3 bytes_out=3"), "{last}");
+}
