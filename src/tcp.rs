@@ -21,6 +21,7 @@
 use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -28,7 +29,7 @@ use std::time::{Duration, Instant};
 use crate::conn::Conn;
 use crate::error::Error;
 use crate::limits::{AcceptModel, Overload, LISTEN_BACKLOG};
-use crate::pool::{panic_message, SubmitError, ThreadPool};
+use crate::pool::{panic_message, ThreadPool};
 use crate::server::Shared;
 use crate::stats::{add, bump};
 use crate::trace::{Event, Proto};
@@ -182,6 +183,12 @@ fn accept_loop(worker: usize, listener: &TcpListener, shared: &Shared) {
 /// free worker; with `--overload reject`, says `busy` when none is free.
 fn acceptor_loop(listener: &TcpListener, pool: &ThreadPool, shared: &Arc<Shared>) {
     let mut backoff = Backoff::default();
+    // Workers holding a connection, counted here rather than asked of the
+    // rendezvous channel: a worker that has just closed its connection (or
+    // has just taken a job, letting the next one reach `recv`) is not yet
+    // waiting on the channel, so `try_send` failed with workers free and
+    // bursts were refused. Only this thread adds, so check-then-add is exact.
+    let busy = Arc::new(AtomicUsize::new(0));
     while !shared.stopping() {
         let (stream, peer) = match listener.accept() {
             Ok(ok) => ok,
@@ -197,25 +204,35 @@ fn acceptor_loop(listener: &TcpListener, pool: &ThreadPool, shared: &Arc<Shared>
         if shared.stopping() {
             break;
         }
+        if shared.limits.overload == Overload::Reject
+            && busy.load(Ordering::Acquire) >= shared.limits.workers
+        {
+            reject(stream, peer, shared);
+            continue;
+        }
+        busy.fetch_add(1, Ordering::AcqRel);
         let job_shared = Arc::clone(shared);
-        let job = move |worker: usize| serve(worker, stream, peer, &job_shared);
-        let submitted = match shared.limits.overload {
-            Overload::Wait => pool.execute(job),
-            Overload::Reject => pool.try_execute(job),
+        let job_busy = Arc::clone(&busy);
+        let job = move |worker: usize| {
+            let _free = Release(&job_busy);
+            serve(worker, stream, peer, &job_shared);
         };
-        match submitted {
-            Ok(()) => {}
-            // No worker free: the refused job still owns the stream, so the
-            // acceptor runs it itself, marked as a refusal.
-            Err(SubmitError::Full(job)) => job(REJECT),
-            Err(SubmitError::Closed(_)) => break,
+        // A worker is free, so this waits at most for it to come back to
+        // the channel.
+        if pool.execute(job).is_err() {
+            break;
         }
     }
 }
 
-/// Passed instead of a worker index to a job the pool refused: `serve`
-/// then says `busy` and closes instead of serving.
-const REJECT: usize = usize::MAX;
+/// Marks a worker free again when its job ends, panic or not.
+struct Release<'a>(&'a AtomicUsize);
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// `--overload reject`: accept, write `busy`, close. The client gets an
 /// answer at once instead of waiting in the backlog.
@@ -255,9 +272,6 @@ fn reject(stream: TcpStream, peer: SocketAddr, shared: &Shared) {
 
 /// One connection, from `accept()` to `close()`.
 fn serve(worker: usize, stream: TcpStream, peer: SocketAddr, shared: &Shared) {
-    if worker == REJECT {
-        return reject(stream, peer, shared);
-    }
     let started = Instant::now();
     let id = shared.next_conn_id();
     bump(&shared.counters.accepted);
