@@ -47,6 +47,9 @@ pub(crate) struct TcpServer {
     pool: Option<Arc<ThreadPool>>,
     acceptor: Option<JoinHandle<()>>,
     workers: usize,
+    /// A second descriptor for the listening socket, made at start and used
+    /// only to stop it (see [`wake_acceptors`]).
+    waker: Waker,
 }
 
 /// Starts the workers (and, for hand-off, the acceptor) on a bound listener.
@@ -75,6 +78,7 @@ pub(crate) fn start(listener: TcpListener, shared: Arc<Shared>) -> Result<TcpSer
         pool: Some(Arc::clone(&pool)),
         acceptor: None,
         workers: limits.workers,
+        waker: Waker::new(&listener)?,
     };
     match limits.accept_model {
         AcceptModel::Workers => {
@@ -113,7 +117,7 @@ impl TcpServer {
 
     /// Wakes every thread blocked in `accept()` so it sees the stop flag.
     pub fn stop_accepting(&self) {
-        wake_acceptors(&self.listener, self.addr, self.workers);
+        wake_acceptors(&self.waker, &self.listener, self.addr, self.workers);
     }
 
     /// Joins the acceptor (if any) and every worker.
@@ -130,24 +134,51 @@ impl TcpServer {
     }
 }
 
+/// On Linux, the listening socket viewed as a `TcpStream` (std has no
+/// `shutdown` on `TcpListener`), made when the server starts.
+///
+/// It cannot be made when stopping: a thread blocked in `accept()` holds a
+/// descriptor number the kernel reserved for the connection it waits for,
+/// so with workers >= RLIMIT_NOFILE - a few, the table is full even with
+/// no client connected, `dup()` failed with EMFILE, and shutdown waited
+/// forever for acceptors nobody woke.
+#[cfg(target_os = "linux")]
+struct Waker(TcpStream);
+
+#[cfg(target_os = "linux")]
+impl Waker {
+    fn new(listener: &TcpListener) -> Result<Self, Error> {
+        let dup = listener
+            .try_clone()
+            .map_err(|e| Error::new("dup()", None, e))?;
+        let fd: std::os::fd::OwnedFd = dup.into();
+        Ok(Waker(TcpStream::from(fd)))
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+struct Waker;
+
+#[cfg(not(target_os = "linux"))]
+impl Waker {
+    fn new(_listener: &TcpListener) -> Result<Self, Error> {
+        Ok(Waker)
+    }
+}
+
 /// On Linux, `shutdown(2)` on a listening socket makes every `accept()`
 /// blocked on it return at once (EINVAL), and later ones fail too: the one
-/// system call that stops all acceptors. std has no `shutdown` on
-/// `TcpListener`, but the same descriptor viewed as a `TcpStream` does.
+/// system call that stops all acceptors, made through the [`Waker`].
 /// Elsewhere, connect once per possible acceptor to wake it.
-fn wake_acceptors(listener: &TcpListener, addr: SocketAddr, acceptors: usize) {
+fn wake_acceptors(waker: &Waker, listener: &TcpListener, addr: SocketAddr, acceptors: usize) {
     #[cfg(target_os = "linux")]
     {
-        let _ = acceptors;
-        let _ = addr;
-        if let Ok(dup) = listener.try_clone() {
-            let fd: std::os::fd::OwnedFd = dup.into();
-            let _ = TcpStream::from(fd).shutdown(Shutdown::Read);
-        }
+        let _ = (listener, addr, acceptors);
+        let _ = waker.0.shutdown(Shutdown::Read);
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = listener;
+        let _ = (waker, listener);
         let target = crate::udp::loopback_of(addr);
         for _ in 0..acceptors {
             if TcpStream::connect_timeout(&target, Duration::from_millis(50)).is_err() {
