@@ -50,7 +50,8 @@ fn tcp_hostile(addr: SocketAddr, service: &str, payload: &[u8]) -> Vec<u8> {
         (&s).read_exact(&mut out).unwrap();
         let _ = s.shutdown(Shutdown::Both);
     } else {
-        (&s).read_to_end(&mut out).expect("reply arrives whole, no reset");
+        (&s).read_to_end(&mut out)
+            .expect("reply arrives whole, no reset");
     }
     writer.join().unwrap();
     out
@@ -80,7 +81,10 @@ fn check_tcp(name: &str, payload: &[u8], reply: &[u8], what: &str) {
         "discard" => assert!(reply.is_empty(), "{what}"),
         "chargen" => assert!(reply == chargen_pattern(reply.len()), "{what}"),
         "daytime" => {
-            assert!(reply.ends_with(b"\r\n") && reply.len() > 20, "{what}: {reply:?}");
+            assert!(
+                reply.ends_with(b"\r\n") && reply.len() > 20,
+                "{what}: {reply:?}"
+            );
             assert!(reply.is_ascii(), "{what}");
         }
         "time" => assert_eq!(reply.len(), 4, "{what}"),
@@ -143,11 +147,16 @@ fn every_service_survives_hostile_tcp_and_udp_input_and_serves_the_next_client()
                 continue;
             }
             let mut buf = vec![0u8; 65_536];
-            let (n, _) = u.recv_from(&mut buf).unwrap_or_else(|e| panic!("{what}: {e}"));
+            let (n, _) = u
+                .recv_from(&mut buf)
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
             check_udp(name, d, Some(&buf[..n]), &what);
         }
         // Still up, and right for an ordinary client.
-        assert!(p.child.try_wait().unwrap().is_none(), "{name} still running");
+        assert!(
+            p.child.try_wait().unwrap().is_none(),
+            "{name} still running"
+        );
         let hello = b"hello\r\n".to_vec();
         let reply = tcp_hostile(p.tcp(), name, &hello);
         check_tcp(name, &hello, &reply, &format!("{name} next client"));
@@ -222,7 +231,11 @@ fn seeded_random_inputs_drive_every_service_without_a_panic() {
             .split(|&b| b == 0)
             .next()
             .unwrap_or_default();
-        assert_eq!(out.len(), msg.len().to_string().len() + 3 + msg.len() + 1, "{what}");
+        assert_eq!(
+            out.len(),
+            msg.len().to_string().len() + 3 + msg.len() + 1,
+            "{what}"
+        );
 
         for (name, service) in &services {
             let mut reply = Vec::new();

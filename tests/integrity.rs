@@ -67,5 +67,9 @@ fn five_hundred_concurrent_echoes_of_distinct_data_come_back_intact() {
     assert_eq!(stats.closed, CLIENTS as u64);
     assert_eq!(stats.bytes_in, (CLIENTS * BYTES) as u64);
     assert_eq!(stats.bytes_out, (CLIENTS * BYTES) as u64);
-    assert_eq!(stats.reset + stats.timed_out + stats.io_errors, 0, "{stats}");
+    assert_eq!(
+        stats.reset + stats.timed_out + stats.io_errors,
+        0,
+        "{stats}"
+    );
 }

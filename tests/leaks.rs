@@ -13,7 +13,10 @@ fn thousands_of_connections_and_datagrams_leave_no_descriptor_or_thread() {
     let p = Proc::start(&["--proto", "both", "--workers", "8"], 2);
     let pid = p.pid();
     let (fds0, threads0) = (fd_count(pid), thread_count(pid));
-    assert!(fds0 > 0 && threads0 > 8, "read /proc: {fds0} fds, {threads0} threads");
+    assert!(
+        fds0 > 0 && threads0 > 8,
+        "read /proc: {fds0} fds, {threads0} threads"
+    );
 
     for i in 0..2000u32 {
         let msg = i.to_be_bytes();

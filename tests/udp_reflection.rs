@@ -57,7 +57,8 @@ fn datagrams_from_low_source_ports_get_no_reply_and_are_counted() {
         low.send_to(&[i], addr).unwrap();
     }
     assert!(
-        wait_until(Duration::from_secs(30), || server.stats().dropped_datagrams == 10),
+        wait_until(Duration::from_secs(30), || server.stats().dropped_datagrams
+            == 10),
         "{}",
         server.stats()
     );
@@ -113,8 +114,14 @@ fn the_rate_limit_drops_and_counts_what_a_peer_sends_beyond_it() {
     let stats = server.stats();
     // However slow this machine, at most RATE per started second pass.
     let allowed = u64::from(RATE) * (secs + 1);
-    eprintln!("rate limit: {} answered, {} dropped in {secs} s", stats.datagrams_out, stats.rate_limited);
-    assert!(stats.datagrams_out >= 1 && stats.datagrams_out <= allowed, "{stats}");
+    eprintln!(
+        "rate limit: {} answered, {} dropped in {secs} s",
+        stats.datagrams_out, stats.rate_limited
+    );
+    assert!(
+        stats.datagrams_out >= 1 && stats.datagrams_out <= allowed,
+        "{stats}"
+    );
     assert_eq!(stats.datagrams_out + stats.rate_limited, SENT, "{stats}");
     // The replies that were sent did arrive, and nothing else.
     u.set_nonblocking(true).unwrap();
