@@ -99,3 +99,25 @@ fn max_connections_stops_and_prints_the_counters() {
     assert!(last.starts_with("stopped accepted=3 closed=3 "), "{last}");
     assert!(last.contains("bytes_in=3 bytes_out=3"), "{last}");
 }
+
+#[test]
+fn duration_stops_by_itself_and_prints_every_counter() {
+    let mut p = Proc::start(&["--proto", "both", "--duration", "0.5"], 2);
+    let status = p.child.wait().unwrap();
+    assert!(status.success());
+    let last = p.next_line().expect("counters line");
+    assert!(last.starts_with("stopped "), "{last}");
+    for name in [
+        "accepted=",
+        "closed=",
+        "rejected=",
+        "timed_out=",
+        "reset=",
+        "panics=",
+        "accept_errors=",
+        "dropped_datagrams=",
+        "rate_limited=",
+    ] {
+        assert!(last.contains(name), "{name} missing from {last}");
+    }
+}
