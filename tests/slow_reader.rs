@@ -10,6 +10,7 @@ use common::*;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{channel, Receiver};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -42,9 +43,12 @@ fn server(workers: usize, idle: Duration, obs: Arc<WriteErrors>) -> ServerHandle
         .unwrap()
 }
 
-/// Writes 10 MB and never reads. Returns how many bytes the kernel took
-/// before the server gave up on the connection.
-fn never_reader(addr: SocketAddr) -> JoinHandle<(usize, bool)> {
+/// Writes 10 MB and never reads, then keeps the connection open, unread,
+/// until `release` (the kernel may absorb all 10 MB in socket buffers on a
+/// machine with large ones; holding on keeps the server's echo blocked
+/// either way). Returns how many bytes the kernel took and whether a
+/// write failed because the server gave up on the connection.
+fn never_reader(addr: SocketAddr, release: Receiver<()>) -> JoinHandle<(usize, bool)> {
     thread::spawn(move || {
         let mut s = connect(addr);
         s.set_write_timeout(Some(Duration::from_secs(120))).unwrap();
@@ -56,6 +60,7 @@ fn never_reader(addr: SocketAddr) -> JoinHandle<(usize, bool)> {
                 Err(_) => return (sent, true),
             }
         }
+        let _ = release.recv_timeout(Duration::from_secs(120));
         (sent, false)
     })
 }
@@ -67,7 +72,8 @@ fn with_a_spare_worker_another_client_is_served_meanwhile() {
     // exchange below, however slow this machine is.
     let server = server(2, Duration::from_secs(60), Arc::clone(&obs));
     let addr = server.tcp_addr().unwrap();
-    let hog = never_reader(addr);
+    let (release, held) = channel();
+    let hog = never_reader(addr, held);
     assert!(wait_until(Duration::from_secs(30), || server
         .active_connections()
         == 1));
@@ -94,7 +100,8 @@ fn without_a_spare_worker_the_write_timeout_frees_it_for_the_next_client() {
     let obs = Arc::new(WriteErrors::default());
     let server = server(1, Duration::from_secs(2), Arc::clone(&obs));
     let addr = server.tcp_addr().unwrap();
-    let hog = never_reader(addr);
+    let (release, held) = channel();
+    let hog = never_reader(addr, held);
     assert!(wait_until(Duration::from_secs(30), || server
         .active_connections()
         == 1));
@@ -102,6 +109,7 @@ fn without_a_spare_worker_the_write_timeout_frees_it_for_the_next_client() {
     let data = random_bytes(8, 100_000);
     assert_eq!(tcp_exchange(addr, &data), data);
     eprintln!("slow reader: next client served after {:?}", t.elapsed());
+    let _ = release.send(());
     let (sent, failed) = hog.join().unwrap();
     eprintln!("slow reader: kernel took {sent} of 10,000,000 bytes, then error={failed}");
     let stats = server.shutdown(Duration::from_secs(5));
