@@ -61,6 +61,9 @@ pub(crate) struct Shared {
     stop_requested: AtomicBool,
     /// Set once shutdown starts cutting connections left after the grace.
     cutting: AtomicBool,
+    /// Set while `accept()` is failing for lack of descriptors or memory,
+    /// so that the episode is reported once, not once per worker.
+    pub accept_paused: AtomicBool,
     lock: Mutex<()>,
     changed: Condvar,
 }
@@ -266,6 +269,7 @@ impl ServerBuilder {
             lock: Mutex::new(()),
             changed: Condvar::new(),
             cutting: AtomicBool::new(false),
+            accept_paused: AtomicBool::new(false),
         });
         let mut handle = ServerHandle {
             shared: Arc::clone(&shared),

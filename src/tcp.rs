@@ -426,7 +426,10 @@ impl Backoff {
             next
         };
         self.failures += 1;
-        if self.failures == 1 && !immediate {
+        // One line per episode for the whole server, not one per worker:
+        // out of descriptors, every idle worker fails at once (100 lines
+        // for 100 workers said nothing the first did not).
+        if self.failures == 1 && !immediate && !shared.accept_paused.swap(true, Ordering::AcqRel) {
             eprintln!("sockref: accept() error: {e}; pausing accept() until descriptors free up");
         }
         if let Some(obs) = shared.observer() {
@@ -442,10 +445,10 @@ impl Backoff {
 
     fn recovered(&mut self, shared: &Shared) {
         if self.failures > 0 {
-            if self.pause.is_some() {
+            if self.pause.is_some() && shared.accept_paused.swap(false, Ordering::AcqRel) {
                 eprintln!(
-                    "sockref: accept() recovered after {} failed attempts",
-                    self.failures
+                    "sockref: accept() recovered ({} failed calls so far)",
+                    shared.counters.accept_errors.load(Ordering::Relaxed)
                 );
             }
             if let Some(obs) = shared.observer() {
