@@ -3,6 +3,7 @@
 //! that sent it (full comparison and FNV-1a hash, per connection).
 
 mod common;
+use common::procfs::ensure_nofile;
 use common::*;
 
 use std::io::{Read, Write};
@@ -18,6 +19,9 @@ const BYTES: usize = 256 * 1024;
 
 #[test]
 fn five_hundred_concurrent_echoes_of_distinct_data_come_back_intact() {
+    // Client socket + its clone, server connection, and the descriptor
+    // each idle acceptor reserves: four per client, plus slack.
+    ensure_nofile(4 * CLIENTS as u64 + 256);
     let server = ServerBuilder::new()
         .addr("127.0.0.1:0")
         .protocols(Protocols::Tcp)

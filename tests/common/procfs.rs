@@ -81,3 +81,38 @@ pub fn counter(line: &str, name: &str) -> u64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no counter {name} in {line}"))
 }
+
+/// The soft and hard RLIMIT_NOFILE of this process (`/proc/self/limits`).
+pub fn nofile_limits() -> (u64, u64) {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap_or("");
+    let mut n = line.split_whitespace().filter_map(|w| {
+        w.parse::<u64>()
+            .ok()
+            .or((w == "unlimited").then_some(u64::MAX))
+    });
+    (n.next().unwrap_or(0), n.next().unwrap_or(0))
+}
+
+/// Makes sure this test process may open `need` descriptors: raises the
+/// soft limit towards the hard one with `prlimit --pid` (std has no
+/// setrlimit), and fails with the reason if that is not enough.
+pub fn ensure_nofile(need: u64) {
+    let (soft, hard) = nofile_limits();
+    if soft >= need {
+        return;
+    }
+    let _ = std::process::Command::new("prlimit")
+        .arg("--pid")
+        .arg(std::process::id().to_string())
+        .arg(format!("--nofile={}:{hard}", hard.min(need.max(soft))))
+        .status();
+    let (soft, _) = nofile_limits();
+    assert!(
+        soft >= need,
+        "this test needs {need} descriptors; RLIMIT_NOFILE is {soft} (hard {hard}): raise ulimit -n"
+    );
+}
