@@ -44,6 +44,12 @@ pub(crate) struct UdpServer {
     addr: SocketAddr,
     pool: ThreadPool,
     running: Arc<AtomicUsize>,
+    /// The socket that sends the wake-up datagrams, bound at start: when
+    /// stopping, the process may be out of descriptors (connections, and
+    /// the one each idle TCP acceptor reserves), and a socket made then
+    /// failed with EMFILE, leaving every UDP worker in `recvfrom()` and
+    /// shutdown joining them forever.
+    waker: UdpSocket,
 }
 
 /// Starts the UDP workers on a bound socket.
@@ -51,6 +57,12 @@ pub(crate) fn start(socket: UdpSocket, shared: Arc<Shared>) -> Result<UdpServer,
     let addr = socket
         .local_addr()
         .map_err(|e| Error::new("getsockname()", None, e))?;
+    let waker = UdpSocket::bind(if addr.is_ipv4() {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
+    } else {
+        SocketAddr::from((Ipv6Addr::LOCALHOST, 0))
+    })
+    .map_err(|e| Error::new("bind()", Some("waker socket".to_string()), e))?;
     let n = shared.limits.udp_workers;
     let spawn_err = |e: io::Error| Error::new("pthread_create()", None, e);
     let pool = ThreadPool::new(n, 0, "sockref-udp", shared.limits.stack_size).map_err(spawn_err)?;
@@ -84,6 +96,7 @@ pub(crate) fn start(socket: UdpSocket, shared: Arc<Shared>) -> Result<UdpServer,
         addr,
         pool,
         running,
+        waker,
     })
 }
 
@@ -101,14 +114,7 @@ impl UdpServer {
     /// bounded number of rounds) while any worker is still running.
     pub fn stop_receiving(&self) {
         let target = loopback_of(self.addr);
-        let from = if target.is_ipv4() {
-            SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
-        } else {
-            SocketAddr::from((Ipv6Addr::LOCALHOST, 0))
-        };
-        let Ok(waker) = UdpSocket::bind(from) else {
-            return;
-        };
+        let waker = &self.waker;
         for _ in 0..500 {
             let left = self.running.load(Ordering::Acquire);
             if left == 0 {

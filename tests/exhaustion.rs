@@ -29,11 +29,11 @@ fn out_of_descriptors_the_server_sleeps_survives_and_recovers() {
     cmd.arg(format!("--nofile={NOFILE}:{NOFILE}"))
         .arg("--")
         .arg(bin())
-        .args(["serve", "--addr", "127.0.0.1:0", "--proto", "tcp"])
+        .args(["serve", "--addr", "127.0.0.1:0", "--proto", "both"])
         .args(["--workers", &WORKERS.to_string()])
         .args(["--idle-timeout", "0"]) // holders stay until they leave
         .args(["--max-connections", &total.to_string()]);
-    let mut p = Proc::spawn(cmd, 1);
+    let mut p = Proc::spawn(cmd, 2);
     let (pid, addr) = (p.pid(), p.tcp());
     let base_fds = fd_count(pid);
 
