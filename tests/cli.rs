@@ -121,3 +121,42 @@ fn duration_stops_by_itself_and_prints_every_counter() {
         assert!(last.contains(name), "{name} missing from {last}");
     }
 }
+
+#[test]
+fn a_stop_line_on_stdin_stops_gracefully_and_prints_the_counters() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    let mut child = Command::new(bin())
+        .args(["serve", "--addr", "127.0.0.1:0", "--proto", "tcp"])
+        .arg("--stop-on-stdin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let addr: std::net::SocketAddr = line
+        .strip_prefix("listening tcp ")
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{line}"))
+        .parse()
+        .unwrap();
+    assert_eq!(tcp_exchange(addr, b"before stop"), b"before stop");
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "not yet").unwrap();
+    writeln!(stdin, "stop").unwrap();
+    let stopped = common::procfs::wait_until(std::time::Duration::from_secs(30), || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    });
+    if !stopped {
+        let _ = child.kill();
+    }
+    let status = child.wait().unwrap();
+    assert!(stopped, "a stop line stops the server");
+    assert!(status.success());
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert!(line.starts_with("stopped accepted=1 closed=1 "), "{line}");
+}
