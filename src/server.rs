@@ -277,12 +277,22 @@ impl ServerBuilder {
             udp: None,
             done: false,
         };
+        // Every descriptor the server will ever make is made before the TCP
+        // acceptors start: each one blocked in accept() reserves a
+        // descriptor, which may leave none at a low RLIMIT_NOFILE.
+        let udp = match udp_socket {
+            Some(socket) => {
+                let waker = udp::waker_for(&socket)?;
+                Some((socket, waker))
+            }
+            None => None,
+        };
         // If a later step fails, dropping `handle` stops what already started.
         if let Some(listener) = tcp_listener {
             handle.tcp = Some(tcp::start(listener, Arc::clone(&shared))?);
         }
-        if let Some(socket) = udp_socket {
-            handle.udp = Some(udp::start(socket, Arc::clone(&shared))?);
+        if let Some((socket, waker)) = udp {
+            handle.udp = Some(udp::start(socket, waker, Arc::clone(&shared))?);
         }
         Ok(handle)
     }

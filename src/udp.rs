@@ -44,25 +44,35 @@ pub(crate) struct UdpServer {
     addr: SocketAddr,
     pool: ThreadPool,
     running: Arc<AtomicUsize>,
-    /// The socket that sends the wake-up datagrams, bound at start: when
-    /// stopping, the process may be out of descriptors (connections, and
-    /// the one each idle TCP acceptor reserves), and a socket made then
-    /// failed with EMFILE, leaving every UDP worker in `recvfrom()` and
-    /// shutdown joining them forever.
+    /// The socket that sends the wake-up datagrams, bound before the server
+    /// starts (see [`waker_for`]): when stopping, the process may be out of
+    /// descriptors (connections, and the one each idle TCP acceptor
+    /// reserves), and a socket made then failed with EMFILE, leaving every
+    /// UDP worker in `recvfrom()` and shutdown joining them forever.
     waker: UdpSocket,
 }
 
-/// Starts the UDP workers on a bound socket.
-pub(crate) fn start(socket: UdpSocket, shared: Arc<Shared>) -> Result<UdpServer, Error> {
+/// The socket [`UdpServer::stop_receiving`] sends its wake-up datagrams
+/// from. The caller binds it before any TCP acceptor runs: every thread
+/// blocked in `accept()` reserves a descriptor, and with RLIMIT_NOFILE
+/// below the worker count none may be left by the time UDP starts.
+pub(crate) fn waker_for(socket: &UdpSocket) -> Result<UdpSocket, Error> {
+    let from = match socket.local_addr() {
+        Ok(a) if a.is_ipv6() => SocketAddr::from((Ipv6Addr::LOCALHOST, 0)),
+        _ => SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+    };
+    UdpSocket::bind(from).map_err(|e| Error::new("bind()", Some(from.to_string()), e))
+}
+
+/// Starts the UDP workers on a bound socket; `waker` is from [`waker_for`].
+pub(crate) fn start(
+    socket: UdpSocket,
+    waker: UdpSocket,
+    shared: Arc<Shared>,
+) -> Result<UdpServer, Error> {
     let addr = socket
         .local_addr()
         .map_err(|e| Error::new("getsockname()", None, e))?;
-    let waker = UdpSocket::bind(if addr.is_ipv4() {
-        SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
-    } else {
-        SocketAddr::from((Ipv6Addr::LOCALHOST, 0))
-    })
-    .map_err(|e| Error::new("bind()", Some("waker socket".to_string()), e))?;
     let n = shared.limits.udp_workers;
     let spawn_err = |e: io::Error| Error::new("pthread_create()", None, e);
     let pool = ThreadPool::new(n, 0, "sockref-udp", shared.limits.stack_size).map_err(spawn_err)?;
