@@ -161,8 +161,13 @@ where
 }
 
 /// Parses seconds (fractions allowed); 0 means "none" where `zero_is_none`.
+/// A non-zero value under 1 ms is refused: a socket timeout that rounds to
+/// zero would mean "no timeout" to the kernel.
 pub fn seconds(flag: &str, value: &str, zero_is_none: bool) -> Result<Option<Duration>, Usage> {
     match value.parse::<f64>() {
+        Ok(s) if s > 0.0 && s < 0.001 => Err(Usage(format!(
+            "{flag}: '{value}' is too small: use 0 or at least 0.001 seconds"
+        ))),
         Ok(s) if s.is_finite() && (0.0..=31_536_000.0).contains(&s) => {
             if s == 0.0 && zero_is_none {
                 Ok(None)
@@ -271,7 +276,13 @@ fn parse_serve(args: Vec<String>) -> Result<Command, Usage> {
             "--max-connections" => {
                 o.max_connections = Some(number(f, &args.value(f, inline)?, 1, u64::MAX)?)
             }
-            "--duration" => o.duration = seconds(f, &args.value(f, inline)?, true)?,
+            "--duration" => {
+                let v = args.value(f, inline)?;
+                o.duration = seconds(f, &v, true)?;
+                if o.duration.is_none() {
+                    return Err(Usage(format!("{f}: must be more than 0 seconds")));
+                }
+            }
             "--stop-on-stdin" => o.stop_on_stdin = true,
             "--grace" => o.grace = seconds(f, &args.value(f, inline)?, false)?.unwrap_or_default(),
             _ => {

@@ -7,8 +7,12 @@
 //! whole-connection deadline), turning an expired timer into a `TimedOut`
 //! error that says which limit ran out.
 //!
-//! What it does not do: buffer. Every `read` is one `read()` system call and
-//! every `write` one `write()`, so the trace shows exactly what the kernel saw.
+//! What it does not do: buffer. Every `read` is one system call and every
+//! `write` one, so the trace shows exactly what the kernel saw. (On Linux std
+//! makes them as `recvfrom(fd, buf, len, 0, NULL, NULL)` and
+//! `sendto(fd, buf, len, MSG_NOSIGNAL, NULL, 0)`: the same as C's `read()`
+//! and `write()` on a connected socket, except that writing to a closed peer
+//! returns EPIPE instead of raising SIGPIPE.)
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -35,6 +39,8 @@ pub struct Conn<'a> {
     bytes_out: u64,
     peer_closed: bool,
     write_shut: bool,
+    /// While draining after the reply: when the drain gives up.
+    drain_until: Option<Instant>,
 }
 
 impl<'a> Conn<'a> {
@@ -56,7 +62,9 @@ impl<'a> Conn<'a> {
             worker,
             observer,
             idle,
-            deadline: max_conn_time.map(|t| (started + t, t)),
+            // A limit too large to add to the clock is no limit.
+            deadline: max_conn_time.and_then(|t| started.checked_add(t).map(|at| (at, t))),
+            drain_until: None,
             started,
             bytes_in: 0,
             bytes_out: 0,
@@ -170,6 +178,12 @@ impl<'a> Conn<'a> {
     }
 
     fn timeout_error(&self) -> io::Error {
+        if self
+            .drain_until
+            .is_some_and(|until| Instant::now() >= until)
+        {
+            return io::Error::new(io::ErrorKind::TimedOut, "drain time after the reply ended");
+        }
         let msg = match (self.deadline, self.idle) {
             (Some((at, total)), _) if Instant::now() >= at => {
                 format!("connection time limit reached ({}s)", secs(total))
@@ -180,14 +194,16 @@ impl<'a> Conn<'a> {
         io::Error::new(io::ErrorKind::TimedOut, msg)
     }
 
-    /// With a whole-connection deadline, each call may wait only for what is
-    /// left of it (or the idle timeout, if shorter). One `setsockopt()` per
-    /// call, paid only when `max_conn_time` is set.
+    /// With a whole-connection deadline (or while draining), each call may
+    /// wait only for what is left of it, or the idle timeout if shorter. One
+    /// `setsockopt()` per call, paid only when such a limit is set.
     fn arm(&self, call: &'static str, read: bool) -> io::Result<()> {
-        let Some((at, _)) = self.deadline else {
-            return Ok(());
+        let limit = match (self.deadline.map(|(at, _)| at), self.drain_until) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) | (None, Some(a)) => a,
+            (None, None) => return Ok(()),
         };
-        let left = at.saturating_duration_since(Instant::now());
+        let left = limit.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(self.fail(call, io::Error::from(io::ErrorKind::TimedOut)));
         }
@@ -198,6 +214,24 @@ impl<'a> Conn<'a> {
             self.stream.set_write_timeout(Some(wait))
         };
         set.map_err(|e| self.fail("setsockopt()", e))
+    }
+
+    /// The one place a system call on the connection is made: retries
+    /// EINTR as the C loop would, and reports any other failure.
+    fn syscall(
+        &mut self,
+        call: &'static str,
+        read: bool,
+        mut op: impl FnMut(&TcpStream) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        self.arm(call, read)?;
+        loop {
+            match op(self.stream) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.fail(call, e)),
+                Ok(n) => return Ok(n),
+            }
+        }
     }
 
     /// After a service is done while the client may still be sending: send
@@ -211,14 +245,14 @@ impl<'a> Conn<'a> {
         if self.shutdown_write().is_err() {
             return;
         }
-        let until = Instant::now() + timeout;
+        self.drain_until = Some(
+            Instant::now()
+                .checked_add(timeout)
+                .unwrap_or_else(Instant::now),
+        );
         let mut scratch = [0u8; SMALL_READ_BUF];
         let mut drained = 0usize;
         while drained <= max_bytes {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() || self.stream.set_read_timeout(Some(left)).is_err() {
-                return;
-            }
             match self.read(&mut scratch) {
                 Ok(0) | Err(_) => return,
                 Ok(n) => drained += n,
@@ -242,44 +276,28 @@ fn secs(d: Duration) -> String {
 
 impl Read for Conn<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.arm("read()", true)?;
-        loop {
-            match (&*self.stream).read(buf) {
-                Ok(n) => {
-                    self.bytes_in += n as u64;
-                    if n == 0 && !buf.is_empty() {
-                        self.peer_closed = true;
-                    }
-                    self.emit(&Event::Read {
-                        conn: self.id,
-                        bytes: n,
-                    });
-                    return Ok(n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(self.fail("read()", e)),
-            }
+        let n = self.syscall("read()", true, |mut s| s.read(buf))?;
+        self.bytes_in += n as u64;
+        if n == 0 && !buf.is_empty() {
+            self.peer_closed = true;
         }
+        self.emit(&Event::Read {
+            conn: self.id,
+            bytes: n,
+        });
+        Ok(n)
     }
 }
 
 impl Write for Conn<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.arm("write()", false)?;
-        loop {
-            match (&*self.stream).write(buf) {
-                Ok(n) => {
-                    self.bytes_out += n as u64;
-                    self.emit(&Event::Write {
-                        conn: self.id,
-                        bytes: n,
-                    });
-                    return Ok(n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(self.fail("write()", e)),
-            }
-        }
+        let n = self.syscall("write()", false, |mut s| s.write(buf))?;
+        self.bytes_out += n as u64;
+        self.emit(&Event::Write {
+            conn: self.id,
+            bytes: n,
+        });
+        Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {

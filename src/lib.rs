@@ -20,8 +20,9 @@
 //! | `socket()`+`bind()`+`listen()` | `TcpListener::bind(addr)` | `socket`, `setsockopt(SO_REUSEADDR)`, `bind`, `listen(fd, 128)` |
 //! | `accept()` | `listener.accept()` | `accept4(fd, ..., SOCK_CLOEXEC)` |
 //! | `connect()` | `TcpStream::connect(addr)` | `socket`, `connect` |
-//! | `read()` / `recv()` | `Read::read(&mut stream, buf)` | `read` (std) / `recvfrom` |
-//! | `write()` / `send()` | `Write::write(&mut stream, buf)` (loop: `write_all`) | `write` |
+//! | `read()` / `recv()` | `Read::read(&mut stream, buf)` | `recvfrom(fd, buf, len, 0, NULL, NULL)` |
+//! | `write()` / `send()` | `Write::write(&mut stream, buf)` (loop: `write_all`) | `sendto(fd, buf, len, MSG_NOSIGNAL, NULL, 0)`: EPIPE, never SIGPIPE |
+//! | `shutdown()` | `stream.shutdown(Shutdown::Write)` | `shutdown(fd, SHUT_WR)` |
 //! | `close()` | `drop(stream)` | `close` |
 //! | `socket()`+`bind()` (UDP) | `UdpSocket::bind(addr)` | `socket`, `bind` |
 //! | `recvfrom()` / `sendto()` | `socket.recv_from(buf)` / `socket.send_to(buf, peer)` | `recvfrom` / `sendto` |

@@ -12,11 +12,12 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match cli::parse(args) {
         Ok(Command::Help(text)) => {
-            print!("{text}");
+            // A closed stdout (`| head`) is not an error worth a panic.
+            let _ = io::stdout().write_all(text.as_bytes());
             ExitCode::SUCCESS
         }
         Ok(Command::Version) => {
-            println!("sockref {}", env!("CARGO_PKG_VERSION"));
+            let _ = writeln!(io::stdout(), "sockref {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
         Ok(Command::Serve(opts)) => match serve(*opts) {
@@ -86,6 +87,6 @@ fn serve(opts: ServeOptions) -> Result<(), sockref::Error> {
     }
     server.wait(opts.duration);
     let stats = server.shutdown(opts.grace);
-    println!("stopped {stats}");
+    let _ = writeln!(io::stdout(), "stopped {stats}");
     Ok(())
 }

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use crate::error::Error;
 use crate::limits::{AcceptModel, Limits, Overload};
 use crate::service::{self, Service};
-use crate::stats::{Counters, Stats};
+use crate::stats::{bump, Counters, Stats};
 use crate::tcp::{self, TcpServer};
 use crate::trace::{Observer, Proto};
 use crate::udp::{self, UdpServer};
@@ -74,7 +74,7 @@ impl Shared {
     }
 
     pub fn stopping(&self) -> bool {
-        self.stopping.load(Ordering::Acquire)
+        self.stopping.load(Ordering::SeqCst)
     }
 
     pub fn next_conn_id(&self) -> u64 {
@@ -91,33 +91,18 @@ impl Shared {
             .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// A connection starts being served on `worker`.
-    pub fn conn_opened(&self, worker: usize, stream: &Arc<TcpStream>) {
-        self.active.fetch_add(1, Ordering::AcqRel);
-        if let Some(mut slot) = self.slot(worker) {
-            *slot = Some(Arc::clone(stream));
-        }
-        // A connection accepted just as shutdown cut the others would
-        // otherwise escape the cut; close its input so it ends promptly.
-        if self.stopping() && self.cutting.load(Ordering::Acquire) {
-            let _ = stream.shutdown(std::net::Shutdown::Both);
-        }
-    }
-
-    /// The connection on `worker` is closed (`closed` already counted).
-    pub fn conn_closed(&self, worker: usize) {
-        if let Some(mut slot) = self.slot(worker) {
-            *slot = None;
-        }
-        self.active.fetch_sub(1, Ordering::AcqRel);
-        if let Some(max) = self.max_connections {
-            if self.counters.closed.load(Ordering::Relaxed) >= max {
-                self.request_stop();
-            }
-        }
-        if self.stopping() {
-            let _g = self.guard();
-            self.changed.notify_all();
+    /// Called as soon as `accept()` returns: the connection counts as
+    /// accepted and in flight (so shutdown waits for it) until the returned
+    /// guard is dropped, on every path, panics included.
+    pub fn accepted(self: &Arc<Self>) -> Accepted {
+        bump(&self.counters.accepted);
+        // SeqCst here and in `stop`: the flag and the count are two
+        // variables each side writes one of and reads the other.
+        self.active.fetch_add(1, Ordering::SeqCst);
+        Accepted {
+            shared: Arc::clone(self),
+            slot: None,
+            served: false,
         }
     }
 
@@ -126,6 +111,61 @@ impl Shared {
         if !self.stop_requested.swap(true, Ordering::AcqRel) {
             let _g = self.guard();
             self.changed.notify_all();
+        }
+    }
+}
+
+/// One accepted connection, from `accept()` until dropped (see
+/// [`Shared::accepted`]). Dropping it is the bookkeeping half of `close()`:
+/// the connection is counted closed, leaves its worker's slot and stops
+/// counting as in flight.
+pub(crate) struct Accepted {
+    shared: Arc<Shared>,
+    slot: Option<usize>,
+    served: bool,
+}
+
+impl Accepted {
+    pub fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    pub fn shared_arc(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// The connection is being served on `worker`: put it in that worker's
+    /// slot so that shutdown can cut it if it outlives the grace period.
+    pub fn register(&mut self, worker: usize, stream: &Arc<TcpStream>) {
+        self.served = true;
+        if let Some(mut slot) = self.shared.slot(worker) {
+            *slot = Some(Arc::clone(stream));
+            self.slot = Some(worker);
+        }
+        // Accepted just as shutdown cut the others: it would escape the
+        // cut, so close it now.
+        if self.shared.cutting.load(Ordering::SeqCst) {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+impl Drop for Accepted {
+    fn drop(&mut self) {
+        let shared = &self.shared;
+        if let Some(mut slot) = self.slot.and_then(|w| shared.slot(w)) {
+            *slot = None;
+        }
+        let closed = bump(&shared.counters.closed);
+        shared.active.fetch_sub(1, Ordering::SeqCst);
+        if let (true, Some(max)) = (self.served, shared.max_connections) {
+            if closed >= max {
+                shared.request_stop();
+            }
+        }
+        if shared.stopping.load(Ordering::SeqCst) {
+            let _g = shared.guard();
+            shared.changed.notify_all();
         }
     }
 }
@@ -241,13 +281,13 @@ impl ServerBuilder {
             // busy, which only the hand-off design has.
             limits.accept_model = AcceptModel::Handoff;
         }
-        if limits.workers == 0 || limits.udp_workers == 0 {
-            return Err(Error::new(
-                "pthread_create()",
+        limits.validate().map_err(|why| {
+            Error::new(
+                "configuration",
                 None,
-                io::Error::new(io::ErrorKind::InvalidInput, "workers must be at least 1"),
-            ));
-        }
+                io::Error::new(io::ErrorKind::InvalidInput, why),
+            )
+        })?;
         let addr = resolve(&self.addr)?;
         let (tcp_listener, udp_socket) = bind_all(addr, self.protocols)?;
         let tcp_workers = if tcp_listener.is_some() {
@@ -394,7 +434,7 @@ impl ServerHandle {
 
     /// TCP connections being served right now.
     pub fn active_connections(&self) -> usize {
-        self.shared.active.load(Ordering::Acquire)
+        self.shared.active.load(Ordering::SeqCst)
     }
 
     /// Asks [`wait`](Self::wait) to return (callable from any thread via a
@@ -407,7 +447,8 @@ impl ServerHandle {
     /// reaching `max_connections`) or `timeout` passes. Returns true if a
     /// stop was requested. It does not stop the server: call `shutdown`.
     pub fn wait(&self, timeout: Option<Duration>) -> bool {
-        let until = timeout.map(|t| Instant::now() + t);
+        // A timeout too large to add to the clock means no timeout.
+        let until = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut g = self.shared.guard();
         loop {
             if self.shared.stop_requested.load(Ordering::Acquire) {
@@ -456,21 +497,21 @@ impl ServerHandle {
             return self.stats();
         }
         self.done = true;
-        self.shared.stopping.store(true, Ordering::Release);
+        self.shared.stopping.store(true, Ordering::SeqCst);
         if let Some(t) = &self.tcp {
             t.stop_accepting();
         }
         if let Some(u) = &self.udp {
             u.stop_receiving();
         }
-        self.wait_idle(Instant::now() + grace);
+        self.wait_idle(grace);
         // Cut in two steps so that no request already read loses its reply.
         // First the input only: handlers blocked in read() see end of file,
         // and one that has just read a request can still write the answer
         // (cutting both ways at once made that write fail with EPIPE).
-        self.shared.cutting.store(true, Ordering::Release);
+        self.shared.cutting.store(true, Ordering::SeqCst);
         self.cut(Shutdown::Read);
-        self.wait_idle(Instant::now() + self.shared.limits.drain_timeout);
+        self.wait_idle(self.shared.limits.drain_timeout);
         // Then whatever is left: handlers blocked writing to a client that
         // does not read, whose replies could not be delivered anyway.
         self.cut(Shutdown::Both);
@@ -485,17 +526,28 @@ impl ServerHandle {
 }
 
 impl ServerHandle {
-    /// Waits until no TCP connection is being served, or `until`.
-    fn wait_idle(&self, until: Instant) {
+    /// Waits until no TCP connection is being served, or `within` has
+    /// passed (a `within` too large to add to the clock waits for ever).
+    fn wait_idle(&self, within: Duration) {
+        let until = Instant::now().checked_add(within);
         let mut g = self.shared.guard();
-        while self.shared.active.load(Ordering::Acquire) > 0 {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            g = match self.shared.changed.wait_timeout(g, left) {
-                Ok((g, _)) => g,
-                Err(p) => p.into_inner().0,
+        while self.shared.active.load(Ordering::SeqCst) > 0 {
+            g = match until {
+                None => self
+                    .shared
+                    .changed
+                    .wait(g)
+                    .unwrap_or_else(|p| p.into_inner()),
+                Some(until) => {
+                    let left = until.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    match self.shared.changed.wait_timeout(g, left) {
+                        Ok((g, _)) => g,
+                        Err(p) => p.into_inner().0,
+                    }
+                }
             };
         }
     }

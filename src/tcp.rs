@@ -30,7 +30,7 @@ use crate::conn::Conn;
 use crate::error::Error;
 use crate::limits::{AcceptModel, Overload, LISTEN_BACKLOG};
 use crate::pool::{panic_message, ThreadPool};
-use crate::server::Shared;
+use crate::server::{Accepted, Shared};
 use crate::stats::{add, bump};
 use crate::trace::{Event, Proto};
 
@@ -150,7 +150,7 @@ impl Waker {
     fn new(listener: &TcpListener) -> Result<Self, Error> {
         let dup = listener
             .try_clone()
-            .map_err(|e| Error::new("dup()", None, e))?;
+            .map_err(|e| Error::new("fcntl(F_DUPFD_CLOEXEC)", None, e))?;
         let fd: std::os::fd::OwnedFd = dup.into();
         Ok(Waker(TcpStream::from(fd)))
     }
@@ -189,16 +189,17 @@ fn wake_acceptors(waker: &Waker, listener: &TcpListener, addr: SocketAddr, accep
 }
 
 /// A worker's life in the prethreaded design: `accept()`, serve, repeat.
-fn accept_loop(worker: usize, listener: &TcpListener, shared: &Shared) {
+fn accept_loop(worker: usize, listener: &TcpListener, shared: &Arc<Shared>) {
     let mut backoff = Backoff::default();
     while !shared.stopping() {
         match listener.accept() {
             Ok((stream, peer)) => {
+                let accepted = shared.accepted();
                 backoff.recovered(shared);
                 if shared.stopping() {
                     break; // accepted during shutdown: close it unserved
                 }
-                serve(worker, stream, peer, shared);
+                serve_guarded(worker, stream, peer, accepted);
             }
             Err(e) => {
                 if shared.stopping() {
@@ -231,6 +232,7 @@ fn acceptor_loop(listener: &TcpListener, pool: &ThreadPool, shared: &Arc<Shared>
                 continue;
             }
         };
+        let accepted = shared.accepted();
         backoff.recovered(shared);
         if shared.stopping() {
             break;
@@ -238,15 +240,14 @@ fn acceptor_loop(listener: &TcpListener, pool: &ThreadPool, shared: &Arc<Shared>
         if shared.limits.overload == Overload::Reject
             && busy.load(Ordering::Acquire) >= shared.limits.workers
         {
-            reject(stream, peer, shared);
+            reject(stream, peer, accepted);
             continue;
         }
         busy.fetch_add(1, Ordering::AcqRel);
-        let job_shared = Arc::clone(shared);
         let job_busy = Arc::clone(&busy);
         let job = move |worker: usize| {
             let _free = Release(&job_busy);
-            serve(worker, stream, peer, &job_shared);
+            serve_guarded(worker, stream, peer, accepted);
         };
         // A worker is free, so this waits at most for it to come back to
         // the channel.
@@ -267,11 +268,12 @@ impl Drop for Release<'_> {
 
 /// `--overload reject`: accept, write `busy`, close. The client gets an
 /// answer at once instead of waiting in the backlog.
-fn reject(stream: TcpStream, peer: SocketAddr, shared: &Shared) {
+fn reject(stream: TcpStream, peer: SocketAddr, accepted: Accepted) {
+    let shared = accepted.shared();
     let conn = shared.next_conn_id();
-    bump(&shared.counters.accepted);
     bump(&shared.counters.rejected);
-    if let Some(obs) = shared.observer() {
+    let obs = shared.observer();
+    if let Some(obs) = obs {
         obs.event(&Event::Accept {
             conn,
             peer,
@@ -288,10 +290,9 @@ fn reject(stream: TcpStream, peer: SocketAddr, shared: &Shared) {
         Err(_) => 0,
     };
     let _ = stream.shutdown(Shutdown::Write);
-    drop(stream);
     add(&shared.counters.bytes_out, out);
-    bump(&shared.counters.closed);
-    if let Some(obs) = shared.observer() {
+    drop(stream); // close()
+    if let Some(obs) = obs {
         obs.event(&Event::Close {
             conn,
             duration: started.elapsed(),
@@ -301,11 +302,22 @@ fn reject(stream: TcpStream, peer: SocketAddr, shared: &Shared) {
     }
 }
 
+/// [`serve`], with a backstop: a panic outside the service (in an observer,
+/// say) must not end the worker's accept loop. The `Accepted` guard still
+/// closes the connection's books while unwinding.
+fn serve_guarded(worker: usize, stream: TcpStream, peer: SocketAddr, accepted: Accepted) {
+    let shared = Arc::clone(accepted.shared_arc());
+    let run = AssertUnwindSafe(|| serve(worker, stream, peer, accepted));
+    if panic::catch_unwind(run).is_err() {
+        bump(&shared.counters.panics);
+    }
+}
+
 /// One connection, from `accept()` to `close()`.
-fn serve(worker: usize, stream: TcpStream, peer: SocketAddr, shared: &Shared) {
+fn serve(worker: usize, stream: TcpStream, peer: SocketAddr, mut accepted: Accepted) {
+    let shared = Arc::clone(accepted.shared_arc());
     let started = Instant::now();
     let id = shared.next_conn_id();
-    bump(&shared.counters.accepted);
     let obs = shared.observer();
     if let Some(obs) = obs {
         obs.event(&Event::Accept {
@@ -338,7 +350,6 @@ fn serve(worker: usize, stream: TcpStream, peer: SocketAddr, shared: &Shared) {
         }
     }
     let stream = Arc::new(stream);
-    shared.conn_opened(worker, &stream);
     let mut conn = Conn::new(
         &stream,
         id,
@@ -349,10 +360,20 @@ fn serve(worker: usize, stream: TcpStream, peer: SocketAddr, shared: &Shared) {
         limits.max_conn_time,
         started,
     );
-    let result = panic::catch_unwind(AssertUnwindSafe(|| shared.service.serve_tcp(&mut conn)));
+    accepted.register(worker, &stream);
+    // The service's reply and the drain after it run under one catch: a
+    // panic in either (the service's own, or an observer's) ends only this
+    // connection.
+    let result = panic::catch_unwind(AssertUnwindSafe(|| {
+        let served = shared.service.serve_tcp(&mut conn);
+        if served.is_ok() {
+            conn.linger(limits.drain_timeout, limits.drain_bytes);
+        }
+        served
+    }));
     let c = &shared.counters;
     match result {
-        Ok(Ok(())) => conn.linger(limits.drain_timeout, limits.drain_bytes),
+        Ok(Ok(())) => {}
         Ok(Err(e)) => {
             bump(match e.kind() {
                 io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => &c.timed_out,
@@ -375,9 +396,9 @@ fn serve(worker: usize, stream: TcpStream, peer: SocketAddr, shared: &Shared) {
     let (duration, bytes_in, bytes_out) = conn.finish();
     add(&c.bytes_in, bytes_in);
     add(&c.bytes_out, bytes_out);
-    bump(&c.closed);
-    // close(): the slot held the only other reference.
-    shared.conn_closed(worker);
+    // Counted closed and out of the slot, which held the only other
+    // reference, so dropping the stream is the close() itself.
+    drop(accepted);
     drop(stream);
     if let Some(obs) = obs {
         obs.event(&Event::Close {

@@ -27,7 +27,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::error::Error;
-use crate::limits::UDP_RECV_BUF;
+use crate::limits::{UDP_RECV_BUF, UDP_STOP_POLL};
 use crate::pool::{panic_message, ThreadPool};
 use crate::server::Shared;
 use crate::service::Reply;
@@ -83,6 +83,11 @@ pub(crate) fn start(
             backlog: 0,
         });
     }
+    // Workers wake at least this often to look at the stop flag, so that
+    // stopping never depends on a wake-up datagram arriving.
+    socket
+        .set_read_timeout(Some(UDP_STOP_POLL))
+        .map_err(|e| Error::new("setsockopt(SO_RCVTIMEO)", Some(addr.to_string()), e))?;
     let socket = Arc::new(socket);
     let limiter = shared
         .limits
@@ -94,8 +99,8 @@ pub(crate) fn start(
         let shared = Arc::clone(&shared);
         let limiter = limiter.clone();
         let running = Arc::clone(&running);
-        let job = move |worker: usize| {
-            recv_loop(worker, &socket, addr, &shared, limiter.as_deref());
+        let job = move |_worker: usize| {
+            recv_loop(&socket, addr, &shared, limiter.as_deref());
             running.fetch_sub(1, Ordering::AcqRel);
         };
         if pool.execute(job).is_err() {
@@ -173,14 +178,11 @@ pub(crate) fn refusal(
 
 /// One UDP worker: recvfrom -> service -> sendto, until stopped.
 fn recv_loop(
-    worker: usize,
     socket: &UdpSocket,
     local: SocketAddr,
     shared: &Shared,
     limiter: Option<&RateLimiter>,
 ) {
-    let _ = worker;
-    let c = &shared.counters;
     let obs = shared.observer();
     let mut buf = vec![0u8; UDP_RECV_BUF];
     let mut reply = Vec::with_capacity(1024);
@@ -194,6 +196,16 @@ fn recv_loop(
             Ok(ok) => {
                 failures = 0;
                 ok
+            }
+            // The stop poll (see `UDP_STOP_POLL`): nothing arrived, look
+            // at the stop flag and wait again.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue
             }
             Err(e) => {
                 if e.kind() != io::ErrorKind::Interrupted {
@@ -212,69 +224,88 @@ fn recv_loop(
                 continue;
             }
         };
-        bump(&c.datagrams_in);
-        add(&c.bytes_in, n as u64);
-        if let Some(obs) = obs {
-            obs.event(&Event::RecvFrom { peer, bytes: n });
-        }
-        let dropped = match refusal(peer, local, shared.limits.udp_allow_low_ports) {
-            Some(reason) => {
-                bump(&c.dropped_datagrams);
-                Some(reason)
-            }
-            None if limiter.is_some_and(|l| !l.allow(peer.ip())) => {
-                bump(&c.rate_limited);
-                Some("rate limit")
-            }
-            None => None,
-        };
-        if let Some(reason) = dropped {
-            if let Some(obs) = obs {
-                obs.event(&Event::Drop {
-                    peer,
-                    bytes: n,
-                    reason,
-                });
-            }
-            continue;
-        }
-        reply.clear();
-        let answer = panic::catch_unwind(AssertUnwindSafe(|| {
-            shared.service.serve_udp(&buf[..n], peer, &mut reply)
+        // Everything after recvfrom() runs under one catch: a panic in the
+        // service or an observer loses this datagram, never the worker.
+        let answered = panic::catch_unwind(AssertUnwindSafe(|| {
+            answer(socket, local, shared, limiter, &buf[..n], peer, &mut reply)
         }));
-        match answer {
-            Ok(Reply::Send) => match socket.send_to(&reply, peer) {
-                Ok(sent) => {
-                    bump(&c.datagrams_out);
-                    add(&c.bytes_out, sent as u64);
-                    if let Some(obs) = obs {
-                        obs.event(&Event::SendTo { peer, bytes: sent });
-                    }
-                }
-                Err(e) => {
-                    if let Some(obs) = obs {
-                        obs.event(&Event::Error {
-                            conn: 0,
-                            call: "sendto()",
-                            error: &e,
-                        });
-                    }
-                }
-            },
-            Ok(Reply::Nothing) => {}
-            Err(payload) => {
-                bump(&c.panics);
-                if let Some(obs) = obs {
-                    obs.event(&Event::Panic {
-                        conn: 0,
-                        message: panic_message(&*payload),
-                    });
-                }
+        if let Err(payload) = answered {
+            bump(&shared.counters.panics);
+            if let Some(obs) = obs {
+                obs.event(&Event::Panic {
+                    conn: 0,
+                    message: panic_message(&*payload),
+                });
             }
         }
         // A big reply from an earlier datagram need not be kept.
         if reply.capacity() > 64 * 1024 {
             reply = Vec::with_capacity(1024);
+        }
+    }
+}
+
+/// One datagram: count it, refuse it if it could start a loop or is over
+/// its sender's budget, else ask the service and `sendto()` the reply.
+fn answer(
+    socket: &UdpSocket,
+    local: SocketAddr,
+    shared: &Shared,
+    limiter: Option<&RateLimiter>,
+    request: &[u8],
+    peer: SocketAddr,
+    reply: &mut Vec<u8>,
+) {
+    let c = &shared.counters;
+    let obs = shared.observer();
+    let n = request.len();
+    bump(&c.datagrams_in);
+    add(&c.bytes_in, n as u64);
+    if let Some(obs) = obs {
+        obs.event(&Event::RecvFrom { peer, bytes: n });
+    }
+    let dropped = match refusal(peer, local, shared.limits.udp_allow_low_ports) {
+        Some(reason) => {
+            bump(&c.dropped_datagrams);
+            Some(reason)
+        }
+        None if limiter.is_some_and(|l| !l.allow(peer.ip())) => {
+            bump(&c.rate_limited);
+            Some("rate limit")
+        }
+        None => None,
+    };
+    if let Some(reason) = dropped {
+        if let Some(obs) = obs {
+            obs.event(&Event::Drop {
+                peer,
+                bytes: n,
+                reason,
+            });
+        }
+        return;
+    }
+    reply.clear();
+    if shared.service.serve_udp(request, peer, reply) == Reply::Nothing {
+        return;
+    }
+    match socket.send_to(reply, peer) {
+        Ok(sent) => {
+            bump(&c.datagrams_out);
+            add(&c.bytes_out, sent as u64);
+            if let Some(obs) = obs {
+                obs.event(&Event::SendTo { peer, bytes: sent });
+            }
+        }
+        Err(e) => {
+            bump(&c.io_errors);
+            if let Some(obs) = obs {
+                obs.event(&Event::Error {
+                    conn: 0,
+                    call: "sendto()",
+                    error: &e,
+                });
+            }
         }
     }
 }

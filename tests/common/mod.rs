@@ -13,6 +13,10 @@ use std::time::Duration;
 /// test instead of hanging it.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Longest a server may take to print its ready signal before the test
+/// gives up on it (a bound, never a wait: tests read the signal itself).
+pub const READY_LIMIT: Duration = Duration::from_secs(60);
+
 /// Path of the `sockref` binary cargo built for these tests.
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_sockref")
@@ -45,6 +49,18 @@ impl Proc {
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn sockref");
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        // A server that hangs before its ready signal must fail the test,
+        // not hang it: past READY_LIMIT the watchdog kills it, and the read
+        // below sees end of file.
+        let (ready, watchdog) = std::sync::mpsc::channel::<()>();
+        let pid = child.id().to_string();
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                watchdog.recv_timeout(READY_LIMIT)
+            {
+                let _ = Command::new("kill").args(["-9", &pid]).status();
+            }
+        });
         let (mut tcp, mut udp, mut lines) = (None, None, Vec::new());
         let mut line = String::new();
         while usize::from(tcp.is_some()) + usize::from(udp.is_some()) < protos {
@@ -71,6 +87,7 @@ impl Proc {
             }
             lines.push(l);
         }
+        let _ = ready.send(());
         Proc {
             child,
             stdout,
