@@ -10,6 +10,7 @@
 //! What it does not do: buffer. Every `read` is one `read()` system call and
 //! every `write` one `write()`, so the trace shows exactly what the kernel saw.
 
+use std::cell::Cell;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -35,6 +36,9 @@ pub struct Conn<'a> {
     bytes_out: u64,
     peer_closed: bool,
     write_shut: bool,
+    /// Set once a failed call was reported, so the server does not report
+    /// the same failure again when the handler passes it up with `?`.
+    error_traced: Cell<bool>,
 }
 
 impl<'a> Conn<'a> {
@@ -62,6 +66,7 @@ impl<'a> Conn<'a> {
             bytes_out: 0,
             peer_closed: false,
             write_shut: false,
+            error_traced: Cell::new(false),
         }
     }
 
@@ -161,12 +166,19 @@ impl<'a> Conn<'a> {
         } else {
             e
         };
+        self.error_traced.set(true);
         self.emit(&Event::Error {
             conn: self.id,
             call,
             error: &e,
         });
         e
+    }
+
+    /// True if a call on this connection failed and was reported: an error
+    /// the handler returns after that is most likely the same one.
+    pub(crate) fn error_traced(&self) -> bool {
+        self.error_traced.get()
     }
 
     fn timeout_error(&self) -> io::Error {

@@ -309,6 +309,16 @@ fn serve(worker: usize, stream: TcpStream, peer: SocketAddr, shared: &Shared) {
     match result {
         Ok(Ok(())) => conn.linger(limits.drain_timeout, limits.drain_bytes),
         Ok(Err(e)) => {
+            // An error the handler made up itself (not a failed read() or
+            // write(), which Conn already reported): the trace must still
+            // say why the connection is being closed.
+            if let (false, Some(obs)) = (conn.error_traced(), obs) {
+                obs.event(&Event::Error {
+                    conn: id,
+                    call: "handler",
+                    error: &e,
+                });
+            }
             bump(match e.kind() {
                 io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => &c.timed_out,
                 io::ErrorKind::ConnectionReset
