@@ -58,6 +58,9 @@ pub(crate) struct Shared {
     slots: Vec<Mutex<Option<Arc<TcpStream>>>>,
     active: AtomicUsize,
     max_connections: Option<u64>,
+    max_datagrams: Option<u64>,
+    /// UDP datagrams fully handled (answered, dropped or refused).
+    datagrams_done: AtomicU64,
     stop_requested: AtomicBool,
     /// Set once shutdown starts cutting connections left after the grace.
     cutting: AtomicBool,
@@ -107,14 +110,31 @@ impl Shared {
             *slot = None;
         }
         self.active.fetch_sub(1, Ordering::AcqRel);
-        if let Some(max) = self.max_connections {
-            if self.counters.closed.load(Ordering::Relaxed) >= max {
-                self.request_stop();
-            }
-        }
+        self.stop_if_counts_reached();
         if self.stopping() {
             let _g = self.guard();
             self.changed.notify_all();
+        }
+    }
+
+    /// A UDP datagram has been handled to the end (reply sent, or not).
+    pub fn datagram_done(&self) {
+        self.datagrams_done.fetch_add(1, Ordering::AcqRel);
+        self.stop_if_counts_reached();
+    }
+
+    /// `max_connections` and `max_datagrams`: once every count that was
+    /// given is reached, ask to stop. With neither, never.
+    fn stop_if_counts_reached(&self) {
+        if self.max_connections.is_none() && self.max_datagrams.is_none() {
+            return;
+        }
+        let closed = self.counters.closed.load(Ordering::Relaxed);
+        let done = self.datagrams_done.load(Ordering::Acquire);
+        if self.max_connections.map_or(true, |n| closed >= n)
+            && self.max_datagrams.map_or(true, |n| done >= n)
+        {
+            self.request_stop();
         }
     }
 
@@ -135,6 +155,7 @@ pub struct ServerBuilder {
     limits: Limits,
     observer: Option<Arc<dyn Observer>>,
     max_connections: Option<u64>,
+    max_datagrams: Option<u64>,
 }
 
 impl Default for ServerBuilder {
@@ -153,6 +174,7 @@ impl ServerBuilder {
             limits: Limits::default(),
             observer: None,
             max_connections: None,
+            max_datagrams: None,
         }
     }
 
@@ -223,9 +245,18 @@ impl ServerBuilder {
     }
 
     /// Ask to stop (see [`ServerHandle::wait`]) once this many TCP
-    /// connections have been served and closed.
+    /// connections have been served and closed. With
+    /// [`max_datagrams`](Self::max_datagrams) too, once both are reached.
     pub fn max_connections(mut self, n: u64) -> Self {
         self.max_connections = Some(n);
+        self
+    }
+
+    /// Ask to stop (see [`ServerHandle::wait`]) once this many UDP
+    /// datagrams have been handled (answered, or dropped by a rule). With
+    /// [`max_connections`](Self::max_connections) too, once both are reached.
+    pub fn max_datagrams(mut self, n: u64) -> Self {
+        self.max_datagrams = Some(n);
         self
     }
 
@@ -262,6 +293,8 @@ impl ServerBuilder {
             slots: (0..tcp_workers).map(|_| Mutex::new(None)).collect(),
             active: AtomicUsize::new(0),
             max_connections: self.max_connections,
+            max_datagrams: self.max_datagrams,
+            datagrams_done: AtomicU64::new(0),
             stop_requested: AtomicBool::new(false),
             lock: Mutex::new(()),
             changed: Condvar::new(),
@@ -390,7 +423,7 @@ impl ServerHandle {
     }
 
     /// Blocks until a stop is requested (by [`StopSignal::stop`] or by
-    /// reaching `max_connections`) or `timeout` passes. Returns true if a
+    /// reaching `max_connections` / `max_datagrams`) or `timeout` passes. Returns true if a
     /// stop was requested. It does not stop the server: call `shutdown`.
     pub fn wait(&self, timeout: Option<Duration>) -> bool {
         let until = timeout.map(|t| Instant::now() + t);

@@ -220,6 +220,7 @@ fn recv_loop(
                     reason,
                 });
             }
+            shared.datagram_done();
             continue;
         }
         reply.clear();
@@ -260,6 +261,7 @@ fn recv_loop(
         if reply.capacity() > 64 * 1024 {
             reply = Vec::with_capacity(1024);
         }
+        shared.datagram_done();
     }
 }
 
