@@ -89,6 +89,7 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod client;
 mod conn;
 mod error;
 pub mod limits;
