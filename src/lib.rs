@@ -92,6 +92,7 @@ pub mod cli;
 pub mod client;
 mod conn;
 mod error;
+pub mod labs;
 pub mod limits;
 pub mod pool;
 mod server;
