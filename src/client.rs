@@ -343,10 +343,17 @@ where
 }
 
 /// write() the message, shutdown(SHUT_WR), read() until the server closes.
+///
+/// If the server resets the connection or closes it early, sending fails,
+/// but the reply, or the reason, is still there to read: a `read()` returns
+/// what the server sent, then end of file or the reset. So the outcome is
+/// what reading says, as it is for a C client that ignores `EPIPE`.
 fn send_message<W: Write>(link: &Link<'_>, message: &[u8], output: W) -> Result<(), Error> {
-    link.write_all(message)?;
-    link.shutdown_write()?;
-    link.copy_replies(output).map(|_| ())
+    let sent = link.write_all(message).and_then(|()| link.shutdown_write());
+    match sent {
+        Err(e) if !is_gone(e.io()) && e.io().kind() != io::ErrorKind::NotConnected => Err(e),
+        _ => link.copy_replies(output).map(|_| ()),
+    }
 }
 
 /// What the stdin thread tells the thread that owns the socket.
