@@ -60,6 +60,8 @@ pub struct ServeOptions {
     pub max_datagrams: Option<u64>,
     /// Stop after this long.
     pub duration: Option<Duration>,
+    /// Stop when a `stop` line arrives on stdin, or stdin closes.
+    pub stop_on_stdin: bool,
     /// Grace period for in-flight connections when stopping.
     pub grace: Duration,
 }
@@ -75,6 +77,7 @@ impl Default for ServeOptions {
             max_connections: None,
             max_datagrams: None,
             duration: None,
+            stop_on_stdin: false,
             grace: Duration::from_secs(5),
         }
     }
@@ -110,6 +113,7 @@ SERVE OPTIONS:
     --max-connections N    stop after serving N TCP connections, print the counters
     --max-datagrams N      stop after handling N UDP datagrams (with --max-connections: both)
     --duration SECS        stop after SECS seconds, print the counters
+    --stop-on-stdin        stop when a line 'stop' arrives on stdin (or stdin closes), print the counters
     --grace SECS           on stop, how long in-flight connections may finish  [5]
 
 Once bound, prints one line per protocol on stdout:
@@ -304,6 +308,7 @@ fn parse_serve(args: Vec<String>) -> Result<Command, Usage> {
                 o.max_datagrams = Some(number(f, &args.value(f, inline)?, 1, u64::MAX)?)
             }
             "--duration" => o.duration = seconds(f, &args.value(f, inline)?, true)?,
+            "--stop-on-stdin" => o.stop_on_stdin = true,
             "--grace" => o.grace = seconds(f, &args.value(f, inline)?, false)?.unwrap_or_default(),
             _ => {
                 return Err(Usage(format!(
