@@ -121,7 +121,12 @@ impl Shared {
     }
 
     /// A UDP datagram has been handled to the end (reply sent, or not).
+    /// Costs nothing unless `max_datagrams` was asked for: the counter is
+    /// one more shared cache line every UDP worker would write.
     pub fn datagram_done(&self) {
+        if self.max_datagrams.is_none() {
+            return;
+        }
         self.datagrams_done.fetch_add(1, Ordering::AcqRel);
         self.stop_if_counts_reached();
     }
