@@ -139,8 +139,8 @@ USAGE:
 
 CLIENT OPTIONS:
     --proto P              tcp | udp                                           [tcp]
-    --timeout SECS         longest connect(), and each read()/write()/recvfrom(), may wait
-                           for the server; 0 = forever                         [30]
+    --timeout SECS         longest connect(), one write(), or a wait for the reply (once
+                           everything is sent) may take; 0 = forever           [30]
     --trace[=FORMAT]       print every socket call on stderr: text | json     [off]
     --                     end of options (for a MESSAGE starting with -)
 

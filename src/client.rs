@@ -47,8 +47,10 @@ pub struct ClientOptions {
     pub proto: Proto,
     /// Print every socket call (the command prints it on stderr).
     pub trace: Option<TraceFormat>,
-    /// Longest `connect()`, and each `read()`/`write()`/`recvfrom()`, may
-    /// wait for the server. `None` = forever.
+    /// Longest `connect()`, one `write()`, or a wait for the reply may
+    /// take. A TCP read waits longer while the client is still sending
+    /// (stdin open): the server may rightly be silent until then. `None` =
+    /// forever.
     pub timeout: Option<Duration>,
     /// Send this and print the reply; `None` = copy stdin instead.
     pub message: Option<Vec<u8>>,
