@@ -311,3 +311,34 @@ fn a_reset_from_the_server_is_an_error_naming_read() {
         format!("sockref: read() error: {addr}: Connection reset by peer (os error 104)\n")
     );
 }
+
+#[test]
+fn udp_replies_from_anyone_but_the_server_are_ignored() {
+    use std::net::UdpSocket;
+    let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+    server.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let addr = server.local_addr().unwrap();
+    let fake = thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        let (n, client) = server.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"question");
+        // Someone else answers first; the client must wait for the server.
+        let stranger = UdpSocket::bind("127.0.0.1:0").unwrap();
+        stranger.send_to(b"stray", client).unwrap();
+        server.send_to(b"answer", client).unwrap();
+    });
+    let o = run_client(
+        &[
+            &addr.to_string(),
+            "--proto",
+            "udp",
+            "--timeout",
+            "10",
+            "question",
+        ],
+        b"",
+    );
+    fake.join().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(o.stdout, b"answer");
+}
