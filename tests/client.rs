@@ -92,6 +92,18 @@ fn udp_message_gets_each_services_reply() {
         assert_eq!(o.status.code(), Some(0), "{service}: {}", stderr(&o));
         assert_eq!(o.stdout, want, "{service}");
     }
+    for (service, check) in [
+        (
+            "daytime",
+            (|r: &[u8]| r.ends_with(b"-UTC\r\n")) as fn(&[u8]) -> bool,
+        ),
+        ("time", |r: &[u8]| r.len() == 4),
+    ] {
+        let p = serve(service);
+        let o = run_client(&[&p.udp().to_string(), "--proto", "udp", "x"], b"");
+        assert!(o.status.success(), "{service}: {}", stderr(&o));
+        assert!(check(&o.stdout), "{service}: {:?}", o.stdout);
+    }
 }
 
 #[test]
