@@ -1,7 +1,8 @@
 //! Command-line parsing, std only, and the `--help` text.
 //!
 //! `sockref [serve] [FLAGS]` runs the server; with no arguments it serves
-//! echo on 127.0.0.1:4000 over TCP and UDP. Flags take their value as the
+//! echo on 127.0.0.1:4000 over TCP and UDP. `sockref client ADDR [MESSAGE]`
+//! runs the textbook client. Flags take their value as the
 //! next argument or after `=` (`--workers 8`, `--workers=8`).
 //!
 //! A bad flag or value is a [`Usage`] error: one line naming the choices,
@@ -11,10 +12,11 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::client::ClientOptions;
 use crate::limits::{AcceptModel, Limits, Overload, MAX_WORKERS};
 use crate::server::Protocols;
 use crate::service::SERVICE_NAMES;
-use crate::trace::TraceFormat;
+use crate::trace::{Proto, TraceFormat};
 
 /// A usage error: printed as one line, exit status 2.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +33,8 @@ impl fmt::Display for Usage {
 pub enum Command {
     /// Run the server.
     Serve(Box<ServeOptions>),
+    /// Run the client.
+    Client(Box<ClientOptions>),
     /// Print this help text and exit 0.
     Help(&'static str),
     /// Print the version and exit 0.
@@ -52,6 +56,8 @@ pub struct ServeOptions {
     pub trace: Option<TraceFormat>,
     /// Stop after this many connections have been served.
     pub max_connections: Option<u64>,
+    /// Stop after this many UDP datagrams have been handled.
+    pub max_datagrams: Option<u64>,
     /// Stop after this long.
     pub duration: Option<Duration>,
     /// Stop when a `stop` line arrives on stdin, or stdin closes.
@@ -69,6 +75,7 @@ impl Default for ServeOptions {
             limits: Limits::default(),
             trace: None,
             max_connections: None,
+            max_datagrams: None,
             duration: None,
             stop_on_stdin: false,
             grace: Duration::from_secs(5),
@@ -82,6 +89,8 @@ sockref: the C socket sequence in Rust std: a blocking TCP/UDP server with a fix
 
 USAGE:
     sockref [serve] [OPTIONS]      run the server (no arguments: echo on 127.0.0.1:4000, TCP+UDP)
+    sockref client ADDR [OPTIONS] [MESSAGE]
+                                   the textbook client (sockref client --help)
     sockref --help | --version
 
 SERVE OPTIONS:
@@ -102,6 +111,7 @@ SERVE OPTIONS:
     --drain-timeout SECS   after a service's reply, how long to read leftover input before close [1]
     --trace[=FORMAT]       print every socket call: text | json                [off]
     --max-connections N    stop after serving N TCP connections, print the counters
+    --max-datagrams N      stop after handling N UDP datagrams (with --max-connections: both)
     --duration SECS        stop after SECS seconds, print the counters
     --stop-on-stdin        stop when a line 'stop' arrives on stdin (or stdin closes), print the counters
     --grace SECS           on stop, how long in-flight connections may finish  [5]
@@ -110,6 +120,31 @@ Once bound, prints one line per protocol on stdout:
     listening tcp 127.0.0.1:4000 service=echo workers=128
 
 EXIT STATUS: 0 ok, 1 runtime failure (e.g. bind() error), 2 usage error.
+";
+
+/// The help text of `sockref client`.
+pub const CLIENT_HELP: &str = "\
+sockref client: the textbook client: socket() -> connect() -> write() -> read() -> close()
+(UDP: socket() -> sendto() -> recvfrom())
+
+USAGE:
+    sockref client ADDR [OPTIONS] [MESSAGE]
+
+    With MESSAGE: send it as is (no newline added), then print the reply on stdout.
+      TCP: write(), shutdown(SHUT_WR), read() until the server closes.
+      UDP: one sendto(), one recvfrom().
+    Without MESSAGE: a tiny netcat. TCP: stdin goes to the socket and the socket to stdout;
+      at end of stdin the client half-closes (shutdown(SHUT_WR)) and prints what is left
+      until the server closes. UDP: each stdin line is one datagram; each reply is printed.
+
+CLIENT OPTIONS:
+    --proto P              tcp | udp                                           [tcp]
+    --timeout SECS         longest connect(), one write(), or a wait for the reply (once
+                           everything is sent) may take; 0 = forever           [30]
+    --trace[=FORMAT]       print every socket call on stderr: text | json     [off]
+    --                     end of options (for a MESSAGE starting with -)
+
+EXIT STATUS: 0 ok, 1 runtime failure (connect() error, timeout, ...), 2 usage error.
 ";
 
 /// Walks the arguments, splitting `--flag=value`.
@@ -204,9 +239,13 @@ pub fn parse(args: Vec<String>) -> Result<Command, Usage> {
         }
         Some("--help" | "-h" | "help") => return Ok(Command::Help(HELP)),
         Some("--version" | "-V") => return Ok(Command::Version),
+        Some("client") => {
+            rest.remove(0);
+            return parse_client(rest);
+        }
         Some(other) if !other.starts_with('-') => {
             return Err(Usage(format!(
-                "unknown command '{other}' (choose one of: serve; see sockref --help)"
+                "unknown command '{other}' (choose one of: serve, client; see sockref --help)"
             )))
         }
         _ => {}
@@ -266,15 +305,12 @@ fn parse_serve(args: Vec<String>) -> Result<Command, Usage> {
                 let kib: usize = number(f, &args.value(f, inline)?, 64, 65_536)?;
                 o.limits.stack_size = kib * 1024;
             }
-            "--trace" => {
-                let v = inline.unwrap_or_else(|| "text".to_string());
-                o.trace = Some(match choice(f, &v, &["text", "json"])? {
-                    "text" => TraceFormat::Text,
-                    _ => TraceFormat::Json,
-                });
-            }
+            "--trace" => o.trace = Some(trace_format(f, inline)?),
             "--max-connections" => {
                 o.max_connections = Some(number(f, &args.value(f, inline)?, 1, u64::MAX)?)
+            }
+            "--max-datagrams" => {
+                o.max_datagrams = Some(number(f, &args.value(f, inline)?, 1, u64::MAX)?)
             }
             "--duration" => {
                 let v = args.value(f, inline)?;
@@ -292,7 +328,75 @@ fn parse_serve(args: Vec<String>) -> Result<Command, Usage> {
             }
         }
     }
+    // A count of something the server does not serve would never be
+    // reached: the server would run forever instead of stopping.
+    if o.max_connections.is_some() && o.protocols == Protocols::Udp {
+        return Err(Usage(
+            "--max-connections counts TCP connections; with --proto udp use --max-datagrams"
+                .to_string(),
+        ));
+    }
+    if o.max_datagrams.is_some() && o.protocols == Protocols::Tcp {
+        return Err(Usage(
+            "--max-datagrams counts UDP datagrams; with --proto tcp use --max-connections"
+                .to_string(),
+        ));
+    }
     Ok(Command::Serve(Box::new(o)))
+}
+
+/// `--trace` alone means text; `--trace=json` asks for JSON lines.
+fn trace_format(flag: &str, inline: Option<String>) -> Result<TraceFormat, Usage> {
+    let v = inline.unwrap_or_else(|| "text".to_string());
+    Ok(match choice(flag, &v, &["text", "json"])? {
+        "text" => TraceFormat::Text,
+        _ => TraceFormat::Json,
+    })
+}
+
+fn parse_client(args: Vec<String>) -> Result<Command, Usage> {
+    let mut o = ClientOptions::default();
+    let mut positional = Vec::new();
+    let mut args = Args::new(args);
+    let mut options_done = false;
+    while let Some((flag, inline)) = args.next_arg() {
+        let f = flag.as_str();
+        if options_done || !f.starts_with('-') || f == "-" {
+            positional.push(match inline {
+                Some(v) => format!("{flag}={v}"),
+                None => flag,
+            });
+            continue;
+        }
+        match f {
+            "--" => options_done = true,
+            "--help" | "-h" => return Ok(Command::Help(CLIENT_HELP)),
+            "--proto" => {
+                o.proto = match choice(f, &args.value(f, inline)?, &["tcp", "udp"])? {
+                    "tcp" => Proto::Tcp,
+                    _ => Proto::Udp,
+                }
+            }
+            "--timeout" => o.timeout = seconds(f, &args.value(f, inline)?, true)?,
+            "--trace" => o.trace = Some(trace_format(f, inline)?),
+            _ => {
+                return Err(Usage(format!(
+                    "unknown option '{flag}' (see sockref client --help)"
+                )))
+            }
+        }
+    }
+    let mut positional = positional.into_iter();
+    o.addr = positional.next().ok_or_else(|| {
+        Usage("client needs an address, e.g. sockref client 127.0.0.1:4000".to_string())
+    })?;
+    o.message = positional.next().map(String::into_bytes);
+    if let Some(extra) = positional.next() {
+        return Err(Usage(format!(
+            "client: unexpected argument '{extra}' (quote a MESSAGE with spaces)"
+        )));
+    }
+    Ok(Command::Client(Box::new(o)))
 }
 
 #[cfg(test)]
@@ -334,5 +438,50 @@ mod tests {
         assert!(e.0.contains("unknown option '--bogus'"), "{e}");
         let e = p(&["--idle-timeout"]).unwrap_err();
         assert_eq!(e.0, "--idle-timeout needs a value");
+    }
+
+    #[test]
+    fn stop_counts_must_match_the_protocol() {
+        let e = p(&["--proto", "udp", "--max-connections", "1"]).unwrap_err();
+        assert!(e.0.contains("use --max-datagrams"), "{e}");
+        let e = p(&["--proto", "tcp", "--max-datagrams", "1"]).unwrap_err();
+        assert!(e.0.contains("use --max-connections"), "{e}");
+        let Ok(Command::Serve(o)) = p(&["--max-connections=2", "--max-datagrams=3"]) else {
+            panic!()
+        };
+        assert_eq!((o.max_connections, o.max_datagrams), (Some(2), Some(3)));
+    }
+
+    #[test]
+    fn client_takes_an_address_options_and_a_message() {
+        let Ok(Command::Client(o)) = p(&[
+            "client",
+            "127.0.0.1:7",
+            "--proto=udp",
+            "--timeout",
+            "2",
+            "--trace=json",
+            "--",
+            "-hi",
+        ]) else {
+            panic!()
+        };
+        assert_eq!(o.addr, "127.0.0.1:7");
+        assert_eq!(o.proto, Proto::Udp);
+        assert_eq!(o.timeout, Some(std::time::Duration::from_secs(2)));
+        assert_eq!(o.trace, Some(TraceFormat::Json));
+        assert_eq!(o.message.as_deref(), Some(&b"-hi"[..]));
+        let Ok(Command::Client(o)) = p(&["client", "localhost:4000", "--timeout=0"]) else {
+            panic!()
+        };
+        assert_eq!((o.message, o.timeout, o.proto), (None, None, Proto::Tcp));
+        let e = p(&["client"]).unwrap_err();
+        assert!(e.0.contains("needs an address"), "{e}");
+        let e = p(&["client", "a:1", "b", "c"]).unwrap_err();
+        assert!(e.0.contains("unexpected argument 'c'"), "{e}");
+        assert!(matches!(
+            p(&["client", "--help"]),
+            Ok(Command::Help(CLIENT_HELP))
+        ));
     }
 }

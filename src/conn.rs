@@ -14,6 +14,7 @@
 //! and `write()` on a connected socket, except that writing to a closed peer
 //! returns EPIPE instead of raising SIGPIPE.)
 
+use std::cell::Cell;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -41,6 +42,9 @@ pub struct Conn<'a> {
     write_shut: bool,
     /// While draining after the reply: when the drain gives up.
     drain_until: Option<Instant>,
+    /// Set once a failed call was reported, so the server does not report
+    /// the same failure again when the handler passes it up with `?`.
+    error_traced: Cell<bool>,
 }
 
 impl<'a> Conn<'a> {
@@ -70,6 +74,7 @@ impl<'a> Conn<'a> {
             bytes_out: 0,
             peer_closed: false,
             write_shut: false,
+            error_traced: Cell::new(false),
         }
     }
 
@@ -169,12 +174,19 @@ impl<'a> Conn<'a> {
         } else {
             e
         };
+        self.error_traced.set(true);
         self.emit(&Event::Error {
             conn: self.id,
             call,
             error: &e,
         });
         e
+    }
+
+    /// True if a call on this connection failed and was reported: an error
+    /// the handler returns after that is most likely the same one.
+    pub(crate) fn error_traced(&self) -> bool {
+        self.error_traced.get()
     }
 
     fn timeout_error(&self) -> io::Error {

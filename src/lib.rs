@@ -15,13 +15,13 @@
 //!
 //! ## The C <-> Rust map
 //!
-//! | C call | Rust std | system calls std makes on Linux (seen with `strace -f`) |
+//! | C call | Rust std | system calls std makes on Linux x86-64 (seen with `strace -f`) |
 //! |---|---|---|
 //! | `socket()`+`bind()`+`listen()` | `TcpListener::bind(addr)` | `socket`, `setsockopt(SO_REUSEADDR)`, `bind`, `listen(fd, 128)` |
 //! | `accept()` | `listener.accept()` | `accept4(fd, ..., SOCK_CLOEXEC)` |
 //! | `connect()` | `TcpStream::connect(addr)` | `socket`, `connect` |
-//! | `read()` / `recv()` | `Read::read(&mut stream, buf)` | `recvfrom(fd, buf, len, 0, NULL, NULL)` |
-//! | `write()` / `send()` | `Write::write(&mut stream, buf)` (loop: `write_all`) | `sendto(fd, buf, len, MSG_NOSIGNAL, NULL, 0)`: EPIPE, never SIGPIPE |
+//! | `read()` / `recv()` | `Read::read(&mut stream, buf)` | `recvfrom(fd, buf, len, 0, NULL, NULL)` (std calls `recv`) |
+//! | `write()` / `send()` | `Write::write(&mut stream, buf)` (loop: `write_all`) | `sendto(fd, buf, len, MSG_NOSIGNAL, NULL, 0)` (std calls `send`; no `SIGPIPE`) |
 //! | `shutdown()` | `stream.shutdown(Shutdown::Write)` | `shutdown(fd, SHUT_WR)` |
 //! | `close()` | `drop(stream)` | `close` |
 //! | `socket()`+`bind()` (UDP) | `UdpSocket::bind(addr)` | `socket`, `bind` |
@@ -29,7 +29,13 @@
 //!
 //! std fixes the `listen()` backlog at 128 ([`limits::LISTEN_BACKLOG`]): the
 //! kernel queues at most that many finished handshakes while every worker
-//! is busy.
+//! is busy. `tests/syscalls.rs` checks this table against the real binary
+//! under `strace -f`.
+//!
+//! Every call can be watched as it happens: `sockref serve --trace` prints
+//! it, and an [`Observer`] of your own receives it (see [`trace`]). The
+//! [`labs`] show handlers of your own beside the C they replace; [`client`]
+//! is the textbook client.
 //!
 //! ## Embedding
 //!
@@ -85,13 +91,16 @@
 //!
 //! Data flows one way: [`cli`] -> [`ServerBuilder`] -> `tcp`/`udp` ->
 //! [`pool`] -> [`service`]; [`trace`] and [`limits`] are leaves that all use.
+//! [`client`] stands apart: it uses only [`trace`], [`limits`] and [`Error`].
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod client;
 mod conn;
 mod error;
+pub mod labs;
 pub mod limits;
 pub mod pool;
 mod server;

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use sockref::cli::{self, Command, ServeOptions};
-use sockref::{ServerBuilder, TraceWriter};
+use sockref::client::{self, ClientOptions};
+use sockref::{Observer, ServerBuilder, TraceWriter};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -21,6 +22,13 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(Command::Serve(opts)) => match serve(*opts) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("sockref: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Ok(Command::Client(opts)) => match run_client(&opts) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("sockref: {e}");
@@ -45,6 +53,9 @@ fn serve(opts: ServeOptions) -> Result<(), sockref::Error> {
     }
     if let Some(n) = opts.max_connections {
         builder = builder.max_connections(n);
+    }
+    if let Some(n) = opts.max_datagrams {
+        builder = builder.max_datagrams(n);
     }
     let server = builder.start()?;
     {
@@ -89,4 +100,13 @@ fn serve(opts: ServeOptions) -> Result<(), sockref::Error> {
     let stats = server.shutdown(opts.grace);
     let _ = writeln!(io::stdout(), "stopped {stats}");
     Ok(())
+}
+
+/// The client's trace goes to stderr: stdout carries the server's bytes.
+fn run_client(opts: &ClientOptions) -> Result<(), sockref::Error> {
+    let trace = opts
+        .trace
+        .map(|format| TraceWriter::new(format, io::stderr()));
+    let observer = trace.as_ref().map(|t| t as &dyn Observer);
+    client::run(opts, io::stdin(), io::stdout(), observer)
 }

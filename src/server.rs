@@ -58,6 +58,9 @@ pub(crate) struct Shared {
     slots: Vec<Mutex<Option<Arc<TcpStream>>>>,
     active: AtomicUsize,
     max_connections: Option<u64>,
+    max_datagrams: Option<u64>,
+    /// UDP datagrams fully handled (answered, dropped or refused).
+    datagrams_done: AtomicU64,
     stop_requested: AtomicBool,
     /// Set once shutdown starts cutting connections left after the grace.
     cutting: AtomicBool,
@@ -103,6 +106,37 @@ impl Shared {
             shared: Arc::clone(self),
             slot: None,
             served: false,
+        }
+    }
+
+    /// A UDP datagram has been handled to the end (reply sent, or not).
+    /// Costs nothing unless `max_datagrams` was asked for: the counter is
+    /// one more shared cache line every UDP worker would write.
+    pub fn datagram_done(&self) {
+        if self.max_datagrams.is_none() {
+            return;
+        }
+        self.datagrams_done.fetch_add(1, Ordering::AcqRel);
+        self.stop_if_counts_reached();
+    }
+
+    /// `max_connections` and `max_datagrams`: once every count that was
+    /// given is reached, ask to stop. With neither, never.
+    fn stop_if_counts_reached(&self) {
+        if self.max_connections.is_none() && self.max_datagrams.is_none() {
+            return;
+        }
+        // Served means closed after being served: refusals do not count.
+        let c = &self.counters;
+        let served = c
+            .closed
+            .load(Ordering::SeqCst)
+            .saturating_sub(c.rejected.load(Ordering::SeqCst));
+        let done = self.datagrams_done.load(Ordering::Acquire);
+        if self.max_connections.map_or(true, |n| served >= n)
+            && self.max_datagrams.map_or(true, |n| done >= n)
+        {
+            self.request_stop();
         }
     }
 
@@ -156,12 +190,10 @@ impl Drop for Accepted {
         if let Some(mut slot) = self.slot.and_then(|w| shared.slot(w)) {
             *slot = None;
         }
-        let closed = bump(&shared.counters.closed);
+        bump(&shared.counters.closed);
         shared.active.fetch_sub(1, Ordering::SeqCst);
-        if let (true, Some(max)) = (self.served, shared.max_connections) {
-            if closed >= max {
-                shared.request_stop();
-            }
+        if self.served {
+            shared.stop_if_counts_reached();
         }
         if shared.stopping.load(Ordering::SeqCst) {
             let _g = shared.guard();
@@ -178,6 +210,7 @@ pub struct ServerBuilder {
     limits: Limits,
     observer: Option<Arc<dyn Observer>>,
     max_connections: Option<u64>,
+    max_datagrams: Option<u64>,
 }
 
 impl Default for ServerBuilder {
@@ -196,6 +229,7 @@ impl ServerBuilder {
             limits: Limits::default(),
             observer: None,
             max_connections: None,
+            max_datagrams: None,
         }
     }
 
@@ -266,9 +300,18 @@ impl ServerBuilder {
     }
 
     /// Ask to stop (see [`ServerHandle::wait`]) once this many TCP
-    /// connections have been served and closed.
+    /// connections have been served and closed. With
+    /// [`max_datagrams`](Self::max_datagrams) too, once both are reached.
     pub fn max_connections(mut self, n: u64) -> Self {
         self.max_connections = Some(n);
+        self
+    }
+
+    /// Ask to stop (see [`ServerHandle::wait`]) once this many UDP
+    /// datagrams have been handled (answered, or dropped by a rule). With
+    /// [`max_connections`](Self::max_connections) too, once both are reached.
+    pub fn max_datagrams(mut self, n: u64) -> Self {
+        self.max_datagrams = Some(n);
         self
     }
 
@@ -305,6 +348,8 @@ impl ServerBuilder {
             slots: (0..tcp_workers).map(|_| Mutex::new(None)).collect(),
             active: AtomicUsize::new(0),
             max_connections: self.max_connections,
+            max_datagrams: self.max_datagrams,
+            datagrams_done: AtomicU64::new(0),
             stop_requested: AtomicBool::new(false),
             lock: Mutex::new(()),
             changed: Condvar::new(),
@@ -444,7 +489,7 @@ impl ServerHandle {
     }
 
     /// Blocks until a stop is requested (by [`StopSignal::stop`] or by
-    /// reaching `max_connections`) or `timeout` passes. Returns true if a
+    /// reaching `max_connections` / `max_datagrams`) or `timeout` passes. Returns true if a
     /// stop was requested. It does not stop the server: call `shutdown`.
     pub fn wait(&self, timeout: Option<Duration>) -> bool {
         // A timeout too large to add to the clock means no timeout.

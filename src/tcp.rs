@@ -375,6 +375,16 @@ fn serve(worker: usize, stream: TcpStream, peer: SocketAddr, mut accepted: Accep
     match result {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
+            // An error the handler made up itself (not a failed read() or
+            // write(), which Conn already reported): the trace must still
+            // say why the connection is being closed.
+            if let (false, Some(obs)) = (conn.error_traced(), obs) {
+                obs.event(&Event::Error {
+                    conn: id,
+                    call: "handler",
+                    error: &e,
+                });
+            }
             bump(match e.kind() {
                 io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => &c.timed_out,
                 io::ErrorKind::ConnectionReset

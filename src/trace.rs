@@ -39,7 +39,8 @@ impl fmt::Display for Proto {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Event<'a> {
-    /// `socket() + bind() + listen()` for TCP, `socket() + bind()` for UDP.
+    /// `socket() + bind() + listen()` for TCP, `socket() + bind()` for UDP
+    /// (the server's sockets, and the client's UDP socket on port 0).
     Listen {
         /// Which protocol.
         proto: Proto,
@@ -95,7 +96,9 @@ pub enum Event<'a> {
         /// Connection number.
         conn: u64,
     },
-    /// A call on a connection failed; `call` names it (`"read()"`, ...).
+    /// A call on a connection failed; `call` names it (`"read()"`, ...), or
+    /// is `"handler"` when a service returned an error of its own (one not
+    /// from a failed call), so the trace always says why a connection closed.
     Error {
         /// Connection number (0 for the listener or a UDP socket).
         conn: u64,

@@ -242,6 +242,7 @@ fn recv_loop(
         if reply.capacity() > 64 * 1024 {
             reply = Vec::with_capacity(1024);
         }
+        shared.datagram_done();
     }
 }
 

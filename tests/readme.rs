@@ -1,0 +1,65 @@
+//! The README's labs are the doc-tested ones: its Rust blocks under "Labs"
+//! are, line for line, the examples of `src/labs.rs` (which `cargo test`
+//! compiles and runs), without the lines rustdoc hides.
+
+use std::fs;
+
+fn read(path: &str) -> String {
+    fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR")))
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The contents of the fenced blocks in `lines`, fences excluded.
+fn blocks<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<Vec<String>> {
+    let (mut out, mut cur) = (Vec::new(), None::<Vec<String>>);
+    for line in lines {
+        if line.trim_start().starts_with("```") {
+            match cur.take() {
+                Some(block) => out.push(block),
+                None => cur = Some(Vec::new()),
+            }
+        } else if let Some(block) = cur.as_mut() {
+            block.push(line.to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn readme_labs_are_the_doc_tested_labs() {
+    let labs = read("src/labs.rs");
+    let doc = labs
+        .lines()
+        .filter_map(|l| l.strip_prefix("//! ").or_else(|| l.strip_prefix("//!")));
+    let tested: Vec<Vec<String>> = blocks(doc)
+        .into_iter()
+        .map(|b| {
+            b.into_iter()
+                .filter(|l| {
+                    let t = l.trim_start();
+                    !(t.starts_with("# ") || t == "#")
+                })
+                .collect()
+        })
+        .collect();
+
+    let readme = read("README.md");
+    let section: Vec<&str> = readme
+        .lines()
+        .skip_while(|l| *l != "## Labs")
+        .skip(1)
+        .take_while(|l| !l.starts_with("## "))
+        .collect();
+    assert!(!section.is_empty(), "README has no Labs section");
+    let shown = blocks(section.into_iter());
+
+    assert_eq!(
+        tested.len(),
+        4,
+        "src/labs.rs: three labs and the failing handler"
+    );
+    assert_eq!(shown.len(), tested.len(), "README Labs blocks");
+    for (i, (s, t)) in shown.iter().zip(&tested).enumerate() {
+        assert_eq!(s, t, "README lab block {} differs from src/labs.rs", i + 1);
+    }
+}
