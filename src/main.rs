@@ -26,6 +26,7 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        Ok(Command::Bench(opts)) => bench(&opts),
         Err(usage) => {
             eprintln!("sockref: {usage}");
             ExitCode::from(2)
@@ -70,4 +71,28 @@ fn serve(opts: ServeOptions) -> Result<(), sockref::Error> {
     let stats = server.shutdown(opts.grace);
     println!("stopped {stats}");
     Ok(())
+}
+
+/// Runs one load test and prints its report: exit 1 when nothing got
+/// through (a wrong address, no server), 0 otherwise; failed requests are
+/// reported, not fatal, since a server under test may drop some.
+fn bench(opts: &sockref::bench::BenchOptions) -> ExitCode {
+    match sockref::bench::run(opts) {
+        Ok(report) => {
+            if opts.json {
+                println!("{}", report.json());
+            } else {
+                print!("{}", report.human());
+            }
+            if report.requests == 0 && report.error_count() > 0 {
+                eprintln!("sockref: bench: no request succeeded against {}", opts.addr);
+                return ExitCode::from(1);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("sockref: bench: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
