@@ -311,11 +311,13 @@ OPTIONS:
     --requests N           stop after N measured requests instead of a duration
     --warmup SECS          traffic before measuring starts                     [1]
     --timeout SECS         connect/read/write timeout; UDP loss timeout        [2]
+    --server-pid PID       also report the CPU that process used (Linux /proc): cost per request
     --json                 print one JSON object instead of the table
     --quiet                no progress line (it is only printed when stderr is a terminal)
 
 REPORT: requests/s, MB/s (payload, one direction), latency p50/p90/p99/p99.9/max in
-microseconds, errors by kind, and the generator's own CPU (cores, and us per request).
+microseconds, errors by kind, the generator's own CPU (cores, and us per request) and,
+with --server-pid, the server's.
 
 EXIT STATUS: 0 ok (errors are reported, not fatal), 1 no request succeeded or the
 address did not resolve, 2 usage error.
@@ -361,6 +363,7 @@ fn parse_bench(args: Vec<String>) -> Result<Command, Usage> {
                     _ => return Err(Usage(format!("{f}: must be more than 0 seconds"))),
                 }
             }
+            "--server-pid" => o.server_pid = Some(number(f, &args.value(f, inline)?, 1, u32::MAX)?),
             "--json" => o.json = true,
             "--quiet" | "-q" => o.progress = false,
             _ if !f.starts_with('-') && addr.is_none() => addr = Some(flag),

@@ -76,6 +76,25 @@ fn pingpong_makes_exactly_the_requests_asked_for() {
     assert!(field(&out, "lat_p50_us") <= field(&out, "lat_p99_us"));
     assert!(field(&out, "lat_p99_us") <= field(&out, "lat_max_us"));
     assert!(out.contains("\"buckets_us\":[["), "{out}");
+    assert!(
+        out.contains("\"server_cpu\":null"),
+        "no --server-pid: {out}"
+    );
+}
+
+#[test]
+fn server_pid_adds_the_servers_cpu() {
+    let server = Proc::start(&["--proto", "tcp", "--workers", "4"], 1);
+    let pid = server.pid().to_string();
+    let out = json_run(
+        server.tcp(),
+        &["--conns", "2", "--requests", "200", "--server-pid", &pid],
+    );
+    assert_eq!(field(&out, "requests"), 200.0);
+    // Ticks are 10 ms, so a short run may read 0; what matters is that the
+    // figure is there and sane.
+    assert!(field(&out, "server_cpu") >= 0.0, "{out}");
+    assert!(field(&out, "server_cpu_us_per_req") >= 0.0, "{out}");
 }
 
 #[test]

@@ -40,6 +40,8 @@ pub struct Report {
     /// CPU the generator's client threads used while measuring (the main
     /// thread only keeps time and is not counted).
     pub client_cpu: Option<Duration>,
+    /// CPU the server process used while measuring (with `--server-pid`).
+    pub server_cpu: Option<Duration>,
 }
 
 /// Microseconds, from the histogram's nanoseconds.
@@ -67,6 +69,12 @@ impl Report {
     /// cost the client (and so did not leave to a server on the same cores).
     pub fn cpu_us_per_request(&self) -> Option<f64> {
         let cpu = self.client_cpu?;
+        (self.requests > 0).then(|| cpu.as_secs_f64() * 1e6 / self.requests as f64)
+    }
+
+    /// The server's CPU per request, in microseconds (with `--server-pid`).
+    pub fn server_us_per_request(&self) -> Option<f64> {
+        let cpu = self.server_cpu?;
         (self.requests > 0).then(|| cpu.as_secs_f64() * 1e6 / self.requests as f64)
     }
 
@@ -147,6 +155,18 @@ impl Report {
             }
             let _ = writeln!(s);
         }
+        if let (Some(cpu), true) = (self.server_cpu, secs > 0.0) {
+            let _ = write!(s, "  server cpu   {:.2} cores", cpu.as_secs_f64() / secs);
+            if let Some(per) = self.server_us_per_request() {
+                let _ = write!(
+                    s,
+                    ", {per:.1} us per request, {:.0} {} per server core",
+                    1e6 / per,
+                    self.unit()
+                );
+            }
+            let _ = writeln!(s);
+        }
         s
     }
 
@@ -198,6 +218,19 @@ impl Report {
                 let _ = write!(s, ",\"client_cpu_us_per_req\":{v:.2}");
             }
             None => s.push_str(",\"client_cpu_us_per_req\":null"),
+        }
+        match (self.server_cpu, self.server_us_per_request()) {
+            (Some(cpu), per) => {
+                let secs = self.elapsed.as_secs_f64().max(1e-9);
+                let _ = write!(s, ",\"server_cpu\":{:.3}", cpu.as_secs_f64() / secs);
+                match per {
+                    Some(v) => {
+                        let _ = write!(s, ",\"server_cpu_us_per_req\":{v:.2}");
+                    }
+                    None => s.push_str(",\"server_cpu_us_per_req\":null"),
+                }
+            }
+            (None, _) => s.push_str(",\"server_cpu\":null,\"server_cpu_us_per_req\":null"),
         }
         // The distribution itself: [lowest us, highest us, count] per
         // non-empty bucket, for charts.
