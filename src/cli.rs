@@ -57,6 +57,8 @@ pub struct ServeOptions {
     pub max_connections: Option<u64>,
     /// Stop after this long.
     pub duration: Option<Duration>,
+    /// Stop when a `stop` line arrives on stdin, or stdin closes.
+    pub stop_on_stdin: bool,
     /// Grace period for in-flight connections when stopping.
     pub grace: Duration,
 }
@@ -71,6 +73,7 @@ impl Default for ServeOptions {
             trace: None,
             max_connections: None,
             duration: None,
+            stop_on_stdin: false,
             grace: Duration::from_secs(5),
         }
     }
@@ -104,6 +107,7 @@ SERVE OPTIONS:
     --trace[=FORMAT]       print every socket call: text | json                [off]
     --max-connections N    stop after serving N TCP connections, print the counters
     --duration SECS        stop after SECS seconds, print the counters
+    --stop-on-stdin        stop when a line 'stop' arrives on stdin (or stdin closes), print the counters
     --grace SECS           on stop, how long in-flight connections may finish  [5]
 
 Once bound, prints one line per protocol on stdout:
@@ -276,6 +280,7 @@ fn parse_serve(args: Vec<String>) -> Result<Command, Usage> {
                 o.max_connections = Some(number(f, &args.value(f, inline)?, 1, u64::MAX)?)
             }
             "--duration" => o.duration = seconds(f, &args.value(f, inline)?, true)?,
+            "--stop-on-stdin" => o.stop_on_stdin = true,
             "--grace" => o.grace = seconds(f, &args.value(f, inline)?, false)?.unwrap_or_default(),
             _ => {
                 return Err(Usage(format!(

@@ -81,7 +81,9 @@ pub struct Limits {
     pub max_conn_time: Option<Duration>,
     /// After a service finishes while the peer still sends, how long the
     /// server keeps reading (and discarding) so that closing does not turn
-    /// into a reset that destroys the reply in flight.
+    /// into a reset that destroys the reply in flight. Shutdown uses it too:
+    /// after cutting a connection's input, its handler has this long to
+    /// answer what it already read before the output is cut as well.
     pub drain_timeout: Duration,
     /// Most bytes read and discarded while draining.
     pub drain_bytes: usize,

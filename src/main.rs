@@ -1,7 +1,7 @@
 //! The `sockref` command: parse the arguments, run the library, map the
 //! outcome to an exit status (0 ok, 1 runtime failure, 2 usage error).
 
-use std::io::{self, Write};
+use std::io::{self, BufRead, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -66,6 +66,24 @@ fn serve(opts: ServeOptions) -> Result<(), sockref::Error> {
             );
         }
         let _ = out.flush();
+    }
+    if opts.stop_on_stdin {
+        // A graceful stop without signal handlers (which need `unsafe` or a
+        // dependency): whoever started the server writes `stop`. End of
+        // file counts too, so the server does not outlive its controller.
+        // Opt-in: with stdin closed or /dev/null it would stop at once.
+        let signal = server.stop_signal();
+        let _ = std::thread::Builder::new()
+            .name("sockref-stdin".into())
+            .spawn(move || {
+                for line in io::stdin().lock().lines() {
+                    match line {
+                        Ok(l) if l.trim() != "stop" => continue,
+                        _ => break,
+                    }
+                }
+                signal.stop();
+            });
     }
     server.wait(opts.duration);
     let stats = server.shutdown(opts.grace);

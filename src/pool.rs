@@ -103,6 +103,12 @@ impl ThreadPool {
     }
 
     /// Queues a job only if a worker (or a queue slot) is free right now.
+    ///
+    /// With a rendezvous queue (size 0), "free" means *waiting on the queue
+    /// at this instant*: a worker that has just finished a job, or is still
+    /// taking its turn at the queue after another worker took one, counts as
+    /// busy. To know whether any worker is idle, count busy ones yourself
+    /// (as the TCP acceptor does for `--overload reject`).
     pub fn try_execute<F: FnOnce(usize) + Send + 'static>(
         &self,
         job: F,

@@ -12,7 +12,7 @@
 //! owns their lifetimes and the state they share.
 
 use std::io;
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -61,6 +61,9 @@ pub(crate) struct Shared {
     stop_requested: AtomicBool,
     /// Set once shutdown starts cutting connections left after the grace.
     cutting: AtomicBool,
+    /// Set while `accept()` is failing for lack of descriptors or memory,
+    /// so that the episode is reported once, not once per worker.
+    pub accept_paused: AtomicBool,
     lock: Mutex<()>,
     changed: Condvar,
 }
@@ -266,6 +269,7 @@ impl ServerBuilder {
             lock: Mutex::new(()),
             changed: Condvar::new(),
             cutting: AtomicBool::new(false),
+            accept_paused: AtomicBool::new(false),
         });
         let mut handle = ServerHandle {
             shared: Arc::clone(&shared),
@@ -273,12 +277,22 @@ impl ServerBuilder {
             udp: None,
             done: false,
         };
+        // Every descriptor the server will ever make is made before the TCP
+        // acceptors start: each one blocked in accept() reserves a
+        // descriptor, which may leave none at a low RLIMIT_NOFILE.
+        let udp = match udp_socket {
+            Some(socket) => {
+                let waker = udp::waker_for(&socket)?;
+                Some((socket, waker))
+            }
+            None => None,
+        };
         // If a later step fails, dropping `handle` stops what already started.
         if let Some(listener) = tcp_listener {
             handle.tcp = Some(tcp::start(listener, Arc::clone(&shared))?);
         }
-        if let Some(socket) = udp_socket {
-            handle.udp = Some(udp::start(socket, Arc::clone(&shared))?);
+        if let Some((socket, waker)) = udp {
+            handle.udp = Some(udp::start(socket, waker, Arc::clone(&shared))?);
         }
         Ok(handle)
     }
@@ -424,9 +438,15 @@ impl ServerHandle {
     /// Stops the server and returns its final counters:
     /// 1. stop accepting (threads blocked in `accept()`/`recvfrom()` wake up);
     /// 2. wait up to `grace` for in-flight connections to finish on their own;
-    /// 3. cut the ones still open (`shutdown(SHUT_RDWR)`), so their handlers
-    ///    see end of file or an error and return;
-    /// 4. join every thread.
+    /// 3. cut the input of the ones still open (`shutdown(SHUT_RD)`): their
+    ///    handlers see end of file and answer what they already read;
+    /// 4. after up to [`Limits::drain_timeout`] more, cut what is left
+    ///    (`shutdown(SHUT_RDWR)`), e.g. a handler blocked writing to a
+    ///    client that does not read;
+    /// 5. join every thread.
+    ///
+    /// So it returns within `grace` + `drain_timeout` plus the time threads
+    /// take to notice, and never sooner than every connection is closed.
     pub fn shutdown(mut self, grace: Duration) -> Stats {
         self.stop(grace)
     }
@@ -443,27 +463,17 @@ impl ServerHandle {
         if let Some(u) = &self.udp {
             u.stop_receiving();
         }
-        let until = Instant::now() + grace;
-        {
-            let mut g = self.shared.guard();
-            while self.shared.active.load(Ordering::Acquire) > 0 {
-                let left = until.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break;
-                }
-                g = match self.shared.changed.wait_timeout(g, left) {
-                    Ok((g, _)) => g,
-                    Err(p) => p.into_inner().0,
-                };
-            }
-        }
+        self.wait_idle(Instant::now() + grace);
+        // Cut in two steps so that no request already read loses its reply.
+        // First the input only: handlers blocked in read() see end of file,
+        // and one that has just read a request can still write the answer
+        // (cutting both ways at once made that write fail with EPIPE).
         self.shared.cutting.store(true, Ordering::Release);
-        for slot in &self.shared.slots {
-            let slot = slot.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(stream) = slot.as_ref() {
-                let _ = stream.shutdown(std::net::Shutdown::Both);
-            }
-        }
+        self.cut(Shutdown::Read);
+        self.wait_idle(Instant::now() + self.shared.limits.drain_timeout);
+        // Then whatever is left: handlers blocked writing to a client that
+        // does not read, whose replies could not be delivered anyway.
+        self.cut(Shutdown::Both);
         if let Some(t) = self.tcp.take() {
             t.join();
         }
@@ -471,6 +481,33 @@ impl ServerHandle {
             u.join();
         }
         self.stats()
+    }
+}
+
+impl ServerHandle {
+    /// Waits until no TCP connection is being served, or `until`.
+    fn wait_idle(&self, until: Instant) {
+        let mut g = self.shared.guard();
+        while self.shared.active.load(Ordering::Acquire) > 0 {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            g = match self.shared.changed.wait_timeout(g, left) {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            };
+        }
+    }
+
+    /// `shutdown(how)` on every connection still being served.
+    fn cut(&self, how: Shutdown) {
+        for slot in &self.shared.slots {
+            let slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(stream) = slot.as_ref() {
+                let _ = stream.shutdown(how);
+            }
+        }
     }
 }
 

@@ -26,6 +26,7 @@
 use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -33,7 +34,7 @@ use std::time::{Duration, Instant};
 use crate::conn::Conn;
 use crate::error::Error;
 use crate::limits::{AcceptModel, Overload, LISTEN_BACKLOG};
-use crate::pool::{panic_message, SubmitError, ThreadPool};
+use crate::pool::{panic_message, ThreadPool};
 use crate::server::Shared;
 use crate::stats::{add, bump};
 use crate::trace::{Event, Proto};
@@ -51,6 +52,9 @@ pub(crate) struct TcpServer {
     pool: Option<Arc<ThreadPool>>,
     acceptor: Option<JoinHandle<()>>,
     workers: usize,
+    /// A second descriptor for the listening socket, made at start and used
+    /// only to stop it (see [`wake_acceptors`]).
+    waker: Waker,
 }
 
 /// Starts the workers (and, for hand-off, the acceptor) on a bound listener.
@@ -79,6 +83,7 @@ pub(crate) fn start(listener: TcpListener, shared: Arc<Shared>) -> Result<TcpSer
         pool: Some(Arc::clone(&pool)),
         acceptor: None,
         workers: limits.workers,
+        waker: Waker::new(&listener)?,
     };
     match limits.accept_model {
         AcceptModel::Workers => {
@@ -117,7 +122,7 @@ impl TcpServer {
 
     /// Wakes every thread blocked in `accept()` so it sees the stop flag.
     pub fn stop_accepting(&self) {
-        wake_acceptors(&self.listener, self.addr, self.workers);
+        wake_acceptors(&self.waker, &self.listener, self.addr, self.workers);
     }
 
     /// Joins the acceptor (if any) and every worker.
@@ -134,24 +139,51 @@ impl TcpServer {
     }
 }
 
+/// On Linux, the listening socket viewed as a `TcpStream` (std has no
+/// `shutdown` on `TcpListener`), made when the server starts.
+///
+/// It cannot be made when stopping: a thread blocked in `accept()` holds a
+/// descriptor number the kernel reserved for the connection it waits for,
+/// so with workers >= RLIMIT_NOFILE - a few, the table is full even with
+/// no client connected, `dup()` failed with EMFILE, and shutdown waited
+/// forever for acceptors nobody woke.
+#[cfg(target_os = "linux")]
+struct Waker(TcpStream);
+
+#[cfg(target_os = "linux")]
+impl Waker {
+    fn new(listener: &TcpListener) -> Result<Self, Error> {
+        let dup = listener
+            .try_clone()
+            .map_err(|e| Error::new("dup()", None, e))?;
+        let fd: std::os::fd::OwnedFd = dup.into();
+        Ok(Waker(TcpStream::from(fd)))
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+struct Waker;
+
+#[cfg(not(target_os = "linux"))]
+impl Waker {
+    fn new(_listener: &TcpListener) -> Result<Self, Error> {
+        Ok(Waker)
+    }
+}
+
 /// On Linux, `shutdown(2)` on a listening socket makes every `accept()`
 /// blocked on it return at once (EINVAL), and later ones fail too: the one
-/// system call that stops all acceptors. std has no `shutdown` on
-/// `TcpListener`, but the same descriptor viewed as a `TcpStream` does.
+/// system call that stops all acceptors, made through the [`Waker`].
 /// Elsewhere, connect once per possible acceptor to wake it.
-fn wake_acceptors(listener: &TcpListener, addr: SocketAddr, acceptors: usize) {
+fn wake_acceptors(waker: &Waker, listener: &TcpListener, addr: SocketAddr, acceptors: usize) {
     #[cfg(target_os = "linux")]
     {
-        let _ = acceptors;
-        let _ = addr;
-        if let Ok(dup) = listener.try_clone() {
-            let fd: std::os::fd::OwnedFd = dup.into();
-            let _ = TcpStream::from(fd).shutdown(Shutdown::Read);
-        }
+        let _ = (listener, addr, acceptors);
+        let _ = waker.0.shutdown(Shutdown::Read);
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = listener;
+        let _ = (waker, listener);
         let target = crate::udp::loopback_of(addr);
         for _ in 0..acceptors {
             if TcpStream::connect_timeout(&target, Duration::from_millis(50)).is_err() {
@@ -187,6 +219,12 @@ fn accept_loop(worker: usize, listener: &TcpListener, shared: &Shared) {
 /// free worker; with `--overload reject`, says `busy` when none is free.
 fn acceptor_loop(listener: &TcpListener, pool: &ThreadPool, shared: &Arc<Shared>) {
     let mut backoff = Backoff::default();
+    // Workers holding a connection, counted here rather than asked of the
+    // rendezvous channel: a worker that has just closed its connection (or
+    // has just taken a job, letting the next one reach `recv`) is not yet
+    // waiting on the channel, so `try_send` failed with workers free and
+    // bursts were refused. Only this thread adds, so check-then-add is exact.
+    let busy = Arc::new(AtomicUsize::new(0));
     while !shared.stopping() {
         let (stream, peer) = match listener.accept() {
             Ok(ok) => ok,
@@ -202,25 +240,35 @@ fn acceptor_loop(listener: &TcpListener, pool: &ThreadPool, shared: &Arc<Shared>
         if shared.stopping() {
             break;
         }
+        if shared.limits.overload == Overload::Reject
+            && busy.load(Ordering::Acquire) >= shared.limits.workers
+        {
+            reject(stream, peer, shared);
+            continue;
+        }
+        busy.fetch_add(1, Ordering::AcqRel);
         let job_shared = Arc::clone(shared);
-        let job = move |worker: usize| serve(worker, stream, peer, &job_shared);
-        let submitted = match shared.limits.overload {
-            Overload::Wait => pool.execute(job),
-            Overload::Reject => pool.try_execute(job),
+        let job_busy = Arc::clone(&busy);
+        let job = move |worker: usize| {
+            let _free = Release(&job_busy);
+            serve(worker, stream, peer, &job_shared);
         };
-        match submitted {
-            Ok(()) => {}
-            // No worker free: the refused job still owns the stream, so the
-            // acceptor runs it itself, marked as a refusal.
-            Err(SubmitError::Full(job)) => job(REJECT),
-            Err(SubmitError::Closed(_)) => break,
+        // A worker is free, so this waits at most for it to come back to
+        // the channel.
+        if pool.execute(job).is_err() {
+            break;
         }
     }
 }
 
-/// Passed instead of a worker index to a job the pool refused: `serve`
-/// then says `busy` and closes instead of serving.
-const REJECT: usize = usize::MAX;
+/// Marks a worker free again when its job ends, panic or not.
+struct Release<'a>(&'a AtomicUsize);
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// `--overload reject`: accept, write `busy`, close. The client gets an
 /// answer at once instead of waiting in the backlog.
@@ -260,9 +308,6 @@ fn reject(stream: TcpStream, peer: SocketAddr, shared: &Shared) {
 
 /// One connection, from `accept()` to `close()`.
 fn serve(worker: usize, stream: TcpStream, peer: SocketAddr, shared: &Shared) {
-    if worker == REJECT {
-        return reject(stream, peer, shared);
-    }
     let started = Instant::now();
     let id = shared.next_conn_id();
     bump(&shared.counters.accepted);
@@ -386,7 +431,10 @@ impl Backoff {
             next
         };
         self.failures += 1;
-        if self.failures == 1 && !immediate {
+        // One line per episode for the whole server, not one per worker:
+        // out of descriptors, every idle worker fails at once (100 lines
+        // for 100 workers said nothing the first did not).
+        if self.failures == 1 && !immediate && !shared.accept_paused.swap(true, Ordering::AcqRel) {
             eprintln!("sockref: accept() error: {e}; pausing accept() until descriptors free up");
         }
         if let Some(obs) = shared.observer() {
@@ -402,10 +450,10 @@ impl Backoff {
 
     fn recovered(&mut self, shared: &Shared) {
         if self.failures > 0 {
-            if self.pause.is_some() {
+            if self.pause.is_some() && shared.accept_paused.swap(false, Ordering::AcqRel) {
                 eprintln!(
-                    "sockref: accept() recovered after {} failed attempts",
-                    self.failures
+                    "sockref: accept() recovered ({} failed calls so far)",
+                    shared.counters.accept_errors.load(Ordering::Relaxed)
                 );
             }
             if let Some(obs) = shared.observer() {

@@ -44,10 +44,32 @@ pub(crate) struct UdpServer {
     addr: SocketAddr,
     pool: ThreadPool,
     running: Arc<AtomicUsize>,
+    /// The socket that sends the wake-up datagrams, bound before the server
+    /// starts (see [`waker_for`]): when stopping, the process may be out of
+    /// descriptors (connections, and the one each idle TCP acceptor
+    /// reserves), and a socket made then failed with EMFILE, leaving every
+    /// UDP worker in `recvfrom()` and shutdown joining them forever.
+    waker: UdpSocket,
 }
 
-/// Starts the UDP workers on a bound socket.
-pub(crate) fn start(socket: UdpSocket, shared: Arc<Shared>) -> Result<UdpServer, Error> {
+/// The socket [`UdpServer::stop_receiving`] sends its wake-up datagrams
+/// from. The caller binds it before any TCP acceptor runs: every thread
+/// blocked in `accept()` reserves a descriptor, and with RLIMIT_NOFILE
+/// below the worker count none may be left by the time UDP starts.
+pub(crate) fn waker_for(socket: &UdpSocket) -> Result<UdpSocket, Error> {
+    let from = match socket.local_addr() {
+        Ok(a) if a.is_ipv6() => SocketAddr::from((Ipv6Addr::LOCALHOST, 0)),
+        _ => SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+    };
+    UdpSocket::bind(from).map_err(|e| Error::new("bind()", Some(from.to_string()), e))
+}
+
+/// Starts the UDP workers on a bound socket; `waker` is from [`waker_for`].
+pub(crate) fn start(
+    socket: UdpSocket,
+    waker: UdpSocket,
+    shared: Arc<Shared>,
+) -> Result<UdpServer, Error> {
     let addr = socket
         .local_addr()
         .map_err(|e| Error::new("getsockname()", None, e))?;
@@ -84,6 +106,7 @@ pub(crate) fn start(socket: UdpSocket, shared: Arc<Shared>) -> Result<UdpServer,
         addr,
         pool,
         running,
+        waker,
     })
 }
 
@@ -101,14 +124,7 @@ impl UdpServer {
     /// bounded number of rounds) while any worker is still running.
     pub fn stop_receiving(&self) {
         let target = loopback_of(self.addr);
-        let from = if target.is_ipv4() {
-            SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
-        } else {
-            SocketAddr::from((Ipv6Addr::LOCALHOST, 0))
-        };
-        let Ok(waker) = UdpSocket::bind(from) else {
-            return;
-        };
+        let waker = &self.waker;
         for _ in 0..500 {
             let left = self.running.load(Ordering::Acquire);
             if left == 0 {

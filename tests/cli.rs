@@ -83,8 +83,27 @@ fn with_both_protocols_a_failed_udp_bind_serves_nothing() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("bind() error"));
     assert!(!String::from_utf8_lossy(&o.stdout).contains("listening"));
-    // The TCP port was released again: binding it now works.
-    TcpListener::bind(addr).expect("tcp port released after failed start");
+    // The TCP port was released again: binding it now works, or, on a busy
+    // machine where another program's connection took the same number as
+    // its ephemeral port meanwhile, at least no socket listens on it.
+    if let Err(e) = TcpListener::bind(addr) {
+        assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse, "{e}");
+        assert!(
+            !listening_on(addr.port()),
+            "tcp port still listening after failed start"
+        );
+    }
+}
+
+/// Whether any TCP socket listens on `port` (`/proc/net/tcp`, state 0A).
+fn listening_on(port: u16) -> bool {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    table.lines().skip(1).any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let local_port = f.get(1).and_then(|a| a.rsplit(':').next());
+        local_port.and_then(|p| u16::from_str_radix(p, 16).ok()) == Some(port)
+            && f.get(3) == Some(&"0A")
+    })
 }
 
 #[test]
@@ -98,4 +117,65 @@ fn max_connections_stops_and_prints_the_counters() {
     let last = p.next_line().expect("counters line");
     assert!(last.starts_with("stopped accepted=3 closed=3 "), "{last}");
     assert!(last.contains("bytes_in=3 bytes_out=3"), "{last}");
+}
+
+#[test]
+fn duration_stops_by_itself_and_prints_every_counter() {
+    let mut p = Proc::start(&["--proto", "both", "--duration", "0.5"], 2);
+    let status = p.child.wait().unwrap();
+    assert!(status.success());
+    let last = p.next_line().expect("counters line");
+    assert!(last.starts_with("stopped "), "{last}");
+    for name in [
+        "accepted=",
+        "closed=",
+        "rejected=",
+        "timed_out=",
+        "reset=",
+        "panics=",
+        "accept_errors=",
+        "dropped_datagrams=",
+        "rate_limited=",
+    ] {
+        assert!(last.contains(name), "{name} missing from {last}");
+    }
+}
+
+#[test]
+fn a_stop_line_on_stdin_stops_gracefully_and_prints_the_counters() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    let mut child = Command::new(bin())
+        .args(["serve", "--addr", "127.0.0.1:0", "--proto", "tcp"])
+        .arg("--stop-on-stdin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let addr: std::net::SocketAddr = line
+        .strip_prefix("listening tcp ")
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{line}"))
+        .parse()
+        .unwrap();
+    assert_eq!(tcp_exchange(addr, b"before stop"), b"before stop");
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "not yet").unwrap();
+    writeln!(stdin, "stop").unwrap();
+    let stopped = common::procfs::wait_until(std::time::Duration::from_secs(30), || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    });
+    if !stopped {
+        let _ = child.kill();
+    }
+    let status = child.wait().unwrap();
+    assert!(stopped, "a stop line stops the server");
+    assert!(status.success());
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert!(line.starts_with("stopped accepted=1 closed=1 "), "{line}");
 }

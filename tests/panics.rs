@@ -52,10 +52,23 @@ fn every_tenth_connection_panics_the_rest_are_served() {
     }
     assert_eq!((served, cut), (900, 100));
     assert_eq!(server.tcp_workers(), 4);
+    // Pool size unchanged, shown by use rather than by a count: four
+    // connections served at the same time need four live workers (with
+    // one lost, the fourth echo would never come and the read times out).
+    let mut held: Vec<_> = (0..4).map(|_| connect(addr)).collect();
+    for (i, s) in held.iter_mut().enumerate() {
+        s.write_all(&[i as u8]).unwrap();
+    }
+    for (i, s) in held.iter_mut().enumerate() {
+        let mut b = [0u8; 1];
+        s.read_exact(&mut b).expect("all four workers alive");
+        assert_eq!(b[0], i as u8);
+    }
+    drop(held);
     let stats = server.shutdown(Duration::from_secs(5));
     assert_eq!(stats.panics, 100);
-    assert_eq!(stats.accepted, 1000);
-    assert_eq!(stats.closed, 1000);
+    assert_eq!(stats.accepted, 1004);
+    assert_eq!(stats.closed, 1004);
 }
 
 #[test]

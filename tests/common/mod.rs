@@ -2,6 +2,8 @@
 //! wait for the ready signal, talk to it over 127.0.0.1 with bounded timeouts.
 #![allow(dead_code)]
 
+pub mod procfs;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
 use std::process::{Child, ChildStdout, Command, Stdio};
