@@ -12,6 +12,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::bench::{BenchOptions, Mode, Stop, MAX_SIZE};
 use crate::client::ClientOptions;
 use crate::limits::{AcceptModel, Limits, Overload, MAX_WORKERS};
 use crate::server::Protocols;
@@ -35,6 +36,8 @@ pub enum Command {
     Serve(Box<ServeOptions>),
     /// Run the client.
     Client(Box<ClientOptions>),
+    /// Run the load generator against a server.
+    Bench(Box<BenchOptions>),
     /// Print this help text and exit 0.
     Help(&'static str),
     /// Print the version and exit 0.
@@ -91,6 +94,7 @@ USAGE:
     sockref [serve] [OPTIONS]      run the server (no arguments: echo on 127.0.0.1:4000, TCP+UDP)
     sockref client ADDR [OPTIONS] [MESSAGE]
                                    the textbook client (sockref client --help)
+    sockref bench ADDR [OPTIONS]   load-test any echo server (see sockref bench --help)
     sockref --help | --version
 
 SERVE OPTIONS:
@@ -243,11 +247,13 @@ pub fn parse(args: Vec<String>) -> Result<Command, Usage> {
             rest.remove(0);
             return parse_client(rest);
         }
-        Some(other) if !other.starts_with('-') => {
-            return Err(Usage(format!(
-                "unknown command '{other}' (choose one of: serve, client; see sockref --help)"
-            )))
+        Some("bench") => {
+            rest.remove(0);
+            return parse_bench(rest);
         }
+        Some(other) if !other.starts_with('-') => return Err(Usage(format!(
+            "unknown command '{other}' (choose one of: serve, client, bench; see sockref --help)"
+        ))),
         _ => {}
     }
     parse_serve(rest)
@@ -399,6 +405,114 @@ fn parse_client(args: Vec<String>) -> Result<Command, Usage> {
     Ok(Command::Client(Box::new(o)))
 }
 
+/// The help text of `sockref bench`.
+pub const BENCH_HELP: &str = "\
+sockref bench: a load generator for any echo server (TCP or UDP), std only
+
+USAGE:
+    sockref bench ADDR [OPTIONS]
+
+MODES (--mode):
+    pingpong   N persistent connections over T threads; each round trip writes SIZE bytes
+               and reads them all back, checking every byte                      [default]
+    churn      per request: connect -> write -> read -> close, on T threads
+    udp        T threads, one SIZE-byte datagram in flight each; no echo within --timeout = lost
+    idle       open N connections, one echo each, hold them for --duration; report how many held
+
+OPTIONS:
+    --mode MODE            pingpong | churn | udp | idle                       [pingpong]
+    --proto P              tcp | udp (udp = --mode udp)                        [tcp]
+    --conns N              connections (pingpong, idle)                        [10]
+    --threads T            client threads                                      [min(conns, 2)]
+    --size BYTES           payload per request (udp: at least 8)               [64]
+    --duration SECS        measured time (idle: hold time)                     [5]
+    --requests N           stop after N measured requests instead of a duration
+    --warmup SECS          traffic before measuring starts                     [1]
+    --timeout SECS         connect/read/write timeout; UDP loss timeout        [2]
+    --server-pid PID       also report the CPU that process used (Linux /proc): cost per request
+    --json                 print one JSON object instead of the table
+    --quiet                no progress line (it is only printed when stderr is a terminal)
+
+REPORT: requests/s, MB/s (payload, one direction), latency p50/p90/p99/p99.9/max in
+microseconds, errors by kind, the generator's own CPU (cores, and us per request) and,
+with --server-pid, the server's.
+
+EXIT STATUS: 0 ok (errors are reported, not fatal), 1 no request succeeded or the
+address did not resolve, 2 usage error.
+";
+
+fn parse_bench(args: Vec<String>) -> Result<Command, Usage> {
+    let mut o = BenchOptions::default();
+    let mut args = Args::new(args);
+    let (mut addr, mut threads, mut proto_udp) = (None, None, false);
+    while let Some((flag, inline)) = args.next_arg() {
+        let f = flag.as_str();
+        match f {
+            "--help" | "-h" => return Ok(Command::Help(BENCH_HELP)),
+            "--mode" => {
+                o.mode = match choice(
+                    f,
+                    &args.value(f, inline)?,
+                    &["pingpong", "churn", "udp", "idle"],
+                )? {
+                    "pingpong" => Mode::Pingpong,
+                    "churn" => Mode::Churn,
+                    "udp" => Mode::Udp,
+                    _ => Mode::Idle,
+                }
+            }
+            "--proto" => proto_udp = choice(f, &args.value(f, inline)?, &["tcp", "udp"])? == "udp",
+            "--conns" => o.conns = number(f, &args.value(f, inline)?, 1, 100_000)?,
+            "--threads" => threads = Some(number(f, &args.value(f, inline)?, 1, 1024)?),
+            "--size" => o.size = number(f, &args.value(f, inline)?, 1, MAX_SIZE)?,
+            "--duration" => {
+                let d = seconds(f, &args.value(f, inline)?, false)?.unwrap_or_default();
+                o.stop = Stop::Duration(d);
+            }
+            "--requests" => {
+                o.stop = Stop::Requests(number(f, &args.value(f, inline)?, 1, u64::MAX)?)
+            }
+            "--warmup" => {
+                o.warmup = seconds(f, &args.value(f, inline)?, false)?.unwrap_or_default()
+            }
+            "--timeout" => {
+                o.timeout = match seconds(f, &args.value(f, inline)?, false)? {
+                    Some(t) if !t.is_zero() => t,
+                    _ => return Err(Usage(format!("{f}: must be more than 0 seconds"))),
+                }
+            }
+            "--server-pid" => o.server_pid = Some(number(f, &args.value(f, inline)?, 1, u32::MAX)?),
+            "--json" => o.json = true,
+            "--quiet" | "-q" => o.progress = false,
+            _ if !f.starts_with('-') && addr.is_none() => addr = Some(flag),
+            _ => {
+                return Err(Usage(format!(
+                    "unknown option '{flag}' (see sockref bench --help)"
+                )))
+            }
+        }
+    }
+    o.addr =
+        addr.ok_or_else(|| Usage("bench needs the server's ADDR, e.g. 127.0.0.1:4000".into()))?;
+    if proto_udp {
+        o.mode = Mode::Udp;
+    }
+    if o.mode == Mode::Udp && o.size < 8 {
+        return Err(Usage(
+            "--size: udp needs at least 8 bytes (they carry the sequence number)".into(),
+        ));
+    }
+    // One thread per connection at most: more would have nothing to do.
+    o.threads = threads.unwrap_or(match o.mode {
+        Mode::Pingpong | Mode::Idle => o.conns.min(2),
+        Mode::Churn | Mode::Udp => 2,
+    });
+    if matches!(o.mode, Mode::Pingpong | Mode::Idle) {
+        o.threads = o.threads.min(o.conns);
+    }
+    Ok(Command::Bench(Box::new(o)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -483,5 +597,20 @@ mod tests {
             p(&["client", "--help"]),
             Ok(Command::Help(CLIENT_HELP))
         ));
+    }
+
+    #[test]
+    fn bench_takes_an_address_and_spreads_threads() {
+        let Ok(Command::Bench(o)) = p(&["bench", "127.0.0.1:9", "--conns", "1", "--requests=5"])
+        else {
+            panic!()
+        };
+        assert_eq!(o.addr, "127.0.0.1:9");
+        assert_eq!(o.threads, 1, "never more threads than connections");
+        assert_eq!(o.stop, Stop::Requests(5));
+        let e = p(&["bench"]).unwrap_err();
+        assert!(e.0.contains("needs the server's ADDR"), "{e}");
+        let e = p(&["bench", "x:1", "--proto", "udp", "--size", "4"]).unwrap_err();
+        assert!(e.0.contains("at least 8"), "{e}");
     }
 }

@@ -75,6 +75,9 @@ pub struct Limits {
     pub workers: usize,
     /// UDP worker threads. UDP replies never block on a client, so a few
     /// threads (one per CPU) keep up with any rate one socket can deliver.
+    /// They pay off with many clients at once; with one or two datagrams in
+    /// flight a second thread on the socket only adds wake-ups, and one
+    /// worker is faster (BENCHMARKS.md, "UDP: one worker or two").
     pub udp_workers: usize,
     /// Stack size of every worker thread. Virtual memory only: pages count
     /// towards RSS when touched, and the built-in services touch under 32 KiB.

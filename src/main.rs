@@ -35,6 +35,7 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        Ok(Command::Bench(opts)) => bench(&opts),
         Err(usage) => {
             eprintln!("sockref: {usage}");
             ExitCode::from(2)
@@ -109,4 +110,30 @@ fn run_client(opts: &ClientOptions) -> Result<(), sockref::Error> {
         .map(|format| TraceWriter::new(format, io::stderr()));
     let observer = trace.as_ref().map(|t| t as &dyn Observer);
     client::run(opts, io::stdin(), io::stdout(), observer)
+}
+
+/// Runs one load test and prints its report: exit 1 when nothing got
+/// through (a wrong address, no server), 0 otherwise; failed requests are
+/// reported, not fatal, since a server under test may drop some.
+fn bench(opts: &sockref::bench::BenchOptions) -> ExitCode {
+    match sockref::bench::run(opts) {
+        Ok(report) => {
+            // A closed stdout (`| head`) is not worth a panic.
+            let mut out = io::stdout();
+            let _ = if opts.json {
+                writeln!(out, "{}", report.json())
+            } else {
+                write!(out, "{}", report.human())
+            };
+            if report.requests == 0 && report.error_count() > 0 {
+                eprintln!("sockref: bench: no request succeeded against {}", opts.addr);
+                return ExitCode::from(1);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("sockref: bench: {e}");
+            ExitCode::from(1)
+        }
+    }
 }

@@ -1,0 +1,250 @@
+//! What a bench run prints: a short human table, or one JSON object.
+//!
+//! The JSON keys are stable (scripts and BENCHMARKS.md read them); times in
+//! it are microseconds, rates per second, `mbps` is megabytes (10^6) of
+//! payload per second in one direction.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::{ErrorCounts, Histogram, Mode};
+use crate::trace::escape_json_into;
+
+/// The outcome of one run.
+#[derive(Debug)]
+pub struct Report {
+    /// The workload.
+    pub mode: Mode,
+    /// The server it ran against.
+    pub addr: SocketAddr,
+    /// Connections (pingpong and idle; 0 for churn and udp).
+    pub conns: usize,
+    /// Client threads.
+    pub threads: usize,
+    /// Payload bytes per request.
+    pub size: usize,
+    /// Measured time (after the warm-up).
+    pub elapsed: Duration,
+    /// Requests that completed, verified, in the measured time. For idle:
+    /// the connections that made their one echo.
+    pub requests: u64,
+    /// Idle mode: connections still open at the end.
+    pub held: u64,
+    /// UDP: echoes of earlier (already counted lost) datagrams, skipped.
+    pub stale: u64,
+    /// Failed requests by kind.
+    pub errors: ErrorCounts,
+    /// Latency of every measured request, in nanoseconds.
+    pub hist: Histogram,
+    /// CPU the generator's client threads used while measuring (the main
+    /// thread only keeps time and is not counted).
+    pub client_cpu: Option<Duration>,
+    /// CPU the server process used while measuring (with `--server-pid`).
+    pub server_cpu: Option<Duration>,
+}
+
+/// Microseconds, from the histogram's nanoseconds.
+fn us(ns: u64) -> f64 {
+    ns as f64 / 1000.0
+}
+
+impl Report {
+    /// Total failed requests.
+    pub fn error_count(&self) -> u64 {
+        self.errors.values().sum()
+    }
+
+    /// Requests per second over the measured time.
+    pub fn rate(&self) -> f64 {
+        let s = self.elapsed.as_secs_f64();
+        if s > 0.0 {
+            self.requests as f64 / s
+        } else {
+            0.0
+        }
+    }
+
+    /// The generator's CPU per request, in microseconds: what one request
+    /// cost the client (and so did not leave to a server on the same cores).
+    pub fn cpu_us_per_request(&self) -> Option<f64> {
+        let cpu = self.client_cpu?;
+        (self.requests > 0).then(|| cpu.as_secs_f64() * 1e6 / self.requests as f64)
+    }
+
+    /// The server's CPU per request, in microseconds (with `--server-pid`).
+    pub fn server_us_per_request(&self) -> Option<f64> {
+        let cpu = self.server_cpu?;
+        (self.requests > 0).then(|| cpu.as_secs_f64() * 1e6 / self.requests as f64)
+    }
+
+    fn unit(&self) -> &'static str {
+        match self.mode {
+            Mode::Pingpong => "req/s",
+            Mode::Churn => "conn/s",
+            Mode::Udp => "dgram/s",
+            Mode::Idle => "conn",
+        }
+    }
+
+    fn percentiles(&self) -> [(&'static str, u64); 6] {
+        let h = &self.hist;
+        [
+            ("p50", h.percentile(50.0)),
+            ("p90", h.percentile(90.0)),
+            ("p99", h.percentile(99.0)),
+            ("p99.9", h.percentile(99.9)),
+            ("max", h.max()),
+            ("mean", h.mean() as u64),
+        ]
+    }
+
+    /// The human table (several lines, ends with a newline).
+    pub fn human(&self) -> String {
+        let mut s = String::new();
+        let proto = if self.mode == Mode::Udp { "udp" } else { "tcp" };
+        let _ = write!(
+            s,
+            "sockref bench: {} {proto} {}",
+            self.mode.name(),
+            self.addr
+        );
+        if self.conns > 0 {
+            let _ = write!(s, "  conns={}", self.conns);
+        }
+        let _ = writeln!(s, "  threads={}  size={} B", self.threads, self.size);
+        let secs = self.elapsed.as_secs_f64();
+        if self.mode == Mode::Idle {
+            let _ = writeln!(
+                s,
+                "  held         {} of {} connections for {secs:.2} s",
+                self.held, self.conns
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "  requests     {} in {secs:.2} s   {:.0} {}   {:.2} MB/s",
+                self.requests,
+                self.rate(),
+                self.unit(),
+                self.rate() * self.size as f64 / 1e6
+            );
+        }
+        let _ = write!(s, "  latency us  ");
+        for (name, v) in self.percentiles() {
+            let _ = write!(s, " {name} {:.1}", us(v));
+        }
+        let _ = writeln!(s);
+        let _ = write!(s, "  errors       {}", self.error_count());
+        if !self.errors.is_empty() {
+            let kinds: Vec<String> = self
+                .errors
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            let _ = write!(s, " ({})", kinds.join(", "));
+        }
+        if self.stale > 0 {
+            let _ = write!(s, "  stale echoes skipped {}", self.stale);
+        }
+        let _ = writeln!(s);
+        if let (Some(cpu), true) = (self.client_cpu, secs > 0.0) {
+            let _ = write!(s, "  client cpu   {:.2} cores", cpu.as_secs_f64() / secs);
+            if let Some(per) = self.cpu_us_per_request() {
+                let _ = write!(s, ", {per:.1} us per request");
+            }
+            let _ = writeln!(s);
+        }
+        if let (Some(cpu), true) = (self.server_cpu, secs > 0.0) {
+            let _ = write!(s, "  server cpu   {:.2} cores", cpu.as_secs_f64() / secs);
+            if let Some(per) = self.server_us_per_request() {
+                let _ = write!(
+                    s,
+                    ", {per:.1} us per request, {:.0} {} per server core",
+                    1e6 / per,
+                    self.unit()
+                );
+            }
+            let _ = writeln!(s);
+        }
+        s
+    }
+
+    /// One JSON object on one line (no trailing newline).
+    pub fn json(&self) -> String {
+        let mut s = String::from("{");
+        let _ = write!(s, "\"mode\":\"{}\",\"addr\":", self.mode.name());
+        escape_json_into(&mut s, &self.addr.to_string());
+        let _ = write!(
+            s,
+            ",\"conns\":{},\"threads\":{},\"size\":{},\"elapsed_s\":{:.6},\"requests\":{},\"rate\":{:.1},\"unit\":\"{}\",\"mbps\":{:.3}",
+            self.conns,
+            self.threads,
+            self.size,
+            self.elapsed.as_secs_f64(),
+            self.requests,
+            self.rate(),
+            self.unit(),
+            self.rate() * self.size as f64 / 1e6,
+        );
+        if self.mode == Mode::Idle {
+            let _ = write!(s, ",\"held\":{}", self.held);
+        }
+        if self.mode == Mode::Udp {
+            let _ = write!(s, ",\"stale\":{}", self.stale);
+        }
+        for (name, v) in self.percentiles() {
+            let key = name.replace('.', "");
+            let _ = write!(s, ",\"lat_{key}_us\":{:.1}", us(v));
+        }
+        let _ = write!(
+            s,
+            ",\"errors\":{},\"errors_by_kind\":{{",
+            self.error_count()
+        );
+        for (i, (k, v)) in self.errors.iter().enumerate() {
+            let _ = write!(s, "{}\"{k}\":{v}", if i > 0 { "," } else { "" });
+        }
+        s.push('}');
+        match self.client_cpu {
+            Some(cpu) => {
+                let secs = self.elapsed.as_secs_f64().max(1e-9);
+                let _ = write!(s, ",\"client_cpu\":{:.3}", cpu.as_secs_f64() / secs);
+            }
+            None => s.push_str(",\"client_cpu\":null"),
+        }
+        match self.cpu_us_per_request() {
+            Some(v) => {
+                let _ = write!(s, ",\"client_cpu_us_per_req\":{v:.2}");
+            }
+            None => s.push_str(",\"client_cpu_us_per_req\":null"),
+        }
+        match (self.server_cpu, self.server_us_per_request()) {
+            (Some(cpu), per) => {
+                let secs = self.elapsed.as_secs_f64().max(1e-9);
+                let _ = write!(s, ",\"server_cpu\":{:.3}", cpu.as_secs_f64() / secs);
+                match per {
+                    Some(v) => {
+                        let _ = write!(s, ",\"server_cpu_us_per_req\":{v:.2}");
+                    }
+                    None => s.push_str(",\"server_cpu_us_per_req\":null"),
+                }
+            }
+            (None, _) => s.push_str(",\"server_cpu\":null,\"server_cpu_us_per_req\":null"),
+        }
+        // The distribution itself: [lowest us, highest us, count] per
+        // non-empty bucket, for charts.
+        s.push_str(",\"buckets_us\":[");
+        for (i, (lo, hi, c)) in self.hist.buckets().enumerate() {
+            let _ = write!(
+                s,
+                "{}[{:.3},{:.3},{c}]",
+                if i > 0 { "," } else { "" },
+                us(lo),
+                us(hi)
+            );
+        }
+        s.push_str("]}");
+        s
+    }
+}

@@ -1,0 +1,229 @@
+//! `sockref bench` against a real sockref server on port 0: every mode
+//! completes exactly the requests it was asked for (`--requests`, never a
+//! duration, so nothing here depends on timing), reports them in JSON and
+//! as a table, and counts wrong echoes and refused connections as errors.
+
+mod common;
+use common::*;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Command, Output};
+
+fn bench(addr: SocketAddr, args: &[&str]) -> Output {
+    Command::new(bin())
+        .arg("bench")
+        .arg(addr.to_string())
+        .args(["--warmup", "0", "--quiet", "--timeout", "10"])
+        .args(args)
+        .output()
+        .expect("run sockref bench")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The number after `"key":` in a one-line JSON object.
+fn field(json: &str, key: &str) -> f64 {
+    let pat = format!("\"{key}\":");
+    let start = json
+        .find(&pat)
+        .unwrap_or_else(|| panic!("no {key} in {json}"))
+        + pat.len();
+    let rest = &json[start..];
+    let end = rest.find([',', '}']).unwrap_or(rest.len());
+    rest[..end]
+        .parse()
+        .unwrap_or_else(|_| panic!("{key} is not a number in {json}"))
+}
+
+fn json_run(addr: SocketAddr, args: &[&str]) -> String {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let o = bench(addr, &all);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let out = stdout(&o);
+    assert_eq!(out.lines().count(), 1, "one JSON object per run: {out}");
+    out
+}
+
+#[test]
+fn pingpong_makes_exactly_the_requests_asked_for() {
+    let server = Proc::start(&["--proto", "tcp", "--workers", "8"], 1);
+    let out = json_run(
+        server.tcp(),
+        &["--conns", "4", "--threads", "2", "--requests", "400"],
+    );
+    assert!(out.contains("\"mode\":\"pingpong\""), "{out}");
+    assert_eq!(field(&out, "requests"), 400.0);
+    assert_eq!(field(&out, "errors"), 0.0);
+    assert_eq!(field(&out, "conns"), 4.0);
+    for key in [
+        "lat_p50_us",
+        "lat_p90_us",
+        "lat_p99_us",
+        "lat_p999_us",
+        "lat_max_us",
+    ] {
+        assert!(field(&out, key) > 0.0, "{key} in {out}");
+    }
+    assert!(field(&out, "lat_p50_us") <= field(&out, "lat_p99_us"));
+    assert!(field(&out, "lat_p99_us") <= field(&out, "lat_max_us"));
+    assert!(out.contains("\"buckets_us\":[["), "{out}");
+    assert!(
+        out.contains("\"server_cpu\":null"),
+        "no --server-pid: {out}"
+    );
+}
+
+#[test]
+fn server_pid_adds_the_servers_cpu() {
+    let server = Proc::start(&["--proto", "tcp", "--workers", "4"], 1);
+    let pid = server.pid().to_string();
+    let out = json_run(
+        server.tcp(),
+        &["--conns", "2", "--requests", "200", "--server-pid", &pid],
+    );
+    assert_eq!(field(&out, "requests"), 200.0);
+    // Ticks are 10 ms, so a short run may read 0; what matters is that the
+    // figure is there and sane.
+    assert!(field(&out, "server_cpu") >= 0.0, "{out}");
+    assert!(field(&out, "server_cpu_us_per_req") >= 0.0, "{out}");
+}
+
+#[test]
+fn large_payloads_are_verified_end_to_end() {
+    let server = Proc::start(&["--proto", "tcp", "--workers", "4"], 1);
+    let out = json_run(
+        server.tcp(),
+        &["--conns", "2", "--size", "100000", "--requests", "20"],
+    );
+    assert_eq!(field(&out, "requests"), 20.0);
+    assert_eq!(field(&out, "errors"), 0.0);
+    assert_eq!(field(&out, "size"), 100000.0);
+}
+
+#[test]
+fn churn_opens_one_connection_per_request() {
+    let server = Proc::start(&["--proto", "tcp", "--workers", "4"], 1);
+    let out = json_run(
+        server.tcp(),
+        &["--mode", "churn", "--threads", "2", "--requests", "60"],
+    );
+    assert_eq!(field(&out, "requests"), 60.0);
+    assert_eq!(field(&out, "errors"), 0.0);
+    assert!(out.contains("\"unit\":\"conn/s\""), "{out}");
+}
+
+#[test]
+fn udp_accounts_for_every_datagram() {
+    let server = Proc::start(&["--proto", "udp"], 1);
+    let out = json_run(server.udp(), &["--proto", "udp", "--requests", "200"]);
+    assert!(out.contains("\"mode\":\"udp\""), "{out}");
+    // Loopback does not drop datagrams at this rate, but a lost one is
+    // still accounted for: echoed + failed = sent.
+    let echoed = field(&out, "requests");
+    assert_eq!(echoed + field(&out, "errors"), 200.0, "{out}");
+    assert!(echoed > 0.0);
+}
+
+#[test]
+fn idle_holds_every_connection() {
+    let server = Proc::start(&["--proto", "tcp", "--workers", "8"], 1);
+    let out = json_run(
+        server.tcp(),
+        &["--mode", "idle", "--conns", "6", "--duration", "0"],
+    );
+    assert_eq!(field(&out, "held"), 6.0, "{out}");
+    assert_eq!(field(&out, "requests"), 6.0, "{out}");
+    assert_eq!(field(&out, "errors"), 0.0);
+}
+
+#[test]
+fn the_table_shows_rate_percentiles_and_errors() {
+    let server = Proc::start(&["--proto", "tcp", "--workers", "4"], 1);
+    let o = bench(server.tcp(), &["--conns", "1", "--requests", "50"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    for word in [
+        "pingpong tcp",
+        "requests     50 in",
+        "req/s",
+        "p99.9",
+        "errors       0",
+    ] {
+        assert!(out.contains(word), "table lacks {word:?}: {out}");
+    }
+}
+
+#[test]
+fn a_wrong_echo_is_counted_as_a_mismatch() {
+    // An "echo" that adds one to every byte.
+    let server = sockref::ServerBuilder::new()
+        .addr("127.0.0.1:0")
+        .protocols(sockref::Protocols::Tcp)
+        .service(sockref::tcp_handler("off-by-one", |conn| {
+            conn.for_each_chunk(|conn, chunk| {
+                let bad: Vec<u8> = chunk.iter().map(|b| b.wrapping_add(1)).collect();
+                conn.write_all(&bad)
+            })
+        }))
+        .workers(4)
+        .start()
+        .expect("start server");
+    let addr = server.tcp_addr().expect("tcp");
+    let o = bench(addr, &["--conns", "2", "--requests", "10", "--json"]);
+    // Nothing verified: exit 1, and each connection's first echo counted.
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert_eq!(field(&out, "requests"), 0.0);
+    assert_eq!(field(&out, "mismatch"), 2.0, "{out}");
+}
+
+#[test]
+fn no_server_means_refused_errors_and_exit_1() {
+    let addr = {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr")
+    }; // closed again: nothing listens there now
+    let o = bench(addr, &["--conns", "3", "--requests", "5", "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert_eq!(field(&out, "refused"), 3.0, "{out}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no request succeeded"), "{err}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &["bench"][..],
+        &["bench", "127.0.0.1:1", "--mode", "flood"],
+        &["bench", "127.0.0.1:1", "--conns", "0"],
+    ] {
+        let o = Command::new(bin()).args(args).output().expect("run");
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+    }
+    let o = Command::new(bin())
+        .args(["bench", "--help"])
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(0));
+    let help = stdout(&o);
+    for flag in [
+        "--mode",
+        "--conns",
+        "--threads",
+        "--requests",
+        "--json",
+        "--quiet",
+    ] {
+        assert!(help.contains(flag), "bench --help lacks {flag}");
+    }
+}
