@@ -102,7 +102,7 @@ SERVE OPTIONS:
     --addr ADDR            address to bind; port 0 picks a free one            [127.0.0.1:4000]
     --proto P              tcp | udp | both (same port number; if either bind fails, neither serves) [both]
     --workers N            TCP worker threads = connections served at once (1..=20000)  [128]
-    --udp-workers N        UDP worker threads                                  [CPUs, at most 8]
+    --udp-workers N        UDP worker threads sharing the socket               [1]
     --idle-timeout SECS    longest a read()/write() waits for the client; 0 = forever   [30]
     --max-conn-time SECS   longest one connection may hold a worker; 0 = no limit      [0]
     --overload MODE        wait: new clients wait in the listen() backlog while all workers are busy;
@@ -251,9 +251,11 @@ pub fn parse(args: Vec<String>) -> Result<Command, Usage> {
             rest.remove(0);
             return parse_bench(rest);
         }
-        Some(other) if !other.starts_with('-') => return Err(Usage(format!(
+        Some(other) if !other.starts_with('-') => {
+            return Err(Usage(format!(
             "unknown command '{other}' (choose one of: serve, client, bench; see sockref --help)"
-        ))),
+        )))
+        }
         _ => {}
     }
     parse_serve(rest)

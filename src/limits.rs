@@ -73,11 +73,13 @@ pub struct Limits {
     /// Each serves one connection at a time, so this is also the number of
     /// connections served at once.
     pub workers: usize,
-    /// UDP worker threads. UDP replies never block on a client, so a few
-    /// threads (one per CPU) keep up with any rate one socket can deliver.
-    /// They pay off with many clients at once; with one or two datagrams in
-    /// flight a second thread on the socket only adds wake-ups, and one
-    /// worker is faster (BENCHMARKS.md, "UDP: one worker or two").
+    /// UDP worker threads sharing the one socket. Default 1, the C
+    /// textbook's single recvfrom/sendto loop: UDP replies never wait on a
+    /// client, and with a few datagrams in flight a second thread on the
+    /// socket only adds wake-ups (measured: 1.02-1.03x the C UDP server with
+    /// one worker, 0.86-0.90x with two, at 2 clients). More workers pay off
+    /// with many clients at once (1.07x vs 0.97x at 8) or a slow handler
+    /// (BENCHMARKS.md, "UDP: one worker or two").
     pub udp_workers: usize,
     /// Stack size of every worker thread. Virtual memory only: pages count
     /// towards RSS when touched, and the built-in services touch under 32 KiB.
@@ -118,7 +120,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             workers: DEFAULT_WORKERS,
-            udp_workers: default_udp_workers(),
+            udp_workers: 1,
             stack_size: 256 * 1024,
             idle_timeout: Some(Duration::from_secs(30)),
             max_conn_time: None,
@@ -145,10 +147,6 @@ pub const DEFAULT_WORKERS: usize = 128;
 /// common descriptor limits are in the tens of thousands: more threads than
 /// that could never all be used.
 pub const MAX_WORKERS: usize = 20_000;
-
-fn default_udp_workers() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8))
-}
 
 /// Longest duration any limit may be: a year. Far beyond any sane setting,
 /// and small enough that adding it to the clock can never overflow.
