@@ -12,7 +12,7 @@ use std::time::Duration;
 
 /// The `listen()` backlog. `std::net::TcpListener::bind` hard-codes 128 on
 /// Linux (seen with `strace -f`: `listen(3, 128)`) and offers no way to change
-/// it without `unsafe` or a dependency. The kernel clamps it further to
+/// it without raw libc calls or a dependency. The kernel clamps it further to
 /// `net.core.somaxconn`. It is the queue that holds new clients while every
 /// worker is busy (`--overload wait`): client 129 and later wait for SYN
 /// retransmission (1 s, 3 s, 7 s, ...) rather than being refused.

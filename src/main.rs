@@ -80,7 +80,7 @@ fn serve(opts: ServeOptions) -> Result<(), sockref::Error> {
         let _ = out.flush();
     }
     if opts.stop_on_stdin {
-        // A graceful stop without signal handlers (which need `unsafe` or a
+        // A graceful stop without signal handlers (which need raw libc calls or a
         // dependency): whoever started the server writes `stop`. End of
         // file counts too, so the server does not outlive its controller.
         // Opt-in: with stdin closed or /dev/null it would stop at once.

@@ -193,8 +193,8 @@ mod tests {
     use std::sync::mpsc::channel;
 
     #[test]
-    fn runs_every_job_and_survives_panics() {
-        let pool = ThreadPool::new(3, 8, "t", 64 * 1024).unwrap();
+    fn runs_every_job_and_survives_panics() -> Result<(), Box<dyn std::error::Error>> {
+        let pool = ThreadPool::new(3, 8, "t", 64 * 1024)?;
         let (tx, rx) = channel();
         for i in 0..30 {
             let tx = tx.clone();
@@ -202,9 +202,11 @@ mod tests {
                 if i % 10 == 0 {
                     panic!("job {i}");
                 }
-                tx.send(i).unwrap();
+                // The receiver outlives every job; a failed send would show
+                // up as a missing number below.
+                let _ = tx.send(i);
             })
-            .unwrap();
+            .map_err(|e| format!("{e:?}"))?;
         }
         drop(tx);
         assert_eq!(pool.size(), 3);
@@ -214,6 +216,7 @@ mod tests {
         let mut got: Vec<i32> = rx.iter().collect();
         got.sort();
         assert_eq!(got.len(), 27);
+        Ok(())
     }
 
     #[test]
@@ -222,21 +225,22 @@ mod tests {
     }
 
     #[test]
-    fn try_execute_reports_full() {
-        let pool = ThreadPool::new(1, 0, "t", 64 * 1024).unwrap();
+    fn try_execute_reports_full() -> Result<(), Box<dyn std::error::Error>> {
+        let pool = ThreadPool::new(1, 0, "t", 64 * 1024)?;
         let (hold_tx, hold_rx) = channel::<()>();
         let (started_tx, started_rx) = channel::<()>();
         pool.execute(move |_| {
-            started_tx.send(()).unwrap();
+            let _ = started_tx.send(());
             let _ = hold_rx.recv();
         })
-        .unwrap();
-        started_rx.recv().unwrap();
+        .map_err(|e| format!("{e:?}"))?;
+        started_rx.recv()?;
         assert!(matches!(
             pool.try_execute(|_| {}),
             Err(SubmitError::Full(_))
         ));
         drop(hold_tx);
         pool.join();
+        Ok(())
     }
 }

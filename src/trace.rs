@@ -460,7 +460,7 @@ mod tests {
 
     #[test]
     fn text_lines_name_the_c_call() {
-        let peer: SocketAddr = "127.0.0.1:53122".parse().unwrap();
+        let peer = SocketAddr::from(([127, 0, 0, 1], 53122));
         let l = text_line(&Event::Accept {
             conn: 1,
             peer,

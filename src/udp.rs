@@ -351,33 +351,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn refuses_low_ports_and_itself() {
-        let local: SocketAddr = "127.0.0.1:4000".parse().unwrap();
-        let p = |s: &str| s.parse::<SocketAddr>().unwrap();
+    fn refuses_low_ports_and_itself() -> Result<(), std::net::AddrParseError> {
+        let local: SocketAddr = "127.0.0.1:4000".parse()?;
+        let p = |s: &str| s.parse::<SocketAddr>();
         assert_eq!(
-            refusal(p("127.0.0.1:19"), local, false),
+            refusal(p("127.0.0.1:19")?, local, false),
             Some("low source port")
         );
-        assert_eq!(refusal(p("127.0.0.1:19"), local, true), None);
+        assert_eq!(refusal(p("127.0.0.1:19")?, local, true), None);
         assert_eq!(
-            refusal(p("127.0.0.1:4000"), local, true),
+            refusal(p("127.0.0.1:4000")?, local, true),
             Some("own address")
         );
-        assert_eq!(refusal(p("127.0.0.1:40000"), local, false), None);
-        let any: SocketAddr = "0.0.0.0:4000".parse().unwrap();
-        assert_eq!(refusal(p("10.0.0.1:4000"), any, false), Some("own address"));
+        assert_eq!(refusal(p("127.0.0.1:40000")?, local, false), None);
+        let any: SocketAddr = "0.0.0.0:4000".parse()?;
+        assert_eq!(
+            refusal(p("10.0.0.1:4000")?, any, false),
+            Some("own address")
+        );
+        Ok(())
     }
 
     #[test]
-    fn rate_limiter_counts_per_ip_and_stays_bounded() {
+    fn rate_limiter_counts_per_ip_and_stays_bounded() -> Result<(), std::net::AddrParseError> {
         let l = RateLimiter::new(3, 2);
-        let a: IpAddr = "127.0.0.1".parse().unwrap();
-        let b: IpAddr = "127.0.0.2".parse().unwrap();
+        let a: IpAddr = "127.0.0.1".parse()?;
+        let b: IpAddr = "127.0.0.2".parse()?;
         assert!((0..3).all(|_| l.allow(a)));
         assert!(!l.allow(a));
         assert!(l.allow(b));
-        let c: IpAddr = "127.0.0.3".parse().unwrap();
+        let c: IpAddr = "127.0.0.3".parse()?;
         assert!(l.allow(c));
-        assert!(l.peers.lock().unwrap().len() <= 2);
+        assert!(l.peers.lock().map_or(usize::MAX, |p| p.len()) <= 2);
+        Ok(())
     }
 }

@@ -113,7 +113,7 @@ mod tests {
     fn udp_reply_is_a_prefix() {
         let c = Chargen::new();
         let mut reply = Vec::new();
-        let peer = "127.0.0.1:5000".parse().unwrap();
+        let peer = SocketAddr::from(([127, 0, 0, 1], 5000));
         assert_eq!(c.serve_udp(b"x", peer, &mut reply), Reply::Send);
         assert_eq!(reply, chargen_pattern(CHARGEN_UDP_LEN));
     }
