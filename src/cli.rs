@@ -367,9 +367,17 @@ fn parse_client(args: Vec<String>) -> Result<Command, Usage> {
     let mut positional = Vec::new();
     let mut args = Args::new(args);
     let mut options_done = false;
+    let mut after_bare_trace = false;
     while let Some((flag, inline)) = args.next_arg() {
         let f = flag.as_str();
+        let follows_bare_trace = std::mem::take(&mut after_bare_trace);
         if options_done || !f.starts_with('-') || f == "-" {
+            // `--trace json` would otherwise send "json" as the message.
+            if follows_bare_trace && !options_done && (f == "json" || f == "text") {
+                return Err(Usage(format!(
+                    "--trace takes its format after '=': --trace={f} (to send '{f}', put -- before it)"
+                )));
+            }
             positional.push(match inline {
                 Some(v) => format!("{flag}={v}"),
                 None => flag,
@@ -386,7 +394,10 @@ fn parse_client(args: Vec<String>) -> Result<Command, Usage> {
                 }
             }
             "--timeout" => o.timeout = seconds(f, &args.value(f, inline)?, true)?,
-            "--trace" => o.trace = Some(trace_format(f, inline)?),
+            "--trace" => {
+                after_bare_trace = inline.is_none();
+                o.trace = Some(trace_format(f, inline)?);
+            }
             _ => {
                 return Err(Usage(format!(
                     "unknown option '{flag}' (see sockref client --help)"
@@ -614,5 +625,17 @@ mod tests {
         assert!(e.0.contains("needs the server's ADDR"), "{e}");
         let e = p(&["bench", "x:1", "--proto", "udp", "--size", "4"]).unwrap_err();
         assert!(e.0.contains("at least 8"), "{e}");
+    }
+
+    #[test]
+    fn client_trace_format_goes_after_an_equals_sign() {
+        let e = p(&["client", "127.0.0.1:4000", "--trace", "json"]).unwrap_err();
+        assert!(e.0.contains("--trace=json"), "{e}");
+        let Ok(Command::Client(o)) = p(&["client", "127.0.0.1:4000", "--trace", "--", "json"])
+        else {
+            panic!()
+        };
+        assert_eq!(o.message.as_deref(), Some(&b"json"[..]));
+        assert_eq!(o.trace, Some(TraceFormat::Text));
     }
 }

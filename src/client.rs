@@ -250,6 +250,19 @@ impl Link<'_> {
         self.timeout.map_or(true, |t| since >= t)
     }
 
+    /// What is left of the idle timeout once sending has stopped (`None`
+    /// while still sending or with no timeout: keep the full timeout).
+    fn idle_left(&self) -> Option<Duration> {
+        if self.sending.load(Ordering::Acquire) {
+            return self.timeout;
+        }
+        let since = self.started.elapsed().saturating_sub(Duration::from_millis(
+            self.last_sent_ms.load(Ordering::Relaxed),
+        ));
+        self.timeout
+            .map(|t| t.saturating_sub(since).max(Duration::from_millis(1)))
+    }
+
     /// `read()` until 0, writing each chunk to `output`. Returns `Ok(true)`
     /// at the server's end of file, `Ok(false)` when `output` closed first.
     fn copy_replies<W: Write>(&self, mut output: W) -> Result<bool, Error> {
@@ -258,7 +271,14 @@ impl Link<'_> {
             let n = match (&*self.stream).read(&mut buf) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if is_timeout(&e) && !self.idle() => continue,
+                Err(e) if is_timeout(&e) && !self.idle() => {
+                    // Wait only for what is left of the idle timeout, so a
+                    // silent server fails after `--timeout`, not nearly two.
+                    if let Some(left) = self.idle_left() {
+                        let _ = self.stream.set_read_timeout(Some(left));
+                    }
+                    continue;
+                }
                 Err(e) => return Err(self.fail("read()", e)),
             };
             self.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
@@ -358,6 +378,10 @@ fn send_message<W: Write>(link: &Link<'_>, message: &[u8], output: W) -> Result<
     }
 }
 
+/// Stdin chunks (16 KiB each) that may wait for the socket: at most 64 KiB
+/// of input is held in memory, however slowly the server reads.
+const INPUT_QUEUE: usize = 4;
+
 /// What the stdin thread tells the thread that owns the socket.
 enum FromInput {
     Data(Vec<u8>),
@@ -376,7 +400,9 @@ where
     R: Read + Send + 'static,
     W: Write + Send,
 {
-    let (tx, rx) = mpsc::channel();
+    // Bounded: while write() waits on a server that reads slowly, the stdin
+    // thread waits too, instead of piling stdin up in memory.
+    let (tx, rx) = mpsc::sync_channel(INPUT_QUEUE);
     spawn_input_reader(input, tx.clone())?;
     let mut send_error = None;
     let received = thread::scope(|scope| {
@@ -433,7 +459,7 @@ where
 /// Reads `input` on a thread of its own. It owns no socket, so leaving it
 /// blocked on a terminal after the server is done holds nothing open; it
 /// ends at its next read, when the channel is gone.
-fn spawn_input_reader<R>(mut input: R, tx: mpsc::Sender<FromInput>) -> Result<(), Error>
+fn spawn_input_reader<R>(mut input: R, tx: mpsc::SyncSender<FromInput>) -> Result<(), Error>
 where
     R: Read + Send + 'static,
 {

@@ -29,7 +29,17 @@ fn out_of_descriptors_accept_pauses_then_resumes() {
         "--addr",
         "127.0.0.1:0",
     ])
-    .args(["--proto", "tcp", "--workers", "64", "--trace"]);
+    // --duration bounds the test: if an expected line never comes, stdout
+    // ends and the `expect` below fails instead of waiting for ever.
+    .args([
+        "--proto",
+        "tcp",
+        "--workers",
+        "64",
+        "--trace",
+        "--duration",
+        "60",
+    ]);
     let mut p = Proc::spawn(cmd, 1);
     let held: Vec<TcpStream> = (0..clients).map(|_| connect(p.tcp())).collect();
     // The first failures may come before the `listening` line.

@@ -307,12 +307,20 @@ fn a_reset_from_the_server_is_an_error_naming_read() {
     let message = "more than one byte";
     let server = thread::spawn(move || {
         let (mut s, _) = l.accept().unwrap();
+        s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
         let mut first = [0u8; 1];
         s.read_exact(&mut first).unwrap();
         // Wait until the rest is queued, unread: closing now makes the
-        // kernel send a reset instead of end of file.
+        // kernel send a reset instead of end of file. peek() blocks until
+        // data arrives (bounded by the timeout) and never consumes it.
         let mut rest = [0u8; 64];
-        while s.peek(&mut rest).unwrap() < message.len() - 1 {}
+        loop {
+            let queued = s.peek(&mut rest).unwrap();
+            assert!(queued > 0, "the client closed before sending its message");
+            if queued >= message.len() - 1 {
+                break;
+            }
+        }
         drop(s);
     });
     let o = run_client(&[&addr.to_string(), "--timeout", "10", message], b"");
@@ -353,4 +361,49 @@ fn udp_replies_from_anyone_but_the_server_are_ignored() {
     fake.join().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(o.stdout, b"answer");
+}
+
+/// Endless zeros from "stdin", counting what the client took.
+struct Zeros {
+    taken: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    limit: u64,
+}
+
+impl Read for Zeros {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::sync::atomic::Ordering;
+        let taken = self.taken.load(Ordering::Relaxed);
+        let n = (self.limit - taken).min(buf.len() as u64) as usize;
+        buf[..n].fill(0);
+        self.taken.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+#[test]
+fn stdin_waits_for_a_server_that_does_not_read_instead_of_piling_up() {
+    // A server that accepts and never reads: the client's write() blocks
+    // once the socket buffers are full, and must stop taking stdin too.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let holder = thread::spawn(move || l.accept().map(|(s, _)| s));
+    let taken = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let offered: u64 = 512 << 20;
+    let input = Zeros {
+        taken: taken.clone(),
+        limit: offered,
+    };
+    let opts = ClientOptions {
+        addr: addr.to_string(),
+        timeout: Some(Duration::from_secs(1)),
+        ..ClientOptions::default()
+    };
+    let result = client::run(&opts, input, std::io::sink(), None);
+    let held = holder.join().unwrap();
+    assert!(result.is_err(), "the write times out");
+    // Socket buffers on loopback hold a few MiB; the client may hold 64 KiB
+    // more. An unbounded hand-off would have taken all 512 MiB.
+    let took = taken.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(took < 64 << 20, "client took {took} bytes of stdin");
+    drop(held);
 }
