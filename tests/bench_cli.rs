@@ -210,6 +210,25 @@ fn usage_errors_exit_2() {
         let o = Command::new(bin()).args(args).output().expect("run");
         assert_eq!(o.status.code(), Some(2), "{args:?}");
     }
+    // Each refused with a message that names the problem.
+    for (args, says) in [
+        (&["--mode", "udp", "--size", "65508"][..], "65507"),
+        (&["--duration", "0"], "--duration"),
+        (&["--mode", "churn", "--duration", "0"], "--duration"),
+        (&["--mode", "idle", "--requests", "5"], "--requests"),
+        (&["--proto", "udp", "--mode", "idle"], "contradict"),
+        (&["--mode", "udp", "--proto", "tcp"], "contradict"),
+        (&["127.0.0.1:2"], "unexpected argument '127.0.0.1:2'"),
+    ] {
+        let o = Command::new(bin())
+            .args(["bench", "127.0.0.1:1"])
+            .args(args)
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
     let o = Command::new(bin())
         .args(["bench", "--help"])
         .output()
