@@ -207,12 +207,13 @@ struct Gate {
 }
 
 impl Gate {
-    /// Called by a client thread: count me in, wait for the start.
-    fn arrive(&self) {
+    /// Called by a client thread: count me in, and wait for the start if
+    /// `wait`.
+    fn arrive(&self, wait: bool) {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         st.0 += 1;
         self.changed.notify_all();
-        while !st.1 {
+        while wait && !st.1 {
             st = self.changed.wait(st).unwrap_or_else(|p| p.into_inner());
         }
     }
@@ -230,6 +231,33 @@ impl Gate {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         st.1 = true;
         self.changed.notify_all();
+    }
+}
+
+/// A client thread's place at the gate: it checks in exactly once, either
+/// through [`Arrival::arrive`] or, if the thread ends or panics before
+/// that, when this is dropped, so that the main thread never waits for a
+/// thread that will not come.
+struct Arrival<'a> {
+    gate: &'a Gate,
+    arrived: bool,
+}
+
+impl Arrival<'_> {
+    /// Checks in and waits for the start.
+    fn arrive(&mut self) {
+        if !self.arrived {
+            self.arrived = true;
+            self.gate.arrive(true);
+        }
+    }
+}
+
+impl Drop for Arrival<'_> {
+    fn drop(&mut self) {
+        if !self.arrived {
+            self.gate.arrive(false);
+        }
     }
 }
 
@@ -500,7 +528,11 @@ fn thread_cpu() -> Option<Duration> {
     Some(Duration::from_nanos(ns))
 }
 
-fn client(t: usize, conns: usize, shared: &Shared, ready: &Gate) -> ThreadResult {
+fn client(t: usize, conns: usize, shared: &Shared, gate: &Gate) -> ThreadResult {
+    let mut ready = Arrival {
+        gate,
+        arrived: false,
+    };
     let mut r = ThreadResult::default();
     match shared.opts.mode {
         Mode::Pingpong => {
@@ -789,6 +821,24 @@ mod tests {
         assert!(process_cpu(std::process::id()).is_some());
         assert!(thread_cpu().is_some_and(|c| c > Duration::ZERO));
         assert_eq!(process_cpu(u32::MAX), None);
+    }
+
+    #[test]
+    fn a_thread_that_panics_before_the_gate_is_still_counted_in() {
+        let gate = Arc::new(Gate::default());
+        let g = Arc::clone(&gate);
+        let ended = thread::spawn(move || {
+            let _ready = Arrival {
+                gate: &g,
+                arrived: false,
+            };
+            panic!("before the gate");
+        })
+        .join();
+        assert!(ended.is_err());
+        // The main thread's wait_for(1) would return: one thread counted.
+        let st = gate.state.lock().unwrap_or_else(|p| p.into_inner());
+        assert_eq!(st.0, 1);
     }
 
     #[test]
