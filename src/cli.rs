@@ -439,8 +439,9 @@ OPTIONS:
     --quiet                no progress line (it is only printed when stderr is a terminal)
 
 REPORT: requests/s, MB/s (payload, one direction), latency p50/p90/p99/p99.9/max in
-microseconds, errors by kind, the generator's own CPU (cores, and us per request) and,
-with --server-pid, the server's.
+microseconds, errors by kind (in the measured time and while connecting; warm-up errors
+are reported apart), the generator's own CPU (cores, and us per request) and, with
+--server-pid, the server's.
 
 LATENCY: closed loop, one request in flight per connection. With more connections than
 threads, pingpong runs in lockstep rounds, so a latency includes the time the thread

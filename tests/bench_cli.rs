@@ -246,3 +246,36 @@ fn usage_errors_exit_2() {
         assert!(help.contains(flag), "bench --help lacks {flag}");
     }
 }
+
+#[test]
+fn warm_up_errors_are_not_counted_in_the_measured_errors() {
+    // A UDP "echo" that changes the last byte: every reply is a mismatch,
+    // at once, in the warm-up and after it.
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let addr = sock.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            buf[n - 1] ^= 0xff;
+            let _ = sock.send_to(&buf[..n], from);
+        }
+    });
+    let o = bench(
+        addr,
+        &[
+            "--proto",
+            "udp",
+            "--warmup",
+            "0.2",
+            "--requests",
+            "50",
+            "--json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    // Exactly the 50 measured requests failed; the warm-up's are apart.
+    assert_eq!(field(&out, "errors"), 50.0, "{out}");
+    assert_eq!(field(&out, "mismatch"), 50.0, "{out}");
+    assert!(field(&out, "warmup_errors") >= 0.0, "{out}");
+}

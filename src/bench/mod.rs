@@ -140,6 +140,7 @@ struct ThreadResult {
     hist: Histogram,
     requests: u64,
     errors: ErrorCounts,
+    warmup_errors: u64,
     held: u64,
     stale: u64,
     /// When this thread made its last request.
@@ -287,9 +288,21 @@ impl ThreadResult {
         measured
     }
 
-    fn error(&mut self, e: &io::Error, shared: &Shared) {
-        *self.errors.entry(kind(e)).or_insert(0) += 1;
-        shared.failed.fetch_add(1, Ordering::Relaxed);
+    /// Counts one failure of `kind`: in the report's errors if it
+    /// happened while measuring (or while setting up, which every run
+    /// needs), apart as a warm-up error otherwise, the same rule as for
+    /// requests, so that errors and requests cover the same time.
+    fn count(&mut self, kind: &'static str, measured: bool, shared: &Shared) {
+        if measured {
+            *self.errors.entry(kind).or_insert(0) += 1;
+            shared.failed.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.warmup_errors += 1;
+        }
+    }
+
+    fn error(&mut self, e: &io::Error, measured: bool, shared: &Shared) {
+        self.count(kind(e), measured, shared);
     }
 }
 
@@ -472,6 +485,7 @@ pub fn run(opts: &BenchOptions) -> Result<Report, Error> {
                     };
                     total.finished = Some(end);
                 }
+                total.warmup_errors += r.warmup_errors;
                 for (k, v) in r.errors {
                     *total.errors.entry(k).or_insert(0) += v;
                 }
@@ -498,6 +512,7 @@ pub fn run(opts: &BenchOptions) -> Result<Report, Error> {
         held: total.held,
         stale: total.stale,
         errors: total.errors,
+        warmup_errors: total.warmup_errors,
         hist: total.hist,
         client_cpu: cpu_used,
         server_cpu,
@@ -554,7 +569,7 @@ fn client(t: usize, conns: usize, shared: &Shared, gate: &Gate) -> ThreadResult 
             ready.arrive();
             match sock {
                 Ok(s) => udp(t, &s, shared, &mut r),
-                Err(e) => r.error(&e, shared),
+                Err(e) => r.error(&e, true, shared),
             }
         }
     }
@@ -574,7 +589,8 @@ fn open(n: usize, shared: &Shared, r: &mut ThreadResult) -> Vec<TcpStream> {
         }
         match connect(shared) {
             Ok(s) => socks.push(s),
-            Err(e) => r.error(&e, shared),
+            // Setting up is part of every run: always counted.
+            Err(e) => r.error(&e, true, shared),
         }
     }
     socks
@@ -600,7 +616,7 @@ fn pingpong(socks: &mut Vec<TcpStream>, shared: &Shared, r: &mut ThreadResult) {
             ok[i] = match s.write_all(payload.get(seq + i as u64)) {
                 Ok(()) => true,
                 Err(e) => {
-                    r.error(&e, shared);
+                    r.error(&e, measured, shared);
                     false
                 }
             };
@@ -619,7 +635,7 @@ fn pingpong(socks: &mut Vec<TcpStream>, shared: &Shared, r: &mut ThreadResult) {
                     }
                 }
                 Err(e) => {
-                    r.error(&e, shared);
+                    r.error(&e, measured, shared);
                     ok[i] = false;
                 }
             }
@@ -662,7 +678,7 @@ fn churn(t: usize, shared: &Shared, r: &mut ThreadResult) {
                 shared.done.fetch_add(1, Ordering::Relaxed);
             }
             Ok(()) => {}
-            Err(e) => r.error(&e, shared),
+            Err(e) => r.error(&e, measured, shared),
         }
     }
 }
@@ -699,32 +715,29 @@ fn udp(t: usize, s: &UdpSocket, shared: &Shared, r: &mut ThreadResult) {
         seq += 1;
         out[..8].copy_from_slice(&seq.to_be_bytes());
         if let Err(e) = s.send(&out) {
-            r.error(&e, shared);
+            r.error(&e, measured, shared);
             continue;
         }
         let deadline = now + shared.opts.timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() || s.set_read_timeout(Some(left)).is_err() {
-                *r.errors.entry("lost").or_insert(0) += 1;
-                shared.failed.fetch_add(1, Ordering::Relaxed);
+                r.count("lost", measured, shared);
                 continue 'requests;
             }
             match s.recv(&mut buf) {
                 Ok(n) if n >= 8 && buf[..8] != out[..8] => r.stale += 1,
                 Ok(n) if buf[..n] == out[..] => break,
                 Ok(_) => {
-                    *r.errors.entry("mismatch").or_insert(0) += 1;
-                    shared.failed.fetch_add(1, Ordering::Relaxed);
+                    r.count("mismatch", measured, shared);
                     continue 'requests;
                 }
                 Err(e) if matches!(kind(&e), "timeout") => {
-                    *r.errors.entry("lost").or_insert(0) += 1;
-                    shared.failed.fetch_add(1, Ordering::Relaxed);
+                    r.count("lost", measured, shared);
                     continue 'requests;
                 }
                 Err(e) => {
-                    r.error(&e, shared);
+                    r.error(&e, measured, shared);
                     continue 'requests;
                 }
             }
@@ -757,7 +770,7 @@ fn idle(mut socks: Vec<TcpStream>, shared: &Shared, r: &mut ThreadResult) {
                 true
             }
             Err(e) => {
-                r.error(&e, shared);
+                r.error(&e, true, shared);
                 false
             }
         }
@@ -775,7 +788,7 @@ fn idle(mut socks: Vec<TcpStream>, shared: &Shared, r: &mut ThreadResult) {
         if open {
             r.held += 1;
         } else {
-            *r.errors.entry("dropped").or_insert(0) += 1;
+            r.count("dropped", true, shared);
         }
     }
 }
