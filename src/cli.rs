@@ -421,7 +421,8 @@ MODES (--mode):
     churn      per request: connect -> write -> read -> close, on T threads (--conns unused)
     udp        T threads, one SIZE-byte datagram in flight each; no echo within --timeout = lost
                (--conns unused)
-    idle       open N connections, one echo each, hold them for --duration; report how many held
+    idle       open N connections, one echo each, hold them for --duration (no warm-up);
+               report how many held
 
 OPTIONS:
     --mode MODE            pingpong | churn | udp | idle                       [pingpong]
@@ -432,7 +433,7 @@ OPTIONS:
     --duration SECS        measured time, more than 0 (idle: hold time, 0 ok)  [5]
     --requests N           stop after N measured requests instead of a duration
                            (not idle)
-    --warmup SECS          traffic before measuring starts                     [1]
+    --warmup SECS          traffic before measuring starts (not idle)          [1]
     --timeout SECS         connect/read/write timeout; UDP loss timeout        [2]
     --server-pid PID       also report the CPU that process used (Linux /proc): cost per request
     --json                 print one JSON object instead of the table
@@ -447,6 +448,11 @@ LATENCY: closed loop, one request in flight per connection. With more connection
 threads, pingpong runs in lockstep rounds, so a latency includes the time the thread
 spends serving its other connections' echoes. For per-request server latency use
 --threads equal to --conns.
+
+BOUNDS: connecting takes at most --timeout in all (connections not open by then are
+timeout errors), and so does idle's echo on each; then come the warm-up and --duration,
+and at most one --timeout more: requests still in flight at the deadline are abandoned,
+neither counted nor failed.
 
 EXIT STATUS: 0 ok (errors are reported, not fatal), 1 no request succeeded or the
 address did not resolve, 2 usage error.

@@ -279,3 +279,32 @@ fn warm_up_errors_are_not_counted_in_the_measured_errors() {
     assert_eq!(field(&out, "mismatch"), 50.0, "{out}");
     assert!(field(&out, "warmup_errors") >= 0.0, "{out}");
 }
+
+#[test]
+fn a_duration_run_ends_within_duration_plus_timeout() {
+    // One worker serves one connection at a time; the other 59 of the
+    // thread's lockstep round are never echoed. Reading them one timeout
+    // each would take a minute; a duration run must stop at its deadline
+    // and wait for at most one more timeout.
+    let server = Proc::start(&["--proto", "tcp", "--workers", "1"], 1);
+    let o = bench(
+        server.tcp(),
+        &[
+            "--conns",
+            "60",
+            "--threads",
+            "1",
+            "--duration",
+            "0.5",
+            "--timeout",
+            "1",
+            "--json",
+        ],
+    );
+    // The exit status says whether any echo came back in time, which is
+    // up to the machine's load; the bound on the run's length is not.
+    let out = stdout(&o);
+    let elapsed = field(&out, "elapsed_s");
+    // duration + timeout, and a generous margin for a loaded machine.
+    assert!(elapsed <= 0.5 + 1.0 + 5.0, "{out}");
+}

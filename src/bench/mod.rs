@@ -13,7 +13,10 @@
 //! request, so a stale or misrouted reply is caught); a mismatch is an error,
 //! counted by kind. Latencies go into one [`Histogram`] per client thread,
 //! merged at the end. Nothing waits forever: every socket has a read and
-//! write timeout, connecting has one too, and duration runs stop at a deadline.
+//! write timeout; connecting all of a run's connections takes at most one
+//! timeout in all (idle mode's one echo on each, one more); a duration run
+//! stops at its deadline and waits at most one timeout beyond it, leaving
+//! the requests then in flight uncounted.
 //!
 //! The generator's own cost is part of the report (`client cpu`, from each
 //! client thread's `/proc/thread-self/schedstat`): on a machine where client
@@ -25,7 +28,10 @@
 //!
 //! What it does not do: open-loop (fixed arrival rate) load. Each connection
 //! or thread has one request in flight, so latencies include queueing behind
-//! the client's own previous requests, as in any closed-loop benchmark.
+//! the client's own previous requests, as in any closed-loop benchmark. In
+//! pingpong with more connections than threads, a thread writes on all its
+//! connections and then reads them in turn, so one latency includes serving
+//! the thread's other connections' echoes (lockstep rounds).
 
 pub mod histogram;
 pub mod report;
@@ -94,6 +100,7 @@ pub struct BenchOptions {
     /// When to stop.
     pub stop: Stop,
     /// Traffic before measuring starts (connections are opened first).
+    /// Idle mode has none: it holds for the whole duration.
     pub warmup: Duration,
     /// Read/write/connect timeout of every socket; a UDP echo not back by
     /// then is lost.
@@ -157,6 +164,13 @@ struct Shared {
     addr: SocketAddr,
     /// Measurement starts here (after connecting and the warm-up).
     measure_from: std::sync::OnceLock<Instant>,
+    /// Duration runs: when measuring ends. Set, like `measure_from`,
+    /// before the client threads are let go.
+    deadline: std::sync::OnceLock<Instant>,
+    /// Connecting (and idle mode's one echo per connection) must be done
+    /// by then: one `--timeout` after the threads start, however many
+    /// connections there are.
+    setup_until: Instant,
     stop: AtomicBool,
     done: AtomicU64,
     failed: AtomicU64,
@@ -167,6 +181,18 @@ struct Shared {
 impl Shared {
     fn measuring(&self, now: Instant) -> bool {
         self.measure_from.get().is_some_and(|t| now >= *t)
+    }
+
+    /// Duration runs: no call may still be waiting one `--timeout` after
+    /// the deadline. A call started before the deadline waits at most one
+    /// timeout anyway; this bounds the calls after it (the further reads
+    /// of a large echo, the rest of a lockstep round).
+    fn hard_end(&self) -> Option<Instant> {
+        self.deadline.get().map(|d| *d + self.opts.timeout)
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
     }
 
     /// Takes up to `want` requests from the shared budget; 0 means stop.
@@ -336,17 +362,59 @@ fn socket_setup(s: &TcpStream, timeout: Duration) -> io::Result<()> {
     s.set_write_timeout(Some(timeout))
 }
 
-fn connect(shared: &Shared) -> io::Result<TcpStream> {
-    let s = TcpStream::connect_timeout(&shared.addr, shared.opts.timeout)?;
-    socket_setup(&s, shared.opts.timeout)?;
+/// How long a call may wait now: `timeout`, but not past `end`; an error
+/// (counted as `timeout`) once `end` has passed.
+fn wait_left(timeout: Duration, end: Option<Instant>) -> io::Result<Duration> {
+    let Some(end) = end else {
+        return Ok(timeout);
+    };
+    let left = end.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(io::Error::from(io::ErrorKind::TimedOut));
+    }
+    Ok(left.min(timeout))
+}
+
+/// Shortens `s`'s read and write timeouts when `end` is less than one
+/// timeout away, so that no call on it waits past `end`. Far from `end`
+/// (the whole measured time of a run) it costs no system call.
+fn bound(s: &TcpStream, timeout: Duration, end: Option<Instant>) -> io::Result<()> {
+    let left = wait_left(timeout, end)?;
+    if left < timeout {
+        s.set_read_timeout(Some(left))?;
+        s.set_write_timeout(Some(left))?;
+    }
+    Ok(())
+}
+
+fn connect(shared: &Shared, end: Option<Instant>) -> io::Result<TcpStream> {
+    let wait = wait_left(shared.opts.timeout, end)?;
+    let s = TcpStream::connect_timeout(&shared.addr, wait)?;
+    socket_setup(&s, wait)?;
     Ok(s)
 }
 
 /// Reads exactly `expect.len()` bytes into `buf` and checks they equal
-/// `expect`. EOF before that is `closed`, a difference is `mismatch`.
-fn read_echo(s: &mut TcpStream, buf: &mut [u8], expect: &[u8]) -> io::Result<()> {
+/// `expect`. EOF before that is `closed`, a difference is `mismatch`; no
+/// read waits past `end`.
+fn read_echo(
+    s: &mut TcpStream,
+    buf: &mut [u8],
+    expect: &[u8],
+    timeout: Duration,
+    end: Option<Instant>,
+) -> io::Result<()> {
     let buf = &mut buf[..expect.len()];
-    s.read_exact(buf)?;
+    let mut got = 0;
+    while got < buf.len() {
+        bound(s, timeout, end)?;
+        match s.read(&mut buf[got..]) {
+            Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
     if buf != expect {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "echo differs"));
     }
@@ -357,18 +425,18 @@ fn read_echo(s: &mut TcpStream, buf: &mut [u8], expect: &[u8]) -> io::Result<()>
 /// not resolve or no client thread can be started; failed requests are
 /// counted in the report, not returned.
 pub fn run(opts: &BenchOptions) -> Result<Report, Error> {
-    let addr = opts
+    let addrs: Vec<SocketAddr> = opts
         .addr
         .to_socket_addrs()
         .map_err(|e| Error::new("getaddrinfo()", Some(opts.addr.clone()), e))?
-        .next()
-        .ok_or_else(|| {
-            Error::new(
-                "getaddrinfo()",
-                Some(opts.addr.clone()),
-                io::Error::new(io::ErrorKind::NotFound, "no address"),
-            )
-        })?;
+        .collect();
+    let addr = addrs.first().copied().ok_or_else(|| {
+        Error::new(
+            "getaddrinfo()",
+            Some(opts.addr.clone()),
+            io::Error::new(io::ErrorKind::NotFound, "no address"),
+        )
+    })?;
     let threads = opts.threads.max(1);
     let budget = match opts.stop {
         Stop::Requests(n) => n,
@@ -378,6 +446,8 @@ pub fn run(opts: &BenchOptions) -> Result<Report, Error> {
         opts: opts.clone(),
         addr,
         measure_from: std::sync::OnceLock::new(),
+        deadline: std::sync::OnceLock::new(),
+        setup_until: Instant::now() + opts.timeout,
         stop: AtomicBool::new(false),
         done: AtomicU64::new(0),
         failed: AtomicU64::new(0),
@@ -409,22 +479,31 @@ pub fn run(opts: &BenchOptions) -> Result<Report, Error> {
     }
     // Every thread has connected (pingpong, idle) before the clock starts.
     ready.wait_for(threads);
-    ready.open();
     let start = Instant::now();
-    let measure_from = start + opts.warmup;
+    // Idle mode has no traffic to warm up: it holds for the duration.
+    let warmup = if opts.mode == Mode::Idle {
+        Duration::ZERO
+    } else {
+        opts.warmup
+    };
+    let measure_from = start + warmup;
     let _ = shared.measure_from.set(measure_from);
-    let progress = opts.progress && io::stderr().is_terminal();
     let deadline = match opts.stop {
         Stop::Duration(d) => Some(measure_from + d),
         Stop::Requests(_) => None,
     };
+    if let Some(d) = deadline {
+        let _ = shared.deadline.set(d);
+    }
+    // The clock is set before the threads are let go, so they all see it.
+    ready.open();
+    let progress = opts.progress && io::stderr().is_terminal();
     // The main thread keeps time: it ends duration runs, samples the
     // server's CPU clock when measuring starts, and prints progress.
     let mut last_print = start;
     // With no warm-up the window starts now, before the first check below
     // (a short run may be over by then).
-    let mut server_from = opts
-        .warmup
+    let mut server_from = warmup
         .is_zero()
         .then(|| opts.server_pid.and_then(process_cpu));
     while !handles.iter().all(|h| h.is_finished()) {
@@ -557,6 +636,7 @@ fn client(t: usize, conns: usize, shared: &Shared, gate: &Gate) -> ThreadResult 
         }
         Mode::Idle => {
             let socks = open(conns, shared, &mut r);
+            let socks = echo_once(socks, shared, &mut r);
             ready.arrive();
             idle(socks, shared, &mut r);
         }
@@ -581,13 +661,16 @@ fn client(t: usize, conns: usize, shared: &Shared, gate: &Gate) -> ThreadResult 
 }
 
 /// Opens this thread's connections; each failure is counted and skipped.
+/// All must be open by `setup_until`: an attempt after that fails at once
+/// as a `timeout`, so that a server that stops accepting cannot hold the
+/// run for one timeout per connection.
 fn open(n: usize, shared: &Shared, r: &mut ThreadResult) -> Vec<TcpStream> {
     let mut socks = Vec::with_capacity(n);
     for _ in 0..n {
-        if shared.stop.load(Ordering::Relaxed) {
+        if shared.stopping() {
             break;
         }
-        match connect(shared) {
+        match connect(shared, Some(shared.setup_until)) {
             Ok(s) => socks.push(s),
             // Setting up is part of every run: always counted.
             Err(e) => r.error(&e, true, shared),
@@ -598,12 +681,18 @@ fn open(n: usize, shared: &Shared, r: &mut ThreadResult) -> Vec<TcpStream> {
 
 /// Lockstep rounds: write one request on every connection, then read every
 /// echo. A connection that fails is counted and dropped from the round.
+///
+/// So with more connections than threads, a latency includes the time the
+/// thread spends on the round's other echoes (closed loop, in lockstep).
+/// When the run stops, the round is abandoned where it is: requests not
+/// yet read back are neither counted nor failed.
 fn pingpong(socks: &mut Vec<TcpStream>, shared: &Shared, r: &mut ThreadResult) {
     let payload = Payload::new(shared.opts.size);
     let mut buf = vec![0u8; shared.opts.size];
     let mut sent_at = vec![Instant::now(); socks.len()];
     let mut ok = vec![true; socks.len()];
     let mut seq = 0u64;
+    let (timeout, end) = (shared.opts.timeout, shared.hard_end());
     while !socks.is_empty() {
         let now = Instant::now();
         let n = shared.take(socks.len() as u64, now) as usize;
@@ -612,8 +701,13 @@ fn pingpong(socks: &mut Vec<TcpStream>, shared: &Shared, r: &mut ThreadResult) {
         }
         let measured = r.measuring(shared.measuring(now));
         for (i, s) in socks[..n].iter_mut().enumerate() {
+            if shared.stopping() {
+                return;
+            }
             sent_at[i] = Instant::now();
-            ok[i] = match s.write_all(payload.get(seq + i as u64)) {
+            let sent =
+                bound(s, timeout, end).and_then(|()| s.write_all(payload.get(seq + i as u64)));
+            ok[i] = match sent {
                 Ok(()) => true,
                 Err(e) => {
                     r.error(&e, measured, shared);
@@ -626,7 +720,11 @@ fn pingpong(socks: &mut Vec<TcpStream>, shared: &Shared, r: &mut ThreadResult) {
             if !ok[i] {
                 continue;
             }
-            match read_echo(s, &mut buf, payload.get(seq + i as u64)) {
+            if shared.stopping() {
+                shared.done.fetch_add(done, Ordering::Relaxed);
+                return;
+            }
+            match read_echo(s, &mut buf, payload.get(seq + i as u64), timeout, end) {
                 Ok(()) => {
                     if measured {
                         r.hist.record(sent_at[i].elapsed().as_nanos() as u64);
@@ -658,6 +756,7 @@ fn churn(t: usize, shared: &Shared, r: &mut ThreadResult) {
     let payload = Payload::new(shared.opts.size);
     let mut buf = vec![0u8; shared.opts.size];
     let mut seq = t as u64;
+    let (timeout, end) = (shared.opts.timeout, shared.hard_end());
     loop {
         let now = Instant::now();
         if shared.take(1, now) == 0 {
@@ -666,9 +765,9 @@ fn churn(t: usize, shared: &Shared, r: &mut ThreadResult) {
         let measured = r.measuring(shared.measuring(now));
         let expect = payload.get(seq);
         seq += 1;
-        let result = connect(shared).and_then(|mut s| {
+        let result = connect(shared, end).and_then(|mut s| {
             s.write_all(expect)?;
-            read_echo(&mut s, &mut buf, expect)
+            read_echo(&mut s, &mut buf, expect, timeout, end)
             // close(): the client closes first, so TIME_WAIT stays here.
         });
         match result {
@@ -750,34 +849,49 @@ fn udp(t: usize, s: &UdpSocket, shared: &Shared, r: &mut ThreadResult) {
     }
 }
 
-/// One echo on every connection (so the server has demonstrably accepted
-/// and is serving it), then hold until the run stops, then count how many
-/// are still open.
-fn idle(mut socks: Vec<TcpStream>, shared: &Shared, r: &mut ThreadResult) {
+/// Idle mode's setup: one echo on every connection, so the server has
+/// demonstrably accepted and is serving it. All requests are written
+/// first, then the echoes read, all within one timeout: a server serving
+/// fewer connections than were opened answers the rest with `timeout`
+/// errors after one timeout, not one timeout each. Returns the
+/// connections that echoed.
+fn echo_once(mut socks: Vec<TcpStream>, shared: &Shared, r: &mut ThreadResult) -> Vec<TcpStream> {
     let payload = Payload::new(shared.opts.size);
+    let expect = payload.get(0);
     let mut buf = vec![0u8; shared.opts.size];
-    socks.retain_mut(|s| {
-        let started = Instant::now();
-        let expect = payload.get(0);
-        match s
-            .write_all(expect)
-            .and_then(|()| read_echo(s, &mut buf, expect))
-        {
-            Ok(()) => {
-                r.hist.record(started.elapsed().as_nanos() as u64);
-                r.requests += 1;
-                shared.done.fetch_add(1, Ordering::Relaxed);
-                true
-            }
+    let timeout = shared.opts.timeout;
+    let end = Some(Instant::now() + timeout);
+    let started = Instant::now();
+    socks.retain_mut(
+        |s| match bound(s, timeout, end).and_then(|()| s.write_all(expect)) {
+            Ok(()) => true,
             Err(e) => {
                 r.error(&e, true, shared);
                 false
             }
+        },
+    );
+    socks.retain_mut(|s| match read_echo(s, &mut buf, expect, timeout, end) {
+        Ok(()) => {
+            r.hist.record(started.elapsed().as_nanos() as u64);
+            r.requests += 1;
+            shared.done.fetch_add(1, Ordering::Relaxed);
+            true
+        }
+        Err(e) => {
+            r.error(&e, true, shared);
+            false
         }
     });
+    socks
+}
+
+/// Holds the connections until the run stops, then counts how many are
+/// still open.
+fn idle(socks: Vec<TcpStream>, shared: &Shared, r: &mut ThreadResult) {
     // Hold: the main thread sets `stop` at the deadline (or at once for
     // `--requests`, where there is nothing to count down).
-    while !shared.stop.load(Ordering::Relaxed) && matches!(shared.opts.stop, Stop::Duration(_)) {
+    while !shared.stopping() && matches!(shared.opts.stop, Stop::Duration(_)) {
         thread::sleep(Duration::from_millis(10));
     }
     // Still open = a non-blocking peek finds no EOF and no error.
@@ -863,6 +977,8 @@ mod tests {
             },
             addr: ([127, 0, 0, 1], 9).into(),
             measure_from: std::sync::OnceLock::new(),
+            deadline: std::sync::OnceLock::new(),
+            setup_until: Instant::now(),
             stop: AtomicBool::new(false),
             done: AtomicU64::new(0),
             failed: AtomicU64::new(0),

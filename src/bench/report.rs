@@ -24,7 +24,8 @@ pub struct Report {
     pub threads: usize,
     /// Payload bytes per request.
     pub size: usize,
-    /// Measured time (after the warm-up).
+    /// Measured time: from the end of the warm-up to the last thread's end
+    /// (idle: the hold time, which has no warm-up).
     pub elapsed: Duration,
     /// Requests that completed, verified, in the measured time. For idle:
     /// the connections that made their one echo.
