@@ -805,6 +805,7 @@ fn udp(t: usize, s: &UdpSocket, shared: &Shared, r: &mut ThreadResult) {
     let mut buf = vec![0u8; size + 1];
     // Thread number in the top bits: no two threads send the same sequence.
     let mut seq = (t as u64) << 48;
+    let mut backoff = Duration::ZERO;
     'requests: loop {
         let now = Instant::now();
         if shared.take(1, now) == 0 {
@@ -815,8 +816,14 @@ fn udp(t: usize, s: &UdpSocket, shared: &Shared, r: &mut ThreadResult) {
         out[..8].copy_from_slice(&seq.to_be_bytes());
         if let Err(e) = s.send(&out) {
             r.error(&e, measured, shared);
+            // A send that keeps failing fails at once: without a pause
+            // the thread would spin at full CPU, taking it from the server
+            // and counting errors by the million. 1 ms, doubling to 100 ms.
+            backoff = (backoff * 2).clamp(Duration::from_millis(1), Duration::from_millis(100));
+            thread::sleep(backoff);
             continue;
         }
+        backoff = Duration::ZERO;
         let deadline = now + shared.opts.timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
