@@ -308,3 +308,26 @@ fn a_duration_run_ends_within_duration_plus_timeout() {
     // duration + timeout, and a generous margin for a loaded machine.
     assert!(elapsed <= 0.5 + 1.0 + 5.0, "{out}");
 }
+
+#[test]
+fn a_udp_send_that_always_fails_does_not_spin() {
+    // The command line refuses a datagram this large; the library does
+    // not, and every send then fails at once (EMSGSIZE).
+    let sink = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let opts = sockref::bench::BenchOptions {
+        addr: sink.local_addr().expect("addr").to_string(),
+        mode: sockref::bench::Mode::Udp,
+        threads: 2,
+        size: 70_000,
+        stop: sockref::bench::Stop::Duration(std::time::Duration::from_millis(300)),
+        warmup: std::time::Duration::ZERO,
+        progress: false,
+        ..Default::default()
+    };
+    let report = sockref::bench::run(&opts).expect("run");
+    assert_eq!(report.requests, 0);
+    // A pause of at least 1 ms after each failed send: in 0.3 s at most a
+    // few hundred per thread, however fast or slow the machine (spinning
+    // made millions).
+    assert!(report.error_count() <= 2 * 300, "{}", report.error_count());
+}
