@@ -454,6 +454,9 @@ timeout errors), and so does idle's echo on each; then come the warm-up and --du
 and at most one --timeout more: requests still in flight at the deadline are abandoned,
 neither counted nor failed.
 
+ADDR may resolve to several addresses (localhost: ::1 and 127.0.0.1): the first that
+accepts a TCP connection is used; udp uses the first.
+
 EXIT STATUS: 0 ok (errors are reported, not fatal), 1 no request succeeded or the
 address did not resolve, 2 usage error.
 ";

@@ -430,7 +430,7 @@ pub fn run(opts: &BenchOptions) -> Result<Report, Error> {
         .to_socket_addrs()
         .map_err(|e| Error::new("getaddrinfo()", Some(opts.addr.clone()), e))?
         .collect();
-    let addr = addrs.first().copied().ok_or_else(|| {
+    let addr = pick_addr(&addrs, opts).ok_or_else(|| {
         Error::new(
             "getaddrinfo()",
             Some(opts.addr.clone()),
@@ -596,6 +596,23 @@ pub fn run(opts: &BenchOptions) -> Result<Report, Error> {
         client_cpu: cpu_used,
         server_cpu,
     })
+}
+
+/// The one address a run uses. A name like `localhost` may resolve to
+/// several (`::1` and `127.0.0.1`) with the server on only one: for TCP,
+/// the first that accepts a connection (one extra connection, made only
+/// when there is a choice); for UDP, where nothing answers a probe, and
+/// when none accepts, the first.
+fn pick_addr(addrs: &[SocketAddr], opts: &BenchOptions) -> Option<SocketAddr> {
+    if addrs.len() > 1 && opts.mode != Mode::Udp {
+        let accepts = addrs
+            .iter()
+            .find(|a| TcpStream::connect_timeout(a, opts.timeout).is_ok());
+        if let Some(a) = accepts {
+            return Some(*a);
+        }
+    }
+    addrs.first().copied()
 }
 
 /// CPU time (user + system, all threads) of process `pid` so far, from
@@ -973,6 +990,26 @@ mod tests {
         // The main thread's wait_for(1) would return: one thread counted.
         let st = gate.state.lock().unwrap_or_else(|p| p.into_inner());
         assert_eq!(st.0, 1);
+    }
+
+    #[test]
+    fn the_first_address_that_accepts_is_used() -> io::Result<()> {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let open = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let listening = open.local_addr()?;
+        let opts = BenchOptions::default();
+        assert_eq!(pick_addr(&[closed, listening], &opts), Some(listening));
+        // Nothing accepts: the first, whose refusals the run then counts.
+        drop(open);
+        assert_eq!(pick_addr(&[closed, listening], &opts), Some(closed));
+        // UDP cannot be probed: the first.
+        let udp = BenchOptions {
+            mode: Mode::Udp,
+            ..BenchOptions::default()
+        };
+        assert_eq!(pick_addr(&[closed, listening], &udp), Some(closed));
+        assert_eq!(pick_addr(&[], &opts), None);
+        Ok(())
     }
 
     #[test]
