@@ -877,8 +877,9 @@ fn udp(t: usize, s: &UdpSocket, shared: &Shared, r: &mut ThreadResult) {
 /// demonstrably accepted and is serving it. All requests are written
 /// first, then the echoes read, all within one timeout: a server serving
 /// fewer connections than were opened answers the rest with `timeout`
-/// errors after one timeout, not one timeout each. Returns the
-/// connections that echoed.
+/// errors after one timeout, not one timeout each. The latency recorded
+/// for each runs from the first write, so it includes the other writes and
+/// the echoes read before it. Returns the connections that echoed.
 fn echo_once(mut socks: Vec<TcpStream>, shared: &Shared, r: &mut ThreadResult) -> Vec<TcpStream> {
     let payload = Payload::new(shared.opts.size);
     let expect = payload.get(0);
