@@ -426,29 +426,47 @@ USAGE:
     sockref bench ADDR [OPTIONS]
 
 MODES (--mode):
-    pingpong   N persistent connections over T threads; each round trip writes SIZE bytes
-               and reads them all back, checking every byte                      [default]
-    churn      per request: connect -> write -> read -> close, on T threads
+    pingpong   N persistent connections over T threads; each round writes SIZE bytes on
+               every connection of a thread, then reads them all back, checking every
+               byte                                                              [default]
+    churn      per request: connect -> write -> read -> close, on T threads (--conns unused)
     udp        T threads, one SIZE-byte datagram in flight each; no echo within --timeout = lost
-    idle       open N connections, one echo each, hold them for --duration; report how many held
+               (--conns unused)
+    idle       open N connections, one echo each, hold them for --duration (no warm-up);
+               report how many held
 
 OPTIONS:
     --mode MODE            pingpong | churn | udp | idle                       [pingpong]
-    --proto P              tcp | udp (udp = --mode udp)                        [tcp]
-    --conns N              connections (pingpong, idle)                        [10]
+    --proto P              tcp | udp (udp = --mode udp; other modes are tcp)   [tcp]
+    --conns N              connections (pingpong, idle; churn and udp: unused) [10]
     --threads T            client threads                                      [min(conns, 2)]
-    --size BYTES           payload per request (udp: at least 8)               [64]
-    --duration SECS        measured time (idle: hold time)                     [5]
+    --size BYTES           payload per request (udp: 8 to 65507)               [64]
+    --duration SECS        measured time, more than 0 (idle: hold time, 0 ok)  [5]
     --requests N           stop after N measured requests instead of a duration
-    --warmup SECS          traffic before measuring starts                     [1]
+                           (not idle)
+    --warmup SECS          traffic before measuring starts (not idle)          [1]
     --timeout SECS         connect/read/write timeout; UDP loss timeout        [2]
     --server-pid PID       also report the CPU that process used (Linux /proc): cost per request
     --json                 print one JSON object instead of the table
     --quiet                no progress line (it is only printed when stderr is a terminal)
 
 REPORT: requests/s, MB/s (payload, one direction), latency p50/p90/p99/p99.9/max in
-microseconds, errors by kind, the generator's own CPU (cores, and us per request) and,
-with --server-pid, the server's.
+microseconds, errors by kind (in the measured time and while connecting; warm-up errors
+are reported apart), the generator's own CPU (cores, and us per request) and, with
+--server-pid, the server's.
+
+LATENCY: closed loop, one request in flight per connection. With more connections than
+threads, pingpong runs in lockstep rounds, so a latency includes the time the thread
+spends serving its other connections' echoes. For per-request server latency use
+--threads equal to --conns.
+
+BOUNDS: connecting takes at most --timeout in all (connections not open by then are
+timeout errors), and so does idle's echo on each; then come the warm-up and --duration,
+and at most one --timeout more: requests still in flight at the deadline are abandoned,
+neither counted nor failed.
+
+ADDR may resolve to several addresses (localhost: ::1 and 127.0.0.1): the first that
+accepts a TCP connection is used; udp uses the first.
 
 EXIT STATUS: 0 ok (errors are reported, not fatal), 1 no request succeeded or the
 address did not resolve, 2 usage error.
@@ -457,24 +475,27 @@ address did not resolve, 2 usage error.
 fn parse_bench(args: Vec<String>) -> Result<Command, Usage> {
     let mut o = BenchOptions::default();
     let mut args = Args::new(args);
-    let (mut addr, mut threads, mut proto_udp) = (None, None, false);
+    // --mode and --proto are checked against each other once both are known.
+    let (mut addr, mut threads, mut mode, mut proto) = (None, None, None, None);
     while let Some((flag, inline)) = args.next_arg() {
         let f = flag.as_str();
         match f {
             "--help" | "-h" => return Ok(Command::Help(BENCH_HELP)),
             "--mode" => {
-                o.mode = match choice(
-                    f,
-                    &args.value(f, inline)?,
-                    &["pingpong", "churn", "udp", "idle"],
-                )? {
-                    "pingpong" => Mode::Pingpong,
-                    "churn" => Mode::Churn,
-                    "udp" => Mode::Udp,
-                    _ => Mode::Idle,
-                }
+                mode = Some(
+                    match choice(
+                        f,
+                        &args.value(f, inline)?,
+                        &["pingpong", "churn", "udp", "idle"],
+                    )? {
+                        "pingpong" => Mode::Pingpong,
+                        "churn" => Mode::Churn,
+                        "udp" => Mode::Udp,
+                        _ => Mode::Idle,
+                    },
+                )
             }
-            "--proto" => proto_udp = choice(f, &args.value(f, inline)?, &["tcp", "udp"])? == "udp",
+            "--proto" => proto = Some(choice(f, &args.value(f, inline)?, &["tcp", "udp"])?),
             "--conns" => o.conns = number(f, &args.value(f, inline)?, 1, 100_000)?,
             "--threads" => threads = Some(number(f, &args.value(f, inline)?, 1, 1024)?),
             "--size" => o.size = number(f, &args.value(f, inline)?, 1, MAX_SIZE)?,
@@ -498,6 +519,11 @@ fn parse_bench(args: Vec<String>) -> Result<Command, Usage> {
             "--json" => o.json = true,
             "--quiet" | "-q" => o.progress = false,
             _ if !f.starts_with('-') && addr.is_none() => addr = Some(flag),
+            _ if !f.starts_with('-') => {
+                return Err(Usage(format!(
+                    "unexpected argument '{flag}': bench takes one ADDR (see sockref bench --help)"
+                )))
+            }
             _ => {
                 return Err(Usage(format!(
                     "unknown option '{flag}' (see sockref bench --help)"
@@ -507,13 +533,47 @@ fn parse_bench(args: Vec<String>) -> Result<Command, Usage> {
     }
     o.addr =
         addr.ok_or_else(|| Usage("bench needs the server's ADDR, e.g. 127.0.0.1:4000".into()))?;
-    if proto_udp {
-        o.mode = Mode::Udp;
-    }
+    // --proto udp is a short way to say --mode udp; any other pairing is a
+    // contradiction, refused rather than silently resolved one way.
+    o.mode = match (mode, proto) {
+        (Some(m), Some(p)) if (m == Mode::Udp) != (p == "udp") => {
+            return Err(Usage(format!(
+                "--mode {} and --proto {p} contradict each other",
+                m.name()
+            )))
+        }
+        (Some(m), _) => m,
+        (None, Some("udp")) => Mode::Udp,
+        (None, _) => Mode::Pingpong,
+    };
     if o.mode == Mode::Udp && o.size < 8 {
         return Err(Usage(
             "--size: udp needs at least 8 bytes (they carry the sequence number)".into(),
         ));
+    }
+    // A larger datagram cannot be sent at all (EMSGSIZE on every send).
+    let max_datagram = crate::limits::MAX_DATAGRAM;
+    if o.mode == Mode::Udp && o.size > max_datagram {
+        return Err(Usage(format!(
+            "--size: {} bytes do not fit in one UDP datagram (at most {max_datagram})",
+            o.size
+        )));
+    }
+    match (o.mode, o.stop) {
+        // Idle holds for --duration; 0 s is meaningful there (open, echo
+        // once, check, close), a request count is not.
+        (Mode::Idle, Stop::Requests(_)) => return Err(Usage(
+            "--requests: idle mode makes one echo per connection; use --duration for the hold time"
+                .into(),
+        )),
+        (Mode::Idle, Stop::Duration(_)) => {}
+        (_, Stop::Duration(d)) if d.is_zero() => {
+            return Err(Usage(format!(
+                "--duration: {} mode needs more than 0 seconds",
+                o.mode.name()
+            )))
+        }
+        _ => {}
     }
     // One thread per connection at most: more would have nothing to do.
     o.threads = threads.unwrap_or(match o.mode {

@@ -210,6 +210,25 @@ fn usage_errors_exit_2() {
         let o = Command::new(bin()).args(args).output().expect("run");
         assert_eq!(o.status.code(), Some(2), "{args:?}");
     }
+    // Each refused with a message that names the problem.
+    for (args, says) in [
+        (&["--mode", "udp", "--size", "65508"][..], "65507"),
+        (&["--duration", "0"], "--duration"),
+        (&["--mode", "churn", "--duration", "0"], "--duration"),
+        (&["--mode", "idle", "--requests", "5"], "--requests"),
+        (&["--proto", "udp", "--mode", "idle"], "contradict"),
+        (&["--mode", "udp", "--proto", "tcp"], "contradict"),
+        (&["127.0.0.1:2"], "unexpected argument '127.0.0.1:2'"),
+    ] {
+        let o = Command::new(bin())
+            .args(["bench", "127.0.0.1:1"])
+            .args(args)
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
     let o = Command::new(bin())
         .args(["bench", "--help"])
         .output()
@@ -226,4 +245,89 @@ fn usage_errors_exit_2() {
     ] {
         assert!(help.contains(flag), "bench --help lacks {flag}");
     }
+}
+
+#[test]
+fn warm_up_errors_are_not_counted_in_the_measured_errors() {
+    // A UDP "echo" that changes the last byte: every reply is a mismatch,
+    // at once, in the warm-up and after it.
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let addr = sock.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            buf[n - 1] ^= 0xff;
+            let _ = sock.send_to(&buf[..n], from);
+        }
+    });
+    let o = bench(
+        addr,
+        &[
+            "--proto",
+            "udp",
+            "--warmup",
+            "0.2",
+            "--requests",
+            "50",
+            "--json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    // Exactly the 50 measured requests failed; the warm-up's are apart.
+    assert_eq!(field(&out, "errors"), 50.0, "{out}");
+    assert_eq!(field(&out, "mismatch"), 50.0, "{out}");
+    assert!(field(&out, "warmup_errors") >= 0.0, "{out}");
+}
+
+#[test]
+fn a_duration_run_ends_within_duration_plus_timeout() {
+    // One worker serves one connection at a time; the other 59 of the
+    // thread's lockstep round are never echoed. Reading them one timeout
+    // each would take a minute; a duration run must stop at its deadline
+    // and wait for at most one more timeout.
+    let server = Proc::start(&["--proto", "tcp", "--workers", "1"], 1);
+    let o = bench(
+        server.tcp(),
+        &[
+            "--conns",
+            "60",
+            "--threads",
+            "1",
+            "--duration",
+            "0.5",
+            "--timeout",
+            "1",
+            "--json",
+        ],
+    );
+    // The exit status says whether any echo came back in time, which is
+    // up to the machine's load; the bound on the run's length is not.
+    let out = stdout(&o);
+    let elapsed = field(&out, "elapsed_s");
+    // duration + timeout, and a generous margin for a loaded machine.
+    assert!(elapsed <= 0.5 + 1.0 + 5.0, "{out}");
+}
+
+#[test]
+fn a_udp_send_that_always_fails_does_not_spin() {
+    // The command line refuses a datagram this large; the library does
+    // not, and every send then fails at once (EMSGSIZE).
+    let sink = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let opts = sockref::bench::BenchOptions {
+        addr: sink.local_addr().expect("addr").to_string(),
+        mode: sockref::bench::Mode::Udp,
+        threads: 2,
+        size: 70_000,
+        stop: sockref::bench::Stop::Duration(std::time::Duration::from_millis(300)),
+        warmup: std::time::Duration::ZERO,
+        progress: false,
+        ..Default::default()
+    };
+    let report = sockref::bench::run(&opts).expect("run");
+    assert_eq!(report.requests, 0);
+    // A pause of at least 1 ms after each failed send: in 0.3 s at most a
+    // few hundred per thread, however fast or slow the machine (spinning
+    // made millions).
+    assert!(report.error_count() <= 2 * 300, "{}", report.error_count());
 }

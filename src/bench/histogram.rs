@@ -136,8 +136,11 @@ impl Histogram {
         if self.total == 0 {
             return 0;
         }
-        let p = p.clamp(0.0, 100.0);
-        let rank = ((p / 100.0 * self.total as f64).ceil() as u64).clamp(1, self.total);
+        // The rank in integer parts per million: in floating point,
+        // 99.9 / 100 * 1000 is 999.0000000000001, whose ceiling would make
+        // p99.9 of 1000 values the largest one.
+        let ppm = (p.clamp(0.0, 100.0) * 10_000.0).round() as u128;
+        let rank = ((ppm * u128::from(self.total)).div_ceil(1_000_000) as u64).clamp(1, self.total);
         let mut seen = 0;
         for (i, &c) in self.counts.iter().enumerate() {
             seen += c;
@@ -224,6 +227,28 @@ mod tests {
         assert!(h.percentile(99.0) < 21_000);
         assert_eq!(h.percentile(99.95), 5_000_000);
         assert_eq!(h.max(), 5_000_000);
+    }
+
+    #[test]
+    fn p999_of_a_thousand_values_is_not_the_maximum() {
+        let mut h = Histogram::new();
+        for _ in 0..999 {
+            h.record(1_000);
+        }
+        h.record(5_000_000);
+        // Rank 999 of 1000: the 1 us values, not the one 5 ms value.
+        assert!(
+            h.percentile(99.9) <= 1_000 + 1_000 / 32,
+            "{}",
+            h.percentile(99.9)
+        );
+        assert_eq!(h.percentile(100.0), 5_000_000);
+        // And the same at other multiples of 1000.
+        for _ in 0..1_000 {
+            h.record(1_000);
+        }
+        h.record(5_000_000);
+        assert!(h.percentile(99.9) < 5_000_000);
     }
 
     #[test]

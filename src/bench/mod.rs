@@ -13,7 +13,10 @@
 //! request, so a stale or misrouted reply is caught); a mismatch is an error,
 //! counted by kind. Latencies go into one [`Histogram`] per client thread,
 //! merged at the end. Nothing waits forever: every socket has a read and
-//! write timeout, connecting has one too, and duration runs stop at a deadline.
+//! write timeout; connecting all of a run's connections takes at most one
+//! timeout in all (idle mode's one echo on each, one more); a duration run
+//! stops at its deadline and waits at most one timeout beyond it, leaving
+//! the requests then in flight uncounted.
 //!
 //! The generator's own cost is part of the report (`client cpu`, from each
 //! client thread's `/proc/thread-self/schedstat`): on a machine where client
@@ -25,7 +28,10 @@
 //!
 //! What it does not do: open-loop (fixed arrival rate) load. Each connection
 //! or thread has one request in flight, so latencies include queueing behind
-//! the client's own previous requests, as in any closed-loop benchmark.
+//! the client's own previous requests, as in any closed-loop benchmark. In
+//! pingpong with more connections than threads, a thread writes on all its
+//! connections and then reads them in turn, so one latency includes serving
+//! the thread's other connections' echoes (lockstep rounds).
 
 pub mod histogram;
 pub mod report;
@@ -94,6 +100,7 @@ pub struct BenchOptions {
     /// When to stop.
     pub stop: Stop,
     /// Traffic before measuring starts (connections are opened first).
+    /// Idle mode has none: it holds for the whole duration.
     pub warmup: Duration,
     /// Read/write/connect timeout of every socket; a UDP echo not back by
     /// then is lost.
@@ -140,6 +147,7 @@ struct ThreadResult {
     hist: Histogram,
     requests: u64,
     errors: ErrorCounts,
+    warmup_errors: u64,
     held: u64,
     stale: u64,
     /// When this thread made its last request.
@@ -156,6 +164,13 @@ struct Shared {
     addr: SocketAddr,
     /// Measurement starts here (after connecting and the warm-up).
     measure_from: std::sync::OnceLock<Instant>,
+    /// Duration runs: when measuring ends. Set, like `measure_from`,
+    /// before the client threads are let go.
+    deadline: std::sync::OnceLock<Instant>,
+    /// Connecting (and idle mode's one echo per connection) must be done
+    /// by then: one `--timeout` after the threads start, however many
+    /// connections there are.
+    setup_until: Instant,
     stop: AtomicBool,
     done: AtomicU64,
     failed: AtomicU64,
@@ -166,6 +181,18 @@ struct Shared {
 impl Shared {
     fn measuring(&self, now: Instant) -> bool {
         self.measure_from.get().is_some_and(|t| now >= *t)
+    }
+
+    /// Duration runs: no call may still be waiting one `--timeout` after
+    /// the deadline. A call started before the deadline waits at most one
+    /// timeout anyway; this bounds the calls after it (the further reads
+    /// of a large echo, the rest of a lockstep round).
+    fn hard_end(&self) -> Option<Instant> {
+        self.deadline.get().map(|d| *d + self.opts.timeout)
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
     }
 
     /// Takes up to `want` requests from the shared budget; 0 means stop.
@@ -207,12 +234,13 @@ struct Gate {
 }
 
 impl Gate {
-    /// Called by a client thread: count me in, wait for the start.
-    fn arrive(&self) {
+    /// Called by a client thread: count me in, and wait for the start if
+    /// `wait`.
+    fn arrive(&self, wait: bool) {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         st.0 += 1;
         self.changed.notify_all();
-        while !st.1 {
+        while wait && !st.1 {
             st = self.changed.wait(st).unwrap_or_else(|p| p.into_inner());
         }
     }
@@ -230,6 +258,33 @@ impl Gate {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         st.1 = true;
         self.changed.notify_all();
+    }
+}
+
+/// A client thread's place at the gate: it checks in exactly once, either
+/// through [`Arrival::arrive`] or, if the thread ends or panics before
+/// that, when this is dropped, so that the main thread never waits for a
+/// thread that will not come.
+struct Arrival<'a> {
+    gate: &'a Gate,
+    arrived: bool,
+}
+
+impl Arrival<'_> {
+    /// Checks in and waits for the start.
+    fn arrive(&mut self) {
+        if !self.arrived {
+            self.arrived = true;
+            self.gate.arrive(true);
+        }
+    }
+}
+
+impl Drop for Arrival<'_> {
+    fn drop(&mut self) {
+        if !self.arrived {
+            self.gate.arrive(false);
+        }
     }
 }
 
@@ -259,9 +314,21 @@ impl ThreadResult {
         measured
     }
 
-    fn error(&mut self, e: &io::Error, shared: &Shared) {
-        *self.errors.entry(kind(e)).or_insert(0) += 1;
-        shared.failed.fetch_add(1, Ordering::Relaxed);
+    /// Counts one failure of `kind`: in the report's errors if it
+    /// happened while measuring (or while setting up, which every run
+    /// needs), apart as a warm-up error otherwise, the same rule as for
+    /// requests, so that errors and requests cover the same time.
+    fn count(&mut self, kind: &'static str, measured: bool, shared: &Shared) {
+        if measured {
+            *self.errors.entry(kind).or_insert(0) += 1;
+            shared.failed.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.warmup_errors += 1;
+        }
+    }
+
+    fn error(&mut self, e: &io::Error, measured: bool, shared: &Shared) {
+        self.count(kind(e), measured, shared);
     }
 }
 
@@ -295,17 +362,59 @@ fn socket_setup(s: &TcpStream, timeout: Duration) -> io::Result<()> {
     s.set_write_timeout(Some(timeout))
 }
 
-fn connect(shared: &Shared) -> io::Result<TcpStream> {
-    let s = TcpStream::connect_timeout(&shared.addr, shared.opts.timeout)?;
-    socket_setup(&s, shared.opts.timeout)?;
+/// How long a call may wait now: `timeout`, but not past `end`; an error
+/// (counted as `timeout`) once `end` has passed.
+fn wait_left(timeout: Duration, end: Option<Instant>) -> io::Result<Duration> {
+    let Some(end) = end else {
+        return Ok(timeout);
+    };
+    let left = end.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(io::Error::from(io::ErrorKind::TimedOut));
+    }
+    Ok(left.min(timeout))
+}
+
+/// Shortens `s`'s read and write timeouts when `end` is less than one
+/// timeout away, so that no call on it waits past `end`. Far from `end`
+/// (the whole measured time of a run) it costs no system call.
+fn bound(s: &TcpStream, timeout: Duration, end: Option<Instant>) -> io::Result<()> {
+    let left = wait_left(timeout, end)?;
+    if left < timeout {
+        s.set_read_timeout(Some(left))?;
+        s.set_write_timeout(Some(left))?;
+    }
+    Ok(())
+}
+
+fn connect(shared: &Shared, end: Option<Instant>) -> io::Result<TcpStream> {
+    let wait = wait_left(shared.opts.timeout, end)?;
+    let s = TcpStream::connect_timeout(&shared.addr, wait)?;
+    socket_setup(&s, wait)?;
     Ok(s)
 }
 
 /// Reads exactly `expect.len()` bytes into `buf` and checks they equal
-/// `expect`. EOF before that is `closed`, a difference is `mismatch`.
-fn read_echo(s: &mut TcpStream, buf: &mut [u8], expect: &[u8]) -> io::Result<()> {
+/// `expect`. EOF before that is `closed`, a difference is `mismatch`; no
+/// read waits past `end`.
+fn read_echo(
+    s: &mut TcpStream,
+    buf: &mut [u8],
+    expect: &[u8],
+    timeout: Duration,
+    end: Option<Instant>,
+) -> io::Result<()> {
     let buf = &mut buf[..expect.len()];
-    s.read_exact(buf)?;
+    let mut got = 0;
+    while got < buf.len() {
+        bound(s, timeout, end)?;
+        match s.read(&mut buf[got..]) {
+            Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
     if buf != expect {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "echo differs"));
     }
@@ -316,18 +425,18 @@ fn read_echo(s: &mut TcpStream, buf: &mut [u8], expect: &[u8]) -> io::Result<()>
 /// not resolve or no client thread can be started; failed requests are
 /// counted in the report, not returned.
 pub fn run(opts: &BenchOptions) -> Result<Report, Error> {
-    let addr = opts
+    let addrs: Vec<SocketAddr> = opts
         .addr
         .to_socket_addrs()
         .map_err(|e| Error::new("getaddrinfo()", Some(opts.addr.clone()), e))?
-        .next()
-        .ok_or_else(|| {
-            Error::new(
-                "getaddrinfo()",
-                Some(opts.addr.clone()),
-                io::Error::new(io::ErrorKind::NotFound, "no address"),
-            )
-        })?;
+        .collect();
+    let addr = pick_addr(&addrs, opts).ok_or_else(|| {
+        Error::new(
+            "getaddrinfo()",
+            Some(opts.addr.clone()),
+            io::Error::new(io::ErrorKind::NotFound, "no address"),
+        )
+    })?;
     let threads = opts.threads.max(1);
     let budget = match opts.stop {
         Stop::Requests(n) => n,
@@ -337,6 +446,8 @@ pub fn run(opts: &BenchOptions) -> Result<Report, Error> {
         opts: opts.clone(),
         addr,
         measure_from: std::sync::OnceLock::new(),
+        deadline: std::sync::OnceLock::new(),
+        setup_until: Instant::now() + opts.timeout,
         stop: AtomicBool::new(false),
         done: AtomicU64::new(0),
         failed: AtomicU64::new(0),
@@ -368,22 +479,31 @@ pub fn run(opts: &BenchOptions) -> Result<Report, Error> {
     }
     // Every thread has connected (pingpong, idle) before the clock starts.
     ready.wait_for(threads);
-    ready.open();
     let start = Instant::now();
-    let measure_from = start + opts.warmup;
+    // Idle mode has no traffic to warm up: it holds for the duration.
+    let warmup = if opts.mode == Mode::Idle {
+        Duration::ZERO
+    } else {
+        opts.warmup
+    };
+    let measure_from = start + warmup;
     let _ = shared.measure_from.set(measure_from);
-    let progress = opts.progress && io::stderr().is_terminal();
     let deadline = match opts.stop {
         Stop::Duration(d) => Some(measure_from + d),
         Stop::Requests(_) => None,
     };
+    if let Some(d) = deadline {
+        let _ = shared.deadline.set(d);
+    }
+    // The clock is set before the threads are let go, so they all see it.
+    ready.open();
+    let progress = opts.progress && io::stderr().is_terminal();
     // The main thread keeps time: it ends duration runs, samples the
     // server's CPU clock when measuring starts, and prints progress.
     let mut last_print = start;
     // With no warm-up the window starts now, before the first check below
     // (a short run may be over by then).
-    let mut server_from = opts
-        .warmup
+    let mut server_from = warmup
         .is_zero()
         .then(|| opts.server_pid.and_then(process_cpu));
     while !handles.iter().all(|h| h.is_finished()) {
@@ -444,6 +564,7 @@ pub fn run(opts: &BenchOptions) -> Result<Report, Error> {
                     };
                     total.finished = Some(end);
                 }
+                total.warmup_errors += r.warmup_errors;
                 for (k, v) in r.errors {
                     *total.errors.entry(k).or_insert(0) += v;
                 }
@@ -470,10 +591,28 @@ pub fn run(opts: &BenchOptions) -> Result<Report, Error> {
         held: total.held,
         stale: total.stale,
         errors: total.errors,
+        warmup_errors: total.warmup_errors,
         hist: total.hist,
         client_cpu: cpu_used,
         server_cpu,
     })
+}
+
+/// The one address a run uses. A name like `localhost` may resolve to
+/// several (`::1` and `127.0.0.1`) with the server on only one: for TCP,
+/// the first that accepts a connection (one extra connection, made only
+/// when there is a choice); for UDP, where nothing answers a probe, and
+/// when none accepts, the first.
+fn pick_addr(addrs: &[SocketAddr], opts: &BenchOptions) -> Option<SocketAddr> {
+    if addrs.len() > 1 && opts.mode != Mode::Udp {
+        let accepts = addrs
+            .iter()
+            .find(|a| TcpStream::connect_timeout(a, opts.timeout).is_ok());
+        if let Some(a) = accepts {
+            return Some(*a);
+        }
+    }
+    addrs.first().copied()
 }
 
 /// CPU time (user + system, all threads) of process `pid` so far, from
@@ -500,7 +639,11 @@ fn thread_cpu() -> Option<Duration> {
     Some(Duration::from_nanos(ns))
 }
 
-fn client(t: usize, conns: usize, shared: &Shared, ready: &Gate) -> ThreadResult {
+fn client(t: usize, conns: usize, shared: &Shared, gate: &Gate) -> ThreadResult {
+    let mut ready = Arrival {
+        gate,
+        arrived: false,
+    };
     let mut r = ThreadResult::default();
     match shared.opts.mode {
         Mode::Pingpong => {
@@ -510,6 +653,7 @@ fn client(t: usize, conns: usize, shared: &Shared, ready: &Gate) -> ThreadResult
         }
         Mode::Idle => {
             let socks = open(conns, shared, &mut r);
+            let socks = echo_once(socks, shared, &mut r);
             ready.arrive();
             idle(socks, shared, &mut r);
         }
@@ -522,7 +666,7 @@ fn client(t: usize, conns: usize, shared: &Shared, ready: &Gate) -> ThreadResult
             ready.arrive();
             match sock {
                 Ok(s) => udp(t, &s, shared, &mut r),
-                Err(e) => r.error(&e, shared),
+                Err(e) => r.error(&e, true, shared),
             }
         }
     }
@@ -534,15 +678,19 @@ fn client(t: usize, conns: usize, shared: &Shared, ready: &Gate) -> ThreadResult
 }
 
 /// Opens this thread's connections; each failure is counted and skipped.
+/// All must be open by `setup_until`: an attempt after that fails at once
+/// as a `timeout`, so that a server that stops accepting cannot hold the
+/// run for one timeout per connection.
 fn open(n: usize, shared: &Shared, r: &mut ThreadResult) -> Vec<TcpStream> {
     let mut socks = Vec::with_capacity(n);
     for _ in 0..n {
-        if shared.stop.load(Ordering::Relaxed) {
+        if shared.stopping() {
             break;
         }
-        match connect(shared) {
+        match connect(shared, Some(shared.setup_until)) {
             Ok(s) => socks.push(s),
-            Err(e) => r.error(&e, shared),
+            // Setting up is part of every run: always counted.
+            Err(e) => r.error(&e, true, shared),
         }
     }
     socks
@@ -550,12 +698,18 @@ fn open(n: usize, shared: &Shared, r: &mut ThreadResult) -> Vec<TcpStream> {
 
 /// Lockstep rounds: write one request on every connection, then read every
 /// echo. A connection that fails is counted and dropped from the round.
+///
+/// So with more connections than threads, a latency includes the time the
+/// thread spends on the round's other echoes (closed loop, in lockstep).
+/// When the run stops, the round is abandoned where it is: requests not
+/// yet read back are neither counted nor failed.
 fn pingpong(socks: &mut Vec<TcpStream>, shared: &Shared, r: &mut ThreadResult) {
     let payload = Payload::new(shared.opts.size);
     let mut buf = vec![0u8; shared.opts.size];
     let mut sent_at = vec![Instant::now(); socks.len()];
     let mut ok = vec![true; socks.len()];
     let mut seq = 0u64;
+    let (timeout, end) = (shared.opts.timeout, shared.hard_end());
     while !socks.is_empty() {
         let now = Instant::now();
         let n = shared.take(socks.len() as u64, now) as usize;
@@ -564,11 +718,16 @@ fn pingpong(socks: &mut Vec<TcpStream>, shared: &Shared, r: &mut ThreadResult) {
         }
         let measured = r.measuring(shared.measuring(now));
         for (i, s) in socks[..n].iter_mut().enumerate() {
+            if shared.stopping() {
+                return;
+            }
             sent_at[i] = Instant::now();
-            ok[i] = match s.write_all(payload.get(seq + i as u64)) {
+            let sent =
+                bound(s, timeout, end).and_then(|()| s.write_all(payload.get(seq + i as u64)));
+            ok[i] = match sent {
                 Ok(()) => true,
                 Err(e) => {
-                    r.error(&e, shared);
+                    r.error(&e, measured, shared);
                     false
                 }
             };
@@ -578,7 +737,11 @@ fn pingpong(socks: &mut Vec<TcpStream>, shared: &Shared, r: &mut ThreadResult) {
             if !ok[i] {
                 continue;
             }
-            match read_echo(s, &mut buf, payload.get(seq + i as u64)) {
+            if shared.stopping() {
+                shared.done.fetch_add(done, Ordering::Relaxed);
+                return;
+            }
+            match read_echo(s, &mut buf, payload.get(seq + i as u64), timeout, end) {
                 Ok(()) => {
                     if measured {
                         r.hist.record(sent_at[i].elapsed().as_nanos() as u64);
@@ -587,7 +750,7 @@ fn pingpong(socks: &mut Vec<TcpStream>, shared: &Shared, r: &mut ThreadResult) {
                     }
                 }
                 Err(e) => {
-                    r.error(&e, shared);
+                    r.error(&e, measured, shared);
                     ok[i] = false;
                 }
             }
@@ -610,6 +773,7 @@ fn churn(t: usize, shared: &Shared, r: &mut ThreadResult) {
     let payload = Payload::new(shared.opts.size);
     let mut buf = vec![0u8; shared.opts.size];
     let mut seq = t as u64;
+    let (timeout, end) = (shared.opts.timeout, shared.hard_end());
     loop {
         let now = Instant::now();
         if shared.take(1, now) == 0 {
@@ -618,9 +782,9 @@ fn churn(t: usize, shared: &Shared, r: &mut ThreadResult) {
         let measured = r.measuring(shared.measuring(now));
         let expect = payload.get(seq);
         seq += 1;
-        let result = connect(shared).and_then(|mut s| {
+        let result = connect(shared, end).and_then(|mut s| {
             s.write_all(expect)?;
-            read_echo(&mut s, &mut buf, expect)
+            read_echo(&mut s, &mut buf, expect, timeout, end)
             // close(): the client closes first, so TIME_WAIT stays here.
         });
         match result {
@@ -630,7 +794,7 @@ fn churn(t: usize, shared: &Shared, r: &mut ThreadResult) {
                 shared.done.fetch_add(1, Ordering::Relaxed);
             }
             Ok(()) => {}
-            Err(e) => r.error(&e, shared),
+            Err(e) => r.error(&e, measured, shared),
         }
     }
 }
@@ -658,6 +822,7 @@ fn udp(t: usize, s: &UdpSocket, shared: &Shared, r: &mut ThreadResult) {
     let mut buf = vec![0u8; size + 1];
     // Thread number in the top bits: no two threads send the same sequence.
     let mut seq = (t as u64) << 48;
+    let mut backoff = Duration::ZERO;
     'requests: loop {
         let now = Instant::now();
         if shared.take(1, now) == 0 {
@@ -667,32 +832,35 @@ fn udp(t: usize, s: &UdpSocket, shared: &Shared, r: &mut ThreadResult) {
         seq += 1;
         out[..8].copy_from_slice(&seq.to_be_bytes());
         if let Err(e) = s.send(&out) {
-            r.error(&e, shared);
+            r.error(&e, measured, shared);
+            // A send that keeps failing fails at once: without a pause
+            // the thread would spin at full CPU, taking it from the server
+            // and counting errors by the million. 1 ms, doubling to 100 ms.
+            backoff = (backoff * 2).clamp(Duration::from_millis(1), Duration::from_millis(100));
+            thread::sleep(backoff);
             continue;
         }
+        backoff = Duration::ZERO;
         let deadline = now + shared.opts.timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() || s.set_read_timeout(Some(left)).is_err() {
-                *r.errors.entry("lost").or_insert(0) += 1;
-                shared.failed.fetch_add(1, Ordering::Relaxed);
+                r.count("lost", measured, shared);
                 continue 'requests;
             }
             match s.recv(&mut buf) {
                 Ok(n) if n >= 8 && buf[..8] != out[..8] => r.stale += 1,
                 Ok(n) if buf[..n] == out[..] => break,
                 Ok(_) => {
-                    *r.errors.entry("mismatch").or_insert(0) += 1;
-                    shared.failed.fetch_add(1, Ordering::Relaxed);
+                    r.count("mismatch", measured, shared);
                     continue 'requests;
                 }
                 Err(e) if matches!(kind(&e), "timeout") => {
-                    *r.errors.entry("lost").or_insert(0) += 1;
-                    shared.failed.fetch_add(1, Ordering::Relaxed);
+                    r.count("lost", measured, shared);
                     continue 'requests;
                 }
                 Err(e) => {
-                    r.error(&e, shared);
+                    r.error(&e, measured, shared);
                     continue 'requests;
                 }
             }
@@ -705,34 +873,50 @@ fn udp(t: usize, s: &UdpSocket, shared: &Shared, r: &mut ThreadResult) {
     }
 }
 
-/// One echo on every connection (so the server has demonstrably accepted
-/// and is serving it), then hold until the run stops, then count how many
-/// are still open.
-fn idle(mut socks: Vec<TcpStream>, shared: &Shared, r: &mut ThreadResult) {
+/// Idle mode's setup: one echo on every connection, so the server has
+/// demonstrably accepted and is serving it. All requests are written
+/// first, then the echoes read, all within one timeout: a server serving
+/// fewer connections than were opened answers the rest with `timeout`
+/// errors after one timeout, not one timeout each. The latency recorded
+/// for each runs from the first write, so it includes the other writes and
+/// the echoes read before it. Returns the connections that echoed.
+fn echo_once(mut socks: Vec<TcpStream>, shared: &Shared, r: &mut ThreadResult) -> Vec<TcpStream> {
     let payload = Payload::new(shared.opts.size);
+    let expect = payload.get(0);
     let mut buf = vec![0u8; shared.opts.size];
-    socks.retain_mut(|s| {
-        let started = Instant::now();
-        let expect = payload.get(0);
-        match s
-            .write_all(expect)
-            .and_then(|()| read_echo(s, &mut buf, expect))
-        {
-            Ok(()) => {
-                r.hist.record(started.elapsed().as_nanos() as u64);
-                r.requests += 1;
-                shared.done.fetch_add(1, Ordering::Relaxed);
-                true
-            }
+    let timeout = shared.opts.timeout;
+    let end = Some(Instant::now() + timeout);
+    let started = Instant::now();
+    socks.retain_mut(
+        |s| match bound(s, timeout, end).and_then(|()| s.write_all(expect)) {
+            Ok(()) => true,
             Err(e) => {
-                r.error(&e, shared);
+                r.error(&e, true, shared);
                 false
             }
+        },
+    );
+    socks.retain_mut(|s| match read_echo(s, &mut buf, expect, timeout, end) {
+        Ok(()) => {
+            r.hist.record(started.elapsed().as_nanos() as u64);
+            r.requests += 1;
+            shared.done.fetch_add(1, Ordering::Relaxed);
+            true
+        }
+        Err(e) => {
+            r.error(&e, true, shared);
+            false
         }
     });
+    socks
+}
+
+/// Holds the connections until the run stops, then counts how many are
+/// still open.
+fn idle(socks: Vec<TcpStream>, shared: &Shared, r: &mut ThreadResult) {
     // Hold: the main thread sets `stop` at the deadline (or at once for
     // `--requests`, where there is nothing to count down).
-    while !shared.stop.load(Ordering::Relaxed) && matches!(shared.opts.stop, Stop::Duration(_)) {
+    while !shared.stopping() && matches!(shared.opts.stop, Stop::Duration(_)) {
         thread::sleep(Duration::from_millis(10));
     }
     // Still open = a non-blocking peek finds no EOF and no error.
@@ -743,7 +927,7 @@ fn idle(mut socks: Vec<TcpStream>, shared: &Shared, r: &mut ThreadResult) {
         if open {
             r.held += 1;
         } else {
-            *r.errors.entry("dropped").or_insert(0) += 1;
+            r.count("dropped", true, shared);
         }
     }
 }
@@ -792,6 +976,44 @@ mod tests {
     }
 
     #[test]
+    fn a_thread_that_panics_before_the_gate_is_still_counted_in() {
+        let gate = Arc::new(Gate::default());
+        let g = Arc::clone(&gate);
+        let ended = thread::spawn(move || {
+            let _ready = Arrival {
+                gate: &g,
+                arrived: false,
+            };
+            panic!("before the gate");
+        })
+        .join();
+        assert!(ended.is_err());
+        // The main thread's wait_for(1) would return: one thread counted.
+        let st = gate.state.lock().unwrap_or_else(|p| p.into_inner());
+        assert_eq!(st.0, 1);
+    }
+
+    #[test]
+    fn the_first_address_that_accepts_is_used() -> io::Result<()> {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let open = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let listening = open.local_addr()?;
+        let opts = BenchOptions::default();
+        assert_eq!(pick_addr(&[closed, listening], &opts), Some(listening));
+        // Nothing accepts: the first, whose refusals the run then counts.
+        drop(open);
+        assert_eq!(pick_addr(&[closed, listening], &opts), Some(closed));
+        // UDP cannot be probed: the first.
+        let udp = BenchOptions {
+            mode: Mode::Udp,
+            ..BenchOptions::default()
+        };
+        assert_eq!(pick_addr(&[closed, listening], &udp), Some(closed));
+        assert_eq!(pick_addr(&[], &opts), None);
+        Ok(())
+    }
+
+    #[test]
     fn requests_budget_is_shared_exactly() {
         let shared = Shared {
             opts: BenchOptions {
@@ -800,6 +1022,8 @@ mod tests {
             },
             addr: ([127, 0, 0, 1], 9).into(),
             measure_from: std::sync::OnceLock::new(),
+            deadline: std::sync::OnceLock::new(),
+            setup_until: Instant::now(),
             stop: AtomicBool::new(false),
             done: AtomicU64::new(0),
             failed: AtomicU64::new(0),

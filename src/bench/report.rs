@@ -24,7 +24,8 @@ pub struct Report {
     pub threads: usize,
     /// Payload bytes per request.
     pub size: usize,
-    /// Measured time (after the warm-up).
+    /// Measured time: from the end of the warm-up to the last thread's end
+    /// (idle: the hold time, which has no warm-up).
     pub elapsed: Duration,
     /// Requests that completed, verified, in the measured time. For idle:
     /// the connections that made their one echo.
@@ -33,8 +34,11 @@ pub struct Report {
     pub held: u64,
     /// UDP: echoes of earlier (already counted lost) datagrams, skipped.
     pub stale: u64,
-    /// Failed requests by kind.
+    /// Failed requests by kind, in the measured time (and while opening
+    /// connections).
     pub errors: ErrorCounts,
+    /// Failed requests during the warm-up, not part of `errors`.
+    pub warmup_errors: u64,
     /// Latency of every measured request, in nanoseconds.
     pub hist: Histogram,
     /// CPU the generator's client threads used while measuring (the main
@@ -147,6 +151,9 @@ impl Report {
         if self.stale > 0 {
             let _ = write!(s, "  stale echoes skipped {}", self.stale);
         }
+        if self.warmup_errors > 0 {
+            let _ = write!(s, "  (warm-up: {} more, not counted)", self.warmup_errors);
+        }
         let _ = writeln!(s);
         if let (Some(cpu), true) = (self.client_cpu, secs > 0.0) {
             let _ = write!(s, "  client cpu   {:.2} cores", cpu.as_secs_f64() / secs);
@@ -206,6 +213,7 @@ impl Report {
             let _ = write!(s, "{}\"{k}\":{v}", if i > 0 { "," } else { "" });
         }
         s.push('}');
+        let _ = write!(s, ",\"warmup_errors\":{}", self.warmup_errors);
         match self.client_cpu {
             Some(cpu) => {
                 let secs = self.elapsed.as_secs_f64().max(1e-9);
