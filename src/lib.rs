@@ -103,12 +103,14 @@ mod conn;
 mod error;
 pub mod labs;
 pub mod limits;
+pub mod net;
 pub mod pool;
 mod server;
 pub mod service;
 mod stats;
 mod tcp;
 pub mod trace;
+pub mod transport;
 mod udp;
 
 pub use conn::Conn;

@@ -1,0 +1,339 @@
+//! The seam between the textbook path and the address family: one listener,
+//! one connected stream and one datagram socket type, each either PF_INET /
+//! PF_INET6 (TCP, UDP) or PF_LOCAL (Unix-domain stream and datagram).
+//!
+//! `server/stream.rs` and `server/datagram.rs` are written once against
+//! these types; adding a family means adding a variant here, not another
+//! copy of the server. Enums rather than a trait: a closed set of two, one
+//! `match` per call (no boxing, no generic code built twice), and a reader
+//! sees both families side by side.
+//!
+//! What it does not do: decide anything. Timeouts, counters and traces
+//! belong to the callers.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::net::Endpoint;
+
+/// A listening stream socket: `socket()` + `bind()` + `listen()` done.
+pub enum Listener {
+    /// `SOCK_STREAM` over PF_INET / PF_INET6.
+    Tcp(TcpListener),
+    /// `SOCK_STREAM` over PF_LOCAL.
+    Unix(UnixListener),
+}
+
+/// A connected stream socket, as `accept()` or `connect()` returns it.
+pub enum Stream {
+    /// TCP.
+    Tcp(TcpStream),
+    /// Unix-domain stream.
+    Unix(UnixStream),
+}
+
+/// A bound datagram socket.
+pub enum Datagram {
+    /// UDP.
+    Udp(UdpSocket),
+    /// Unix-domain datagram.
+    Unix(UnixDatagram),
+}
+
+impl Listener {
+    /// `socket()`, `setsockopt(SO_REUSEADDR)`, `bind()`, `listen(128)`: std
+    /// makes all of them inside `TcpListener::bind` / `UnixListener::bind`.
+    pub fn bind_tcp(addr: SocketAddr) -> Result<Listener, Error> {
+        TcpListener::bind(addr)
+            .map(Listener::Tcp)
+            .map_err(|e| Error::new("bind()", Some(addr.to_string()), e))
+    }
+
+    /// The Unix-domain listener at `path`, replacing a stale socket there
+    /// (see [`clear_stale`]).
+    pub fn bind_unix(path: &Path) -> Result<Listener, Error> {
+        clear_stale(path, |p| UnixStream::connect(p).map(drop))?;
+        UnixListener::bind(path)
+            .map(Listener::Unix)
+            .map_err(|e| Error::new("bind()", Some(path.display().to_string()), e))
+    }
+
+    /// `accept()`.
+    pub fn accept(&self) -> io::Result<(Stream, Endpoint)> {
+        match self {
+            Listener::Tcp(l) => l.accept().map(|(s, a)| (Stream::Tcp(s), Endpoint::Inet(a))),
+            Listener::Unix(l) => l
+                .accept()
+                .map(|(s, a)| (Stream::Unix(s), Endpoint::from(&a))),
+        }
+    }
+
+    /// `getsockname()`.
+    pub fn local(&self) -> io::Result<Endpoint> {
+        match self {
+            Listener::Tcp(l) => l.local_addr().map(Endpoint::Inet),
+            Listener::Unix(l) => l.local_addr().map(|a| Endpoint::from(&a)),
+        }
+    }
+
+    /// A second descriptor for the listening socket, viewed as a stream so
+    /// that `shutdown()` can be called on it (std has no `shutdown` on a
+    /// listener). On Linux, `shutdown()` on a listening socket makes every
+    /// `accept()` blocked on it return at once, for both families: the
+    /// one call that stops all acceptors. Made at start: when stopping, a
+    /// process out of descriptors could not `dup()` any more.
+    pub fn waker(&self) -> Result<Stream, Error> {
+        let dup_err = |e| Error::new("fcntl(F_DUPFD_CLOEXEC)", None, e);
+        Ok(match self {
+            Listener::Tcp(l) => {
+                let fd: std::os::fd::OwnedFd = l.try_clone().map_err(dup_err)?.into();
+                Stream::Tcp(TcpStream::from(fd))
+            }
+            Listener::Unix(l) => {
+                let fd: std::os::fd::OwnedFd = l.try_clone().map_err(dup_err)?.into();
+                Stream::Unix(UnixStream::from(fd))
+            }
+        })
+    }
+}
+
+impl Stream {
+    /// `socket()` + `connect()` to an internet address, within `timeout`.
+    pub fn connect_inet(addr: SocketAddr, timeout: Option<Duration>) -> io::Result<Stream> {
+        match timeout {
+            Some(t) => TcpStream::connect_timeout(&addr, t),
+            None => TcpStream::connect(addr),
+        }
+        .map(Stream::Tcp)
+    }
+
+    /// `socket()` + `connect()` to a Unix-domain stream socket.
+    pub fn connect_unix(path: &Path) -> io::Result<Stream> {
+        UnixStream::connect(path).map(Stream::Unix)
+    }
+
+    /// `setsockopt(SO_RCVTIMEO)`.
+    pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.set_read_timeout(t),
+            Stream::Unix(s) => s.set_read_timeout(t),
+        }
+    }
+
+    /// `setsockopt(SO_SNDTIMEO)`.
+    pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.set_write_timeout(t),
+            Stream::Unix(s) => s.set_write_timeout(t),
+        }
+    }
+
+    /// `setsockopt(TCP_NODELAY)`; Unix-domain streams have no Nagle delay.
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.set_nodelay(on),
+            Stream::Unix(_) => Ok(()),
+        }
+    }
+
+    /// `shutdown()`.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.shutdown(how),
+            Stream::Unix(s) => s.shutdown(how),
+        }
+    }
+
+    /// `getsockname()`.
+    pub fn local(&self) -> io::Result<Endpoint> {
+        match self {
+            Stream::Tcp(s) => s.local_addr().map(Endpoint::Inet),
+            Stream::Unix(s) => s.local_addr().map(|a| Endpoint::from(&a)),
+        }
+    }
+
+    /// `getpeername()`.
+    pub fn peer(&self) -> io::Result<Endpoint> {
+        match self {
+            Stream::Tcp(s) => s.peer_addr().map(Endpoint::Inet),
+            Stream::Unix(s) => s.peer_addr().map(|a| Endpoint::from(&a)),
+        }
+    }
+
+    /// `dup()`: a second handle on the same connection.
+    pub fn try_clone(&self) -> io::Result<Stream> {
+        Ok(match self {
+            Stream::Tcp(s) => Stream::Tcp(s.try_clone()?),
+            Stream::Unix(s) => Stream::Unix(s.try_clone()?),
+        })
+    }
+
+    /// The TCP socket, for options only TCP has.
+    pub fn as_tcp(&self) -> Option<&TcpStream> {
+        match self {
+            Stream::Tcp(s) => Some(s),
+            Stream::Unix(_) => None,
+        }
+    }
+}
+
+impl Read for &Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => (&*s).read(buf),
+            Stream::Unix(s) => (&*s).read(buf),
+        }
+    }
+}
+
+impl Write for &Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => (&*s).write(buf),
+            Stream::Unix(s) => (&*s).write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Datagram {
+    /// `socket()` + `bind()` for UDP.
+    pub fn bind_udp(addr: SocketAddr) -> Result<Datagram, Error> {
+        UdpSocket::bind(addr)
+            .map(Datagram::Udp)
+            .map_err(|e| Error::new("bind()", Some(addr.to_string()), e))
+    }
+
+    /// `socket()` + `bind()` for a Unix-domain datagram socket at `path`,
+    /// replacing a stale socket there (see [`clear_stale`]).
+    pub fn bind_unix(path: &Path) -> Result<Datagram, Error> {
+        clear_stale(path, |p| UnixDatagram::unbound()?.connect(p))?;
+        UnixDatagram::bind(path)
+            .map(Datagram::Unix)
+            .map_err(|e| Error::new("bind()", Some(path.display().to_string()), e))
+    }
+
+    /// An unnamed Unix-domain datagram socket (a client's, or a waker's).
+    pub fn unbound_unix() -> io::Result<Datagram> {
+        UnixDatagram::unbound().map(Datagram::Unix)
+    }
+
+    /// `recvfrom()`.
+    pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, Endpoint)> {
+        match self {
+            Datagram::Udp(s) => s.recv_from(buf).map(|(n, a)| (n, Endpoint::Inet(a))),
+            Datagram::Unix(s) => s.recv_from(buf).map(|(n, a)| (n, Endpoint::from(&a))),
+        }
+    }
+
+    /// `sendto()`. An unnamed Unix peer cannot be written to.
+    pub fn send_to(&self, buf: &[u8], to: &Endpoint) -> io::Result<usize> {
+        match (self, to) {
+            (Datagram::Udp(s), Endpoint::Inet(a)) => s.send_to(buf, a),
+            (Datagram::Unix(s), Endpoint::Unix(Some(p))) => s.send_to(buf, p),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no address to send to (unnamed socket or another family)",
+            )),
+        }
+    }
+
+    /// `setsockopt(SO_RCVTIMEO)`.
+    pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        match self {
+            Datagram::Udp(s) => s.set_read_timeout(t),
+            Datagram::Unix(s) => s.set_read_timeout(t),
+        }
+    }
+
+    /// `setsockopt(SO_SNDTIMEO)`.
+    pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        match self {
+            Datagram::Udp(s) => s.set_write_timeout(t),
+            Datagram::Unix(s) => s.set_write_timeout(t),
+        }
+    }
+
+    /// `getsockname()`.
+    pub fn local(&self) -> io::Result<Endpoint> {
+        match self {
+            Datagram::Udp(s) => s.local_addr().map(Endpoint::Inet),
+            Datagram::Unix(s) => s.local_addr().map(|a| Endpoint::from(&a)),
+        }
+    }
+}
+
+/// Before binding a Unix-domain socket at `path`: a socket file that
+/// nothing listens on any more (`probe` is refused: a server that died
+/// without removing it) is removed, so the bind can succeed. A live socket
+/// is left alone (the bind then fails with "Address already in use"), and
+/// so is anything that is not a socket: a regular file is never removed.
+fn clear_stale(path: &Path, probe: impl Fn(&Path) -> io::Result<()>) -> Result<(), Error> {
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return Ok(());
+    };
+    if !meta.file_type().is_socket() {
+        return Ok(());
+    }
+    if let Err(e) = probe(path) {
+        if e.kind() == io::ErrorKind::ConnectionRefused {
+            fs::remove_file(path)
+                .map_err(|e| Error::new("unlink()", Some(path.display().to_string()), e))?;
+        }
+    }
+    Ok(())
+}
+
+/// The socket file a Unix-domain server bound, removed when the server
+/// stops, but only if the file at the path is still the one it made (same
+/// device and inode): a server never deletes another's socket.
+pub struct SocketFile {
+    path: PathBuf,
+    id: Option<(u64, u64)>,
+}
+
+impl SocketFile {
+    /// Remembers the socket just bound at `path`.
+    pub fn new(path: &Path) -> SocketFile {
+        let id = fs::symlink_metadata(path).ok().map(|m| (m.dev(), m.ino()));
+        SocketFile {
+            path: path.to_path_buf(),
+            id,
+        }
+    }
+
+    /// `unlink()` of the socket file, if it is still ours.
+    pub fn remove(&self) {
+        let now = fs::symlink_metadata(&self.path)
+            .ok()
+            .map(|m| (m.dev(), m.ino()));
+        if now.is_some() && now == self.id {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
