@@ -5,7 +5,7 @@
 //!   internet `host:port` (PF_INET / PF_INET6) or `unix:PATH` (PF_LOCAL).
 //! - [`Endpoint`]: the address of one end of a socket, as `accept()`,
 //!   `recvfrom()` or `getsockname()` return it.
-//! - [`resolve`]: `getaddrinfo()`.
+//! - [`resolve()`]: `getaddrinfo()`.
 //! - [`Outcome`]: what an I/O error means for a connection (timeout, the
 //!   peer went away, something else).
 //!
