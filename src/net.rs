@@ -1,12 +1,12 @@
 //! Addresses and errors, once for the whole crate: the server, the client
 //! and the load generator all parse, resolve and classify through here.
 //!
-//! - [`Address`]: what `--addr` (or `ServerBuilder::addr`) names: an
+//! - [`Address`], what `--addr` (or `ServerBuilder::addr`) names: an
 //!   internet `host:port` (PF_INET / PF_INET6) or `unix:PATH` (PF_LOCAL).
-//! - [`Endpoint`]: the address of one end of a socket, as `accept()`,
+//! - [`Endpoint`], the address of one end of a socket, as `accept()`,
 //!   `recvfrom()` or `getsockname()` return it.
-//! - [`resolve()`]: `getaddrinfo()`.
-//! - [`Outcome`]: what an I/O error means for a connection (timeout, the
+//! - [`resolve()`], `getaddrinfo()`.
+//! - [`Outcome`], what an I/O error means for a connection (timeout, the
 //!   peer went away, something else).
 //!
 //! What it does not do: open sockets. `transport` does that.
