@@ -88,6 +88,11 @@ where
     match opts.proto {
         Proto::Tcp => tcp(opts, &addrs, input, output, observer),
         Proto::Udp => udp(opts, addrs[0], input, output, observer),
+        Proto::Unix | Proto::Unixgram => Err(Error::new(
+            "socket()",
+            Some(opts.addr.clone()),
+            io::Error::new(io::ErrorKind::InvalidInput, "give a unix: address instead"),
+        )),
     }
 }
 
@@ -319,7 +324,10 @@ where
         .local_addr()
         .map_err(|e| Error::new("getsockname()", None, e))?;
     if let Some(obs) = observer {
-        obs.event(&Event::Connect { peer, local });
+        obs.event(&Event::Connect {
+            peer: &peer.into(),
+            local: &local.into(),
+        });
     }
     // SO_RCVTIMEO / SO_SNDTIMEO: a silent server ends the client with a
     // message instead of hanging it.
@@ -510,7 +518,7 @@ where
         let addr = socket.local_addr().unwrap_or(any);
         obs.event(&Event::Listen {
             proto: Proto::Udp,
-            addr,
+            addr: &addr.into(),
             backlog: 0,
         });
     }
@@ -598,7 +606,7 @@ impl Datagrams<'_> {
             .send_to(request, self.peer)
             .map_err(|e| self.fail("sendto()", e))?;
         self.emit(&Event::SendTo {
-            peer: self.peer,
+            peer: &self.peer.into(),
             bytes: sent,
         });
         let until = self.timeout.map(|t| Instant::now() + t);
@@ -623,14 +631,14 @@ impl Datagrams<'_> {
                 Err(e) => return Err(self.fail("recvfrom()", e)),
             };
             self.emit(&Event::RecvFrom {
-                peer: from,
+                peer: &from.into(),
                 bytes: n,
             });
             if from == self.peer {
                 return Ok(&self.buf[..n]);
             }
             self.emit(&Event::Drop {
-                peer: from,
+                peer: &from.into(),
                 bytes: n,
                 reason: "not from the server",
             });

@@ -99,8 +99,8 @@
 pub mod bench;
 pub mod cli;
 pub mod client;
-mod conn;
 mod error;
+mod guard;
 pub mod labs;
 pub mod limits;
 pub mod net;
@@ -108,15 +108,13 @@ pub mod pool;
 mod server;
 pub mod service;
 mod stats;
-mod tcp;
 pub mod trace;
 pub mod transport;
-mod udp;
 
-pub use conn::Conn;
 pub use error::Error;
 pub use limits::{AcceptModel, Limits, Overload};
-pub use server::{Protocols, ServerBuilder, ServerHandle, StopSignal};
+pub use net::{Address, Endpoint};
+pub use server::{Conn, Listening, Protocols, ServerBuilder, ServerHandle, StopSignal};
 pub use service::{builtin, tcp_handler, udp_handler, Reply, Service};
 pub use stats::Stats;
 pub use trace::{Event, Observer, Proto, TraceFormat, TraceWriter};

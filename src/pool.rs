@@ -1,13 +1,18 @@
-//! A fixed pool of worker threads, started up front.
+//! A fixed pool of worker threads, started up front, and the one place in
+//! the crate where a panic is caught.
 //!
-//! The shape is the Rust Book's (chapter 20): a `ThreadPool` owns `Worker`s,
+//! The shape is the Rust Book's (chapter 21): a `ThreadPool` owns `Worker`s,
 //! jobs travel over a channel, and dropping the pool closes the channel and
-//! joins every thread. It goes further in three ways:
+//! joins every thread. It goes further in four ways:
 //!
 //! - the channel is *bounded* (`sync_channel`), so a flood of work waits
 //!   instead of growing memory without limit;
-//! - a job that panics is caught, counted, and the worker takes the next job,
-//!   so the pool never shrinks;
+//! - a job may be a *loop* ([`ThreadPool::repeat`]): the worker runs it again
+//!   and again until it says stop. The prethreaded server's accept -> serve
+//!   cycle and the datagram server's recvfrom -> sendto cycle are such loops;
+//! - a panic in one run of a job is caught here, and only here: the pool
+//!   counts it, hands its message to the owner's hook (which traces it), and
+//!   the worker goes on with the next run, so the pool never shrinks;
 //! - threads are named and their stack size is chosen, and a failure to start
 //!   one is an error, not a panic.
 //!
@@ -18,35 +23,33 @@ use std::any::Any;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 
-/// A unit of work: runs once on some worker, which passes its own index.
+/// A job that runs once on some worker, which passes its own index.
 pub type Job = Box<dyn FnOnce(usize) + Send + 'static>;
 
-/// Why a job was not queued. The job is handed back so the caller can deal
-/// with what it owned (e.g. refuse the connection it carried).
-pub enum SubmitError {
-    /// Every worker is busy and the queue is full (only from `try_execute`).
-    Full(Job),
-    /// The pool is shutting down.
-    Closed(Job),
+/// A job a worker runs again and again until it returns `false`.
+pub type Loop = Box<dyn FnMut(usize) -> bool + Send + 'static>;
+
+/// Called on the worker thread after a run of a job panicked, with the
+/// worker's index and the panic message.
+pub type PanicHook = Arc<dyn Fn(usize, &str) + Send + Sync + 'static>;
+
+enum Work {
+    Once(Job),
+    Loop(Loop),
 }
 
-impl std::fmt::Debug for SubmitError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            SubmitError::Full(_) => "Full",
-            SubmitError::Closed(_) => "Closed",
-        })
-    }
-}
+/// The pool is shutting down: the job was not queued.
+#[derive(Debug)]
+pub struct Closed;
 
 /// N named threads taking jobs from one bounded queue.
 pub struct ThreadPool {
     workers: Vec<Worker>,
-    sender: Option<SyncSender<Job>>,
+    sender: Option<SyncSender<Work>>,
     panics: Arc<AtomicU64>,
 }
 
@@ -58,18 +61,30 @@ struct Worker {
 impl ThreadPool {
     /// Starts `size` threads named `{name}-{index}` with `stack_size` bytes of
     /// stack, sharing a queue of `queue` jobs (0 = rendezvous: `execute`
-    /// returns only once a worker has taken the job).
+    /// returns only once a worker has taken the job). Panics are counted
+    /// and otherwise silent; see [`ThreadPool::with_hook`].
+    pub fn new(size: usize, queue: usize, name: &str, stack_size: usize) -> io::Result<Self> {
+        Self::with_hook(size, queue, name, stack_size, Arc::new(|_, _| {}))
+    }
+
+    /// Like [`ThreadPool::new`], calling `hook` after every caught panic.
     ///
     /// Fails if `size` is 0 or the OS refuses a thread; threads already
     /// started are stopped and joined first.
-    pub fn new(size: usize, queue: usize, name: &str, stack_size: usize) -> io::Result<Self> {
+    pub fn with_hook(
+        size: usize,
+        queue: usize,
+        name: &str,
+        stack_size: usize,
+        hook: PanicHook,
+    ) -> io::Result<Self> {
         if size == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "a thread pool needs at least one worker",
             ));
         }
-        let (sender, receiver) = mpsc::sync_channel::<Job>(queue);
+        let (sender, receiver) = mpsc::sync_channel::<Work>(queue);
         let receiver = Arc::new(Mutex::new(receiver));
         let panics = Arc::new(AtomicU64::new(0));
         let mut pool = ThreadPool {
@@ -80,10 +95,11 @@ impl ThreadPool {
         for id in 0..size {
             let receiver = Arc::clone(&receiver);
             let panics = Arc::clone(&panics);
+            let hook = Arc::clone(&hook);
             let thread = thread::Builder::new()
                 .name(format!("{name}-{id}"))
                 .stack_size(stack_size)
-                .spawn(move || worker_loop(id, &receiver, &panics))?;
+                .spawn(move || worker_loop(id, &receiver, &panics, &*hook))?;
             // On error above, `pool` drops here: its Drop joins what started.
             pool.workers.push(Worker {
                 id,
@@ -94,32 +110,20 @@ impl ThreadPool {
     }
 
     /// Queues a job, waiting while the queue is full.
-    pub fn execute<F: FnOnce(usize) + Send + 'static>(&self, job: F) -> Result<(), SubmitError> {
-        let job: Job = Box::new(job);
-        match &self.sender {
-            Some(tx) => tx.send(job).map_err(|e| SubmitError::Closed(e.0)),
-            None => Err(SubmitError::Closed(job)),
-        }
+    pub fn execute<F: FnOnce(usize) + Send + 'static>(&self, job: F) -> Result<(), Closed> {
+        self.send(Work::Once(Box::new(job)))
     }
 
-    /// Queues a job only if a worker (or a queue slot) is free right now.
-    ///
-    /// With a rendezvous queue (size 0), "free" means *waiting on the queue
-    /// at this instant*: a worker that has just finished a job, or is still
-    /// taking its turn at the queue after another worker took one, counts as
-    /// busy. To know whether any worker is idle, count busy ones yourself
-    /// (as the TCP acceptor does for `--overload reject`).
-    pub fn try_execute<F: FnOnce(usize) + Send + 'static>(
-        &self,
-        job: F,
-    ) -> Result<(), SubmitError> {
-        let job: Job = Box::new(job);
+    /// Queues a job that the worker taking it runs until it returns
+    /// `false`. A run that panics is reported and followed by the next run.
+    pub fn repeat<F: FnMut(usize) -> bool + Send + 'static>(&self, job: F) -> Result<(), Closed> {
+        self.send(Work::Loop(Box::new(job)))
+    }
+
+    fn send(&self, work: Work) -> Result<(), Closed> {
         match &self.sender {
-            Some(tx) => tx.try_send(job).map_err(|e| match e {
-                TrySendError::Full(j) => SubmitError::Full(j),
-                TrySendError::Disconnected(j) => SubmitError::Closed(j),
-            }),
-            None => Err(SubmitError::Closed(job)),
+            Some(tx) => tx.send(work).map_err(|_| Closed),
+            None => Err(Closed),
         }
     }
 
@@ -128,13 +132,13 @@ impl ThreadPool {
         self.workers.len()
     }
 
-    /// Jobs that panicked so far.
+    /// Runs of jobs that panicked so far.
     pub fn panics(&self) -> u64 {
         self.panics.load(Ordering::Relaxed)
     }
 
     /// Closes the queue, lets every worker finish its job, joins them all,
-    /// and returns how many jobs panicked over the pool's life.
+    /// and returns how many runs panicked over the pool's life.
     pub fn join(mut self) -> u64 {
         self.shutdown();
         self.panics()
@@ -145,7 +149,7 @@ impl ThreadPool {
         for worker in &mut self.workers {
             if let Some(thread) = worker.thread.take() {
                 // A worker only ends by the queue closing; a join error would
-                // mean the loop itself panicked, which catch_unwind prevents.
+                // mean the loop itself panicked, which `run` prevents.
                 if thread.join().is_err() {
                     eprintln!("sockref: worker {} ended abnormally", worker.id);
                 }
@@ -160,7 +164,12 @@ impl Drop for ThreadPool {
     }
 }
 
-fn worker_loop(id: usize, receiver: &Mutex<Receiver<Job>>, panics: &AtomicU64) {
+fn worker_loop(
+    id: usize,
+    receiver: &Mutex<Receiver<Work>>,
+    panics: &AtomicU64,
+    hook: &dyn Fn(usize, &str),
+) {
     loop {
         // The lock is held only while waiting for the next job; a poisoned
         // lock cannot happen (nothing panics while holding it) but is safe to
@@ -169,9 +178,33 @@ fn worker_loop(id: usize, receiver: &Mutex<Receiver<Job>>, panics: &AtomicU64) {
             Ok(rx) => rx.recv(),
             Err(poisoned) => poisoned.into_inner().recv(),
         };
-        let Ok(job) = next else { return };
-        if panic::catch_unwind(AssertUnwindSafe(|| job(id))).is_err() {
+        match next {
+            Err(_) => return,
+            Ok(Work::Once(job)) => {
+                run(id, panics, hook, || job(id));
+            }
+            Ok(Work::Loop(mut job)) => while run(id, panics, hook, || job(id)).unwrap_or(true) {},
+        }
+    }
+}
+
+/// One run of a job under the crate's only `catch_unwind` for panics in
+/// services, observers and the server's own code: `None` if it panicked.
+fn run<R>(
+    id: usize,
+    panics: &AtomicU64,
+    hook: &dyn Fn(usize, &str),
+    f: impl FnOnce() -> R,
+) -> Option<R> {
+    match panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => Some(r),
+        Err(payload) => {
             panics.fetch_add(1, Ordering::Relaxed);
+            // The hook reports through an observer, which is user code too:
+            // a panic there is swallowed rather than allowed to end the worker.
+            let message = panic_message(&*payload);
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| hook(id, message)));
+            None
         }
     }
 }
@@ -225,22 +258,25 @@ mod tests {
     }
 
     #[test]
-    fn try_execute_reports_full() -> Result<(), Box<dyn std::error::Error>> {
-        let pool = ThreadPool::new(1, 0, "t", 64 * 1024)?;
-        let (hold_tx, hold_rx) = channel::<()>();
-        let (started_tx, started_rx) = channel::<()>();
-        pool.execute(move |_| {
-            let _ = started_tx.send(());
-            let _ = hold_rx.recv();
+    fn a_loop_survives_its_panics_and_reports_each() -> Result<(), Box<dyn std::error::Error>> {
+        let (said, heard) = channel::<String>();
+        let said = Mutex::new(said);
+        let hook: PanicHook = Arc::new(move |worker, message: &str| {
+            let _ = said.lock().map(|s| s.send(format!("{worker}:{message}")));
+        });
+        let pool = ThreadPool::with_hook(1, 0, "t", 64 * 1024, hook)?;
+        let mut run = 0;
+        pool.repeat(move |_| {
+            run += 1;
+            if run % 2 == 0 {
+                panic!("run {run}");
+            }
+            run < 7
         })
         .map_err(|e| format!("{e:?}"))?;
-        started_rx.recv()?;
-        assert!(matches!(
-            pool.try_execute(|_| {}),
-            Err(SubmitError::Full(_))
-        ));
-        drop(hold_tx);
-        pool.join();
+        assert_eq!(pool.join(), 3);
+        let heard: Vec<String> = heard.iter().collect();
+        assert_eq!(heard, ["0:run 2", "0:run 4", "0:run 6"]);
         Ok(())
     }
 }

@@ -13,17 +13,41 @@
 
 use std::fmt::{self, Write as _};
 use std::io::{self, Write};
-use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Transport protocol of a listening socket.
+use crate::net::Endpoint;
+
+/// `emit!(observer, Event::...)`: reports an event to an optional observer
+/// in one line at the call site. The event is built only when an observer
+/// is installed, so tracing off costs one branch.
+macro_rules! emit {
+    ($observer:expr, $event:expr) => {
+        if let Some(observer) = $observer {
+            observer.event(&$event);
+        }
+    };
+}
+pub(crate) use emit;
+
+/// Transport of a socket: address family and type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Proto {
-    /// TCP (`SOCK_STREAM`).
+    /// TCP (`PF_INET`/`PF_INET6`, `SOCK_STREAM`).
     Tcp,
-    /// UDP (`SOCK_DGRAM`).
+    /// UDP (`PF_INET`/`PF_INET6`, `SOCK_DGRAM`).
     Udp,
+    /// Unix-domain stream (`PF_LOCAL`, `SOCK_STREAM`).
+    Unix,
+    /// Unix-domain datagram (`PF_LOCAL`, `SOCK_DGRAM`).
+    Unixgram,
+}
+
+impl Proto {
+    /// True for the connection-oriented (`SOCK_STREAM`) kinds.
+    pub fn is_stream(self) -> bool {
+        matches!(self, Proto::Tcp | Proto::Unix)
+    }
 }
 
 impl fmt::Display for Proto {
@@ -31,6 +55,8 @@ impl fmt::Display for Proto {
         f.write_str(match self {
             Proto::Tcp => "tcp",
             Proto::Udp => "udp",
+            Proto::Unix => "unix",
+            Proto::Unixgram => "unixgram",
         })
     }
 }
@@ -44,24 +70,24 @@ pub enum Event<'a> {
     Listen {
         /// Which protocol.
         proto: Proto,
-        /// The bound address (real port when 0 was asked).
-        addr: SocketAddr,
-        /// `listen()` backlog (TCP only; 0 for UDP).
+        /// The bound address (real port when 0 was asked), or path.
+        addr: &'a Endpoint,
+        /// `listen()` backlog (stream sockets only; 0 for datagrams).
         backlog: u32,
     },
     /// `socket() + connect()` by the client.
     Connect {
         /// Server address.
-        peer: SocketAddr,
+        peer: &'a Endpoint,
         /// Local address the kernel chose.
-        local: SocketAddr,
+        local: &'a Endpoint,
     },
     /// `accept()` returned a new connection.
     Accept {
         /// Connection number, counting from 1.
         conn: u64,
         /// Client address.
-        peer: SocketAddr,
+        peer: &'a Endpoint,
         /// Worker thread that will serve it.
         worker: usize,
     },
@@ -119,7 +145,7 @@ pub enum Event<'a> {
         /// Connection number.
         conn: u64,
         /// Client address.
-        peer: SocketAddr,
+        peer: &'a Endpoint,
     },
     /// `close()` of an accepted connection.
     Close {
@@ -135,21 +161,21 @@ pub enum Event<'a> {
     /// `recvfrom()` returned a datagram.
     RecvFrom {
         /// Sender.
-        peer: SocketAddr,
+        peer: &'a Endpoint,
         /// Datagram length.
         bytes: usize,
     },
     /// `sendto()` sent a datagram.
     SendTo {
         /// Destination.
-        peer: SocketAddr,
+        peer: &'a Endpoint,
         /// Datagram length.
         bytes: usize,
     },
     /// A datagram was received but not answered.
     Drop {
         /// Sender.
-        peer: SocketAddr,
+        peer: &'a Endpoint,
         /// Datagram length.
         bytes: usize,
         /// Why: `"low source port"`, `"own address"` or `"rate limit"`.
@@ -161,12 +187,8 @@ impl Event<'_> {
     /// The C call this event reports, as a student would write it.
     pub fn call(&self) -> &'static str {
         match self {
-            Event::Listen {
-                proto: Proto::Tcp, ..
-            } => "socket() + bind() + listen()",
-            Event::Listen {
-                proto: Proto::Udp, ..
-            } => "socket() + bind()",
+            Event::Listen { proto, .. } if proto.is_stream() => "socket() + bind() + listen()",
+            Event::Listen { .. } => "socket() + bind()",
             Event::Connect { .. } => "socket() + connect()",
             Event::Accept { .. } | Event::AcceptError { .. } | Event::AcceptRecovered { .. } => {
                 "accept()"
@@ -244,10 +266,8 @@ pub fn text_line(event: &Event<'_>) -> String {
             proto,
             addr,
             backlog,
-        } => match proto {
-            Proto::Tcp => format!("{proto} {addr} backlog={backlog}"),
-            Proto::Udp => format!("{proto} {addr}"),
-        },
+        } if proto.is_stream() => format!("{proto} {addr} backlog={backlog}"),
+        Event::Listen { proto, addr, .. } => format!("{proto} {addr}"),
         Event::Connect { peer, local } => format!("peer={peer} local={local}"),
         Event::Accept { conn, peer, worker } => {
             format!("conn={conn} peer={peer} worker={worker}")
@@ -312,7 +332,7 @@ pub fn json_line(event: &Event<'_>) -> String {
             j.str("event", "listen");
             j.str("proto", &proto.to_string());
             j.str("addr", &addr.to_string());
-            if *proto == Proto::Tcp {
+            if proto.is_stream() {
                 j.num("backlog", *backlog);
             }
         }
@@ -460,15 +480,31 @@ mod tests {
 
     #[test]
     fn text_lines_name_the_c_call() {
-        let peer = SocketAddr::from(([127, 0, 0, 1], 53122));
+        let peer = Endpoint::Inet(([127, 0, 0, 1], 53122).into());
         let l = text_line(&Event::Accept {
             conn: 1,
-            peer,
+            peer: &peer,
             worker: 3,
         });
         assert_eq!(l, "accept()   conn=1 peer=127.0.0.1:53122 worker=3\n");
         let l = text_line(&Event::Read { conn: 1, bytes: 0 });
         assert_eq!(l, "read()     conn=1 bytes=0 (EOF)\n");
+        let path = Endpoint::Unix(Some("/tmp/s.sock".into()));
+        let l = text_line(&Event::Listen {
+            proto: Proto::Unix,
+            addr: &path,
+            backlog: 128,
+        });
+        assert_eq!(
+            l,
+            "socket() + bind() + listen() unix /tmp/s.sock backlog=128\n"
+        );
+        let l = text_line(&Event::Listen {
+            proto: Proto::Unixgram,
+            addr: &path,
+            backlog: 0,
+        });
+        assert_eq!(l, "socket() + bind() unixgram /tmp/s.sock\n");
     }
 
     #[test]

@@ -239,7 +239,7 @@ fn seeded_random_inputs_drive_every_service_without_a_panic() {
 
         for (name, service) in &services {
             let mut reply = Vec::new();
-            let answer = service.serve_udp(&input, peer, &mut reply);
+            let answer = service.serve_datagram(&input, &peer.into(), &mut reply);
             let what = format!("{name} {what}");
             match answer {
                 Reply::Send => check_udp(name, &input, Some(&reply), &what),

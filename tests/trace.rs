@@ -84,8 +84,8 @@ impl Observer for Recorder {
                 bytes_in: *bytes_in,
                 bytes_out: *bytes_out,
             },
-            Event::RecvFrom { peer, bytes } => Rec::RecvFrom(*peer, *bytes),
-            Event::SendTo { peer, bytes } => Rec::SendTo(*peer, *bytes),
+            Event::RecvFrom { peer, bytes } => Rec::RecvFrom(peer.inet().unwrap(), *bytes),
+            Event::SendTo { peer, bytes } => Rec::SendTo(peer.inet().unwrap(), *bytes),
             other => Rec::Other(text_line(other)),
         };
         self.events.lock().unwrap().push(rec);

@@ -7,10 +7,10 @@
 //! it again and again.
 
 use std::io::{self, Write};
-use std::net::SocketAddr;
 
 use super::{Reply, Service};
-use crate::conn::Conn;
+use crate::net::Endpoint;
+use crate::server::Conn;
 
 const RING: usize = 95;
 const LINE_CHARS: usize = 72;
@@ -63,7 +63,7 @@ impl Service for Chargen {
         "chargen"
     }
 
-    fn serve_tcp(&self, conn: &mut Conn<'_>) -> io::Result<()> {
+    fn serve_stream(&self, conn: &mut Conn<'_>) -> io::Result<()> {
         loop {
             match conn.write_all(&self.cycle) {
                 Ok(()) => {}
@@ -83,7 +83,7 @@ impl Service for Chargen {
         }
     }
 
-    fn serve_udp(&self, _request: &[u8], _peer: SocketAddr, reply: &mut Vec<u8>) -> Reply {
+    fn serve_datagram(&self, _request: &[u8], _peer: &Endpoint, reply: &mut Vec<u8>) -> Reply {
         reply.extend_from_slice(&self.cycle[..CHARGEN_UDP_LEN]);
         Reply::Send
     }
@@ -113,8 +113,8 @@ mod tests {
     fn udp_reply_is_a_prefix() {
         let c = Chargen::new();
         let mut reply = Vec::new();
-        let peer = SocketAddr::from(([127, 0, 0, 1], 5000));
-        assert_eq!(c.serve_udp(b"x", peer, &mut reply), Reply::Send);
+        let peer = Endpoint::Inet(([127, 0, 0, 1], 5000).into());
+        assert_eq!(c.serve_datagram(b"x", &peer, &mut reply), Reply::Send);
         assert_eq!(reply, chargen_pattern(CHARGEN_UDP_LEN));
     }
 }

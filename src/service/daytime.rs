@@ -4,11 +4,11 @@
 //! sockref always answers in UTC, e.g. `Sunday, November 22, 2026 10:15:30-UTC`.
 
 use std::io::{self, Write};
-use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{Reply, Service};
-use crate::conn::Conn;
+use crate::net::Endpoint;
+use crate::server::Conn;
 
 const WEEKDAYS: [&str; 7] = [
     "Sunday",
@@ -75,11 +75,11 @@ impl Service for Daytime {
         "daytime"
     }
 
-    fn serve_tcp(&self, conn: &mut Conn<'_>) -> io::Result<()> {
+    fn serve_stream(&self, conn: &mut Conn<'_>) -> io::Result<()> {
         conn.write_all(daytime_line(SystemTime::now()).as_bytes())
     }
 
-    fn serve_udp(&self, _request: &[u8], _peer: SocketAddr, reply: &mut Vec<u8>) -> Reply {
+    fn serve_datagram(&self, _request: &[u8], _peer: &Endpoint, reply: &mut Vec<u8>) -> Reply {
         reply.extend_from_slice(daytime_line(SystemTime::now()).as_bytes());
         Reply::Send
     }

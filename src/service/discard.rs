@@ -3,7 +3,7 @@
 use std::io;
 
 use super::Service;
-use crate::conn::Conn;
+use crate::server::Conn;
 
 /// Discard: TCP reads until end of file; UDP sends nothing.
 pub struct Discard;
@@ -13,7 +13,7 @@ impl Service for Discard {
         "discard"
     }
 
-    fn serve_tcp(&self, conn: &mut Conn<'_>) -> io::Result<()> {
+    fn serve_stream(&self, conn: &mut Conn<'_>) -> io::Result<()> {
         conn.for_each_chunk(|_, _| Ok(()))
     }
 }

@@ -2,10 +2,10 @@
 //! `char msg[] = "Hello World!"`, so the 12 letters and the NUL: 13 bytes.
 
 use std::io::{self, Write};
-use std::net::SocketAddr;
 
 use super::{Reply, Service};
-use crate::conn::Conn;
+use crate::net::Endpoint;
+use crate::server::Conn;
 
 /// The 13 bytes the C program sends: `sizeof("Hello World!")` counts the NUL.
 pub const HELLO_MSG: &[u8; 13] = b"Hello World!\0";
@@ -18,11 +18,11 @@ impl Service for Hello {
         "hello"
     }
 
-    fn serve_tcp(&self, conn: &mut Conn<'_>) -> io::Result<()> {
+    fn serve_stream(&self, conn: &mut Conn<'_>) -> io::Result<()> {
         conn.write_all(HELLO_MSG)
     }
 
-    fn serve_udp(&self, _request: &[u8], _peer: SocketAddr, reply: &mut Vec<u8>) -> Reply {
+    fn serve_datagram(&self, _request: &[u8], _peer: &Endpoint, reply: &mut Vec<u8>) -> Reply {
         reply.extend_from_slice(HELLO_MSG);
         Reply::Send
     }

@@ -2,10 +2,10 @@
 //! then `sprintf(buf, "%d : %s", strlen(msg), msg)` written with its NUL.
 
 use std::io::{self, Read, Write};
-use std::net::SocketAddr;
 
 use super::{Reply, Service};
-use crate::conn::Conn;
+use crate::net::Endpoint;
+use crate::server::Conn;
 
 /// The C program's `BUFF_SIZE`: one `read()` of at most this many bytes.
 pub const LENGTH_BUF: usize = 1024;
@@ -30,7 +30,7 @@ impl Service for Length {
         "length"
     }
 
-    fn serve_tcp(&self, conn: &mut Conn<'_>) -> io::Result<()> {
+    fn serve_stream(&self, conn: &mut Conn<'_>) -> io::Result<()> {
         let mut buf = [0u8; LENGTH_BUF];
         let n = conn.read(&mut buf)?;
         let mut reply = Vec::with_capacity(n + 8);
@@ -38,7 +38,7 @@ impl Service for Length {
         conn.write_all(&reply)
     }
 
-    fn serve_udp(&self, request: &[u8], _peer: SocketAddr, reply: &mut Vec<u8>) -> Reply {
+    fn serve_datagram(&self, request: &[u8], _peer: &Endpoint, reply: &mut Vec<u8>) -> Reply {
         length_reply(request, reply);
         Reply::Send
     }

@@ -1,8 +1,9 @@
-//! The services: what happens between `accept()` and `close()` (TCP), or
-//! between `recvfrom()` and `sendto()` (UDP).
+//! The services: what happens between `accept()` and `close()` (stream:
+//! TCP or Unix-domain), or between `recvfrom()` and `sendto()` (datagram:
+//! UDP or Unix-domain).
 //!
 //! Each classic service lives in a file of its own and is a few lines long,
-//! as in inetd's built-ins. A lab writes its own by implementing [`Service`],
+//! as in inetd's built-ins, and [`SERVICES`] is the one table of them. A lab writes its own by implementing [`Service`],
 //! or by passing a closure to [`tcp_handler`] / [`udp_handler`].
 //!
 //! What a service does not do: touch the listener, the pool or the timeouts.
@@ -10,10 +11,10 @@
 //! rest, including closing the connection when the service returns.
 
 use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::conn::Conn;
+use crate::net::Endpoint;
+use crate::server::Conn;
 
 mod chargen;
 mod daytime;
@@ -49,44 +50,66 @@ pub trait Service: Send + Sync + 'static {
     /// The name printed in the `listening` line and traces.
     fn name(&self) -> &str;
 
-    /// Serves one TCP connection until done. The server closes it afterwards
-    /// (after draining input the service left unread, so replies arrive).
-    fn serve_tcp(&self, conn: &mut Conn<'_>) -> io::Result<()>;
+    /// Serves one stream connection (TCP or Unix-domain) until done. The
+    /// server closes it afterwards (after draining input the service left
+    /// unread, so replies arrive).
+    fn serve_stream(&self, conn: &mut Conn<'_>) -> io::Result<()>;
 
-    /// Answers one UDP datagram: fill `reply` (empty on entry) and say
-    /// whether to send it. The default answers nothing.
-    fn serve_udp(&self, request: &[u8], peer: SocketAddr, reply: &mut Vec<u8>) -> Reply {
+    /// Answers one datagram (UDP or Unix-domain): fill `reply` (empty on
+    /// entry) and say whether to send it. The default answers nothing.
+    fn serve_datagram(&self, request: &[u8], peer: &Endpoint, reply: &mut Vec<u8>) -> Reply {
         let _ = (request, peer, reply);
         Reply::Nothing
     }
 }
 
-/// The names of the built-in services, as `--service` accepts them.
-pub const SERVICE_NAMES: [&str; 7] = [
-    "echo", "discard", "chargen", "daytime", "time", "hello", "length",
+/// Makes one built-in service.
+pub type Make = fn() -> Arc<dyn Service>;
+
+/// The built-in services, the one table: a name as `--service` takes it,
+/// and how to make the service. `--help`, [`builtin`] and [`SERVICE_NAMES`]
+/// all read it.
+pub const SERVICES: [(&str, Make); 7] = [
+    ("echo", || Arc::new(Echo)),
+    ("discard", || Arc::new(Discard)),
+    ("chargen", || Arc::new(Chargen::new())),
+    ("daytime", || Arc::new(Daytime)),
+    ("time", || Arc::new(Time)),
+    ("hello", || Arc::new(Hello)),
+    ("length", || Arc::new(Length)),
 ];
+
+/// The names in [`SERVICES`], in its order.
+pub const SERVICE_NAMES: [&str; SERVICES.len()] = {
+    let mut names = [""; SERVICES.len()];
+    let mut i = 0;
+    while i < SERVICES.len() {
+        names[i] = SERVICES[i].0;
+        i += 1;
+    }
+    names
+};
+
+/// The names of the built-in services, as a list.
+pub fn names() -> Vec<&'static str> {
+    SERVICE_NAMES.to_vec()
+}
 
 /// Looks up a built-in service by name.
 pub fn builtin(name: &str) -> Option<Arc<dyn Service>> {
-    Some(match name {
-        "echo" => Arc::new(Echo),
-        "discard" => Arc::new(Discard),
-        "chargen" => Arc::new(Chargen::new()),
-        "daytime" => Arc::new(Daytime),
-        "time" => Arc::new(Time),
-        "hello" => Arc::new(Hello),
-        "length" => Arc::new(Length),
-        _ => return None,
-    })
+    SERVICES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, make)| make())
 }
 
-/// A service made from a closure over a TCP connection (UDP: no reply).
+/// A service made from a closure over a stream connection (datagrams: no reply).
 pub struct TcpHandler<F> {
     name: String,
     f: F,
 }
 
-/// Wraps a closure as a TCP [`Service`] named `name`.
+/// Wraps a closure as a stream (TCP or Unix-domain) [`Service`] named `name`.
 pub fn tcp_handler<F>(name: &str, f: F) -> TcpHandler<F>
 where
     F: Fn(&mut Conn<'_>) -> io::Result<()> + Send + Sync + 'static,
@@ -104,22 +127,23 @@ where
     fn name(&self) -> &str {
         &self.name
     }
-    fn serve_tcp(&self, conn: &mut Conn<'_>) -> io::Result<()> {
+    fn serve_stream(&self, conn: &mut Conn<'_>) -> io::Result<()> {
         (self.f)(conn)
     }
 }
 
-/// A service made from a closure over a UDP datagram (TCP: closes at once).
+/// A service made from a closure over a datagram (streams: closed at once).
 pub struct UdpHandler<F> {
     name: String,
     f: F,
 }
 
-/// Wraps a closure as a UDP [`Service`] named `name`: it gets the request and
-/// the sender and returns the reply, or `None` to stay silent.
+/// Wraps a closure as a datagram (UDP or Unix-domain) [`Service`] named
+/// `name`: it gets the request and the sender and returns the reply, or
+/// `None` to stay silent.
 pub fn udp_handler<F>(name: &str, f: F) -> UdpHandler<F>
 where
-    F: Fn(&[u8], SocketAddr) -> Option<Vec<u8>> + Send + Sync + 'static,
+    F: Fn(&[u8], &Endpoint) -> Option<Vec<u8>> + Send + Sync + 'static,
 {
     UdpHandler {
         name: name.to_string(),
@@ -129,15 +153,15 @@ where
 
 impl<F> Service for UdpHandler<F>
 where
-    F: Fn(&[u8], SocketAddr) -> Option<Vec<u8>> + Send + Sync + 'static,
+    F: Fn(&[u8], &Endpoint) -> Option<Vec<u8>> + Send + Sync + 'static,
 {
     fn name(&self) -> &str {
         &self.name
     }
-    fn serve_tcp(&self, _conn: &mut Conn<'_>) -> io::Result<()> {
+    fn serve_stream(&self, _conn: &mut Conn<'_>) -> io::Result<()> {
         Ok(())
     }
-    fn serve_udp(&self, request: &[u8], peer: SocketAddr, reply: &mut Vec<u8>) -> Reply {
+    fn serve_datagram(&self, request: &[u8], peer: &Endpoint, reply: &mut Vec<u8>) -> Reply {
         match (self.f)(request, peer) {
             Some(bytes) => {
                 *reply = bytes;

@@ -1,11 +1,11 @@
 //! Time (RFC 868): four bytes, big-endian seconds since 1900-01-01 00:00 UTC.
 
 use std::io::{self, Write};
-use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{Reply, Service};
-use crate::conn::Conn;
+use crate::net::Endpoint;
+use crate::server::Conn;
 
 /// Seconds from 1900-01-01 to 1970-01-01 (70 years, 17 of them leap years).
 pub const RFC868_EPOCH_OFFSET: u64 = 2_208_988_800;
@@ -26,11 +26,11 @@ impl Service for Time {
         "time"
     }
 
-    fn serve_tcp(&self, conn: &mut Conn<'_>) -> io::Result<()> {
+    fn serve_stream(&self, conn: &mut Conn<'_>) -> io::Result<()> {
         conn.write_all(&rfc868_time(SystemTime::now()))
     }
 
-    fn serve_udp(&self, _request: &[u8], _peer: SocketAddr, reply: &mut Vec<u8>) -> Reply {
+    fn serve_datagram(&self, _request: &[u8], _peer: &Endpoint, reply: &mut Vec<u8>) -> Reply {
         reply.extend_from_slice(&rfc868_time(SystemTime::now()));
         Reply::Send
     }

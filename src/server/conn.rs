@@ -1,10 +1,10 @@
-//! One accepted TCP connection, as a handler sees it.
+//! One accepted stream connection (TCP or Unix-domain), as a handler sees it.
 //!
 //! [`Conn`] is what a service reads from and writes to. It is a thin layer
-//! over `&TcpStream` that does three things the C loop would do by hand:
+//! over the accepted socket that does three things the C loop would do by hand:
 //! reports each `read()`/`write()` to the trace, keeps the connection's byte
 //! counts, and enforces the per-connection time limits (idle timeout and
-//! whole-connection deadline), turning an expired timer into a `TimedOut`
+//! whole-connection deadline, `guard::deadline`), turning an expired timer into a `TimedOut`
 //! error that says which limit ran out.
 //!
 //! What it does not do: buffer. Every `read` is one system call and every
@@ -16,11 +16,14 @@
 
 use std::cell::Cell;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use std::net::Shutdown;
 
-use crate::limits::{LARGE_READ_BUF, SMALL_READ_BUF};
-use crate::trace::{Event, Observer};
+use super::state::Session;
+use crate::guard::deadline::Deadlines;
+use crate::limits::{Limits, LARGE_READ_BUF, SMALL_READ_BUF};
+use crate::net::{Endpoint, Outcome};
+use crate::trace::{emit, Event, Observer};
+use crate::transport::Stream;
 
 /// An accepted connection being served by one worker.
 ///
@@ -28,50 +31,35 @@ use crate::trace::{Event, Observer};
 /// would `read(2)` and `write(2)` in C. Errors carry the failing call's reason;
 /// returning one from a handler just closes this connection.
 pub struct Conn<'a> {
-    stream: &'a TcpStream,
-    id: u64,
-    peer: SocketAddr,
+    stream: &'a Stream,
+    session: &'a Session<'a>,
+    peer: Endpoint,
     worker: usize,
     observer: Option<&'a dyn Observer>,
-    idle: Option<Duration>,
-    deadline: Option<(Instant, Duration)>,
-    started: Instant,
-    bytes_in: u64,
-    bytes_out: u64,
+    deadlines: Deadlines,
     peer_closed: bool,
     write_shut: bool,
-    /// While draining after the reply: when the drain gives up.
-    drain_until: Option<Instant>,
     /// Set once a failed call was reported, so the server does not report
     /// the same failure again when the handler passes it up with `?`.
     error_traced: Cell<bool>,
 }
 
 impl<'a> Conn<'a> {
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
-        stream: &'a TcpStream,
-        id: u64,
-        peer: SocketAddr,
+        stream: &'a Stream,
+        session: &'a Session<'a>,
+        peer: Endpoint,
         worker: usize,
         observer: Option<&'a dyn Observer>,
-        idle: Option<Duration>,
-        max_conn_time: Option<Duration>,
-        started: Instant,
+        limits: &Limits,
     ) -> Self {
         Conn {
             stream,
-            id,
+            session,
             peer,
             worker,
             observer,
-            idle,
-            // A limit too large to add to the clock is no limit.
-            deadline: max_conn_time.and_then(|t| started.checked_add(t).map(|at| (at, t))),
-            drain_until: None,
-            started,
-            bytes_in: 0,
-            bytes_out: 0,
+            deadlines: Deadlines::new(limits, session.started),
             peer_closed: false,
             write_shut: false,
             error_traced: Cell::new(false),
@@ -80,12 +68,13 @@ impl<'a> Conn<'a> {
 
     /// Connection number (1 for the first accepted, as in the trace).
     pub fn id(&self) -> u64 {
-        self.id
+        self.session.id
     }
 
-    /// The client's address, as `accept()` returned it.
-    pub fn peer(&self) -> SocketAddr {
-        self.peer
+    /// The client's address, as `accept()` returned it (for a Unix-domain
+    /// client, usually unnamed).
+    pub fn peer(&self) -> &Endpoint {
+        &self.peer
     }
 
     /// Index of the worker thread serving this connection.
@@ -95,12 +84,12 @@ impl<'a> Conn<'a> {
 
     /// Bytes read so far.
     pub fn bytes_in(&self) -> u64 {
-        self.bytes_in
+        self.session.bytes_in.get()
     }
 
     /// Bytes written so far.
     pub fn bytes_out(&self) -> u64 {
-        self.bytes_out
+        self.session.bytes_out.get()
     }
 
     /// True once a `read()` returned 0: the client sent FIN (closed or
@@ -111,7 +100,7 @@ impl<'a> Conn<'a> {
 
     /// The underlying socket, for options such as `set_nodelay`. Reads and
     /// writes made on it directly are neither traced nor counted.
-    pub fn stream(&self) -> &TcpStream {
+    pub fn stream(&self) -> &Stream {
         self.stream
     }
 
@@ -121,7 +110,7 @@ impl<'a> Conn<'a> {
             return Ok(());
         }
         self.write_shut = true;
-        self.emit(&Event::ShutdownWrite { conn: self.id });
+        emit!(self.observer, Event::ShutdownWrite { conn: self.id() });
         self.stream
             .shutdown(Shutdown::Write)
             .map_err(|e| self.fail("shutdown()", e))
@@ -157,86 +146,61 @@ impl<'a> Conn<'a> {
         }
     }
 
-    fn emit(&self, event: &Event<'_>) {
-        if let Some(obs) = self.observer {
-            obs.event(event);
-        }
-    }
-
     /// Reports a failed call and turns a socket timeout (which Unix reports
     /// as EAGAIN) into a `TimedOut` error naming the limit that expired.
     fn fail(&self, call: &'static str, e: io::Error) -> io::Error {
-        let e = if matches!(
-            e.kind(),
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-        ) {
-            self.timeout_error()
-        } else {
-            e
+        let e = match Outcome::of(&e) {
+            Outcome::TimedOut => self.deadlines.expired(),
+            _ => e,
         };
         self.error_traced.set(true);
-        self.emit(&Event::Error {
-            conn: self.id,
-            call,
-            error: &e,
-        });
+        emit!(
+            self.observer,
+            Event::Error {
+                conn: self.id(),
+                call,
+                error: &e
+            }
+        );
         e
     }
 
-    /// True if a call on this connection failed and was reported: an error
-    /// the handler returns after that is most likely the same one.
-    pub(crate) fn error_traced(&self) -> bool {
-        self.error_traced.get()
-    }
-
-    fn timeout_error(&self) -> io::Error {
-        if self
-            .drain_until
-            .is_some_and(|until| Instant::now() >= until)
-        {
-            return io::Error::new(io::ErrorKind::TimedOut, "drain time after the reply ended");
+    /// After the service returned `result`: trace an error the handler
+    /// made up itself (a failed `read()` or `write()` is already traced),
+    /// so the trace always says why the connection is being closed.
+    pub(crate) fn ended(&self, result: &io::Result<()>) {
+        if let (Err(e), false) = (result, self.error_traced.get()) {
+            emit!(
+                self.observer,
+                Event::Error {
+                    conn: self.id(),
+                    call: "handler",
+                    error: e
+                }
+            );
         }
-        let msg = match (self.deadline, self.idle) {
-            (Some((at, total)), _) if Instant::now() >= at => {
-                format!("connection time limit reached ({}s)", secs(total))
-            }
-            (_, Some(idle)) => format!("timed out after {}s", secs(idle)),
-            _ => "timed out".to_string(),
-        };
-        io::Error::new(io::ErrorKind::TimedOut, msg)
     }
 
-    /// With a whole-connection deadline (or while draining), each call may
-    /// wait only for what is left of it, or the idle timeout if shorter. One
-    /// `setsockopt()` per call, paid only when such a limit is set.
-    fn arm(&self, call: &'static str, read: bool) -> io::Result<()> {
-        let limit = match (self.deadline.map(|(at, _)| at), self.drain_until) {
-            (Some(a), Some(b)) => a.min(b),
-            (Some(a), None) | (None, Some(a)) => a,
-            (None, None) => return Ok(()),
-        };
-        let left = limit.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(self.fail(call, io::Error::from(io::ErrorKind::TimedOut)));
-        }
-        let wait = self.idle.map_or(left, |idle| idle.min(left));
-        let set = if read {
-            self.stream.set_read_timeout(Some(wait))
-        } else {
-            self.stream.set_write_timeout(Some(wait))
-        };
-        set.map_err(|e| self.fail("setsockopt()", e))
-    }
-
-    /// The one place a system call on the connection is made: retries
-    /// EINTR as the C loop would, and reports any other failure.
+    /// The one place a system call on the connection is made: arms the
+    /// deadlines, retries EINTR as the C loop would, reports any failure.
     fn syscall(
         &mut self,
         call: &'static str,
         read: bool,
-        mut op: impl FnMut(&TcpStream) -> io::Result<usize>,
+        mut op: impl FnMut(&Stream) -> io::Result<usize>,
     ) -> io::Result<usize> {
-        self.arm(call, read)?;
+        match self.deadlines.before_call() {
+            Err(e) => return Err(self.fail(call, e)),
+            Ok(None) => {}
+            Ok(Some(wait)) => {
+                let set = if read {
+                    self.stream.set_read_timeout(Some(wait))
+                } else {
+                    self.stream.set_write_timeout(Some(wait))
+                };
+                set.map_err(|e| self.fail("setsockopt()", e))?;
+            }
+        }
         loop {
             match op(self.stream) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -250,53 +214,37 @@ impl<'a> Conn<'a> {
     /// FIN, then read and discard (bounded in time and bytes) until the
     /// client's FIN. Closing with unread input would make the kernel send a
     /// reset, which can destroy the reply before the client reads it.
-    pub(crate) fn linger(&mut self, timeout: Duration, max_bytes: usize) {
-        if self.peer_closed {
+    pub(crate) fn linger(&mut self, limits: &Limits) {
+        if self.peer_closed || self.shutdown_write().is_err() {
             return;
         }
-        if self.shutdown_write().is_err() {
-            return;
-        }
-        self.drain_until = Some(
-            Instant::now()
-                .checked_add(timeout)
-                .unwrap_or_else(Instant::now),
-        );
+        self.deadlines.drain(limits.drain_timeout);
         let mut scratch = [0u8; SMALL_READ_BUF];
         let mut drained = 0usize;
-        while drained <= max_bytes {
+        while drained <= limits.drain_bytes {
             match self.read(&mut scratch) {
                 Ok(0) | Err(_) => return,
                 Ok(n) => drained += n,
             }
         }
     }
-
-    pub(crate) fn finish(&self) -> (Duration, u64, u64) {
-        (self.started.elapsed(), self.bytes_in, self.bytes_out)
-    }
-}
-
-fn secs(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s.fract() == 0.0 {
-        format!("{}", d.as_secs())
-    } else {
-        format!("{s:.3}")
-    }
 }
 
 impl Read for Conn<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.syscall("read()", true, |mut s| s.read(buf))?;
-        self.bytes_in += n as u64;
+        let total = &self.session.bytes_in;
+        total.set(total.get() + n as u64);
         if n == 0 && !buf.is_empty() {
             self.peer_closed = true;
         }
-        self.emit(&Event::Read {
-            conn: self.id,
-            bytes: n,
-        });
+        emit!(
+            self.observer,
+            Event::Read {
+                conn: self.id(),
+                bytes: n
+            }
+        );
         Ok(n)
     }
 }
@@ -304,11 +252,15 @@ impl Read for Conn<'_> {
 impl Write for Conn<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.syscall("write()", false, |mut s| s.write(buf))?;
-        self.bytes_out += n as u64;
-        self.emit(&Event::Write {
-            conn: self.id,
-            bytes: n,
-        });
+        let total = &self.session.bytes_out;
+        total.set(total.get() + n as u64);
+        emit!(
+            self.observer,
+            Event::Write {
+                conn: self.id(),
+                bytes: n
+            }
+        );
         Ok(n)
     }
 

@@ -1,0 +1,20 @@
+//! Hardening, one threat per file. The textbook path in `server/` calls each
+//! guard in one line; a guard decides and reports, and never serves.
+//!
+//! | file | threat | limit it applies |
+//! |---|---|---|
+//! | [`deadline`] | a client that goes silent, stops reading, or holds on for ever | idle timeout, whole-connection time, drain after the reply |
+//! | [`backoff`] | `accept()` failing in a loop (out of descriptors or memory) | a pause from 5 ms doubling to 1 s, one message per episode |
+//! | [`overload`] | more clients than workers, with `--overload reject` | `busy\r\n` and close, at once |
+//! | [`datagram`] | datagram loops between servers, floods from one source | source-port and own-address filter, per-source rate |
+//! | [`wake`] | threads blocked in `accept()`/`recvfrom()` at stop | wakers made up front |
+//!
+//! Guards are leaves: they read [`crate::limits`], count in
+//! [`crate::stats`], trace through [`crate::trace`], and import nothing of
+//! `server/`.
+
+pub(crate) mod backoff;
+pub(crate) mod datagram;
+pub(crate) mod deadline;
+pub(crate) mod overload;
+pub(crate) mod wake;

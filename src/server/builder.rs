@@ -1,0 +1,291 @@
+//! [`ServerBuilder`]: configure, then `start()` in C order: resolve the
+//! address, `socket()` + `bind()` (+ `listen()`), start the workers.
+//!
+//! Every socket and every thread exists before `start()` returns, so by the
+//! time a caller has a [`ServerHandle`] the server is accepting.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::datagram;
+use super::handle::ServerHandle;
+use super::state::Shared;
+use super::stream;
+use crate::error::Error;
+use crate::guard::wake::DatagramWaker;
+use crate::limits::{AcceptModel, Limits, Overload};
+use crate::net::{resolve, Address, Endpoint, DEFAULT_ADDR};
+use crate::service::{self, Service};
+use crate::trace::Observer;
+use crate::transport::{Datagram, Listener, SocketFile};
+
+/// Which protocols to serve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocols {
+    /// Stream: TCP, or a Unix-domain stream socket for a `unix:` address.
+    Tcp,
+    /// Datagram: UDP, or a Unix-domain datagram socket for a `unix:` address.
+    Udp,
+    /// TCP and UDP on the same port number. If either bind fails, neither
+    /// serves. Not for a `unix:` address: one path holds one socket.
+    Both,
+}
+
+impl Protocols {
+    fn stream(self) -> bool {
+        self != Protocols::Udp
+    }
+
+    fn datagram(self) -> bool {
+        self != Protocols::Tcp
+    }
+}
+
+/// Configures and starts a server. See the crate root for an example.
+pub struct ServerBuilder {
+    addr: String,
+    protocols: Protocols,
+    service: Arc<dyn Service>,
+    limits: Limits,
+    observer: Option<Arc<dyn Observer>>,
+    max_connections: Option<u64>,
+    max_datagrams: Option<u64>,
+}
+
+impl Default for ServerBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ServerBuilder {
+    /// Echo on `127.0.0.1:4000`, TCP and UDP, default [`Limits`].
+    pub fn new() -> Self {
+        ServerBuilder {
+            addr: DEFAULT_ADDR.to_string(),
+            protocols: Protocols::Both,
+            service: Arc::new(service::Echo),
+            limits: Limits::default(),
+            observer: None,
+            max_connections: None,
+            max_datagrams: None,
+        }
+    }
+
+    /// The address to bind: `"127.0.0.1:0"` (0 = any free port),
+    /// `"[::1]:4000"`, or `"unix:/path/to/socket"` for a Unix-domain socket.
+    pub fn addr(mut self, addr: &str) -> Self {
+        self.addr = addr.to_string();
+        self
+    }
+
+    /// Which protocols to serve (default both).
+    pub fn protocols(mut self, protocols: Protocols) -> Self {
+        self.protocols = protocols;
+        self
+    }
+
+    /// The service every connection and datagram gets.
+    pub fn service(mut self, service: impl Service) -> Self {
+        self.service = Arc::new(service);
+        self
+    }
+
+    /// The service, already shared.
+    pub fn service_arc(mut self, service: Arc<dyn Service>) -> Self {
+        self.service = service;
+        self
+    }
+
+    /// A built-in service by name (see [`service::SERVICES`]).
+    pub fn builtin(mut self, name: &str) -> Result<Self, Error> {
+        self.service = service::builtin(name).ok_or_else(|| {
+            invalid(
+                "service",
+                Some(name),
+                format!(
+                    "unknown service (choose one of {})",
+                    service::names().join(", ")
+                ),
+            )
+        })?;
+        Ok(self)
+    }
+
+    /// All bounds at once.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Number of stream workers (connections served at once).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.limits.workers = n;
+        self
+    }
+
+    /// Idle timeout for each `read()`/`write()` (`None` = wait forever).
+    pub fn idle_timeout(mut self, t: Option<Duration>) -> Self {
+        self.limits.idle_timeout = t;
+        self
+    }
+
+    /// Receives every socket-call event (see [`crate::trace`]).
+    pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// Ask to stop (see [`ServerHandle::wait`]) once this many stream
+    /// connections have been served and closed. With
+    /// [`max_datagrams`](Self::max_datagrams) too, once both are reached.
+    pub fn max_connections(mut self, n: u64) -> Self {
+        self.max_connections = Some(n);
+        self
+    }
+
+    /// Ask to stop (see [`ServerHandle::wait`]) once this many datagrams
+    /// have been handled (answered, or dropped by a rule). With
+    /// [`max_connections`](Self::max_connections) too, once both are reached.
+    pub fn max_datagrams(mut self, n: u64) -> Self {
+        self.max_datagrams = Some(n);
+        self
+    }
+
+    /// Binds and starts serving. Returns once every socket is bound and
+    /// every worker thread is running.
+    pub fn start(self) -> Result<ServerHandle, Error> {
+        let mut limits = self.limits;
+        if limits.overload == Overload::Reject {
+            // Refusing needs a thread that accepts while all workers are
+            // busy, which only the hand-off design has.
+            limits.accept_model = AcceptModel::Handoff;
+        }
+        limits
+            .validate()
+            .map_err(|why| invalid("configuration", None, why))?;
+        // socket() + bind() (+ listen())
+        let bound = bind(&self.addr, self.protocols)?;
+        let workers = if bound.listener.is_some() {
+            limits.workers
+        } else {
+            0
+        };
+        let shared = Arc::new(Shared::new(
+            self.service,
+            limits,
+            self.observer,
+            workers,
+            self.max_connections,
+            self.max_datagrams,
+        ));
+        // Every descriptor the server will ever make is made before the
+        // stream acceptors start: each one blocked in accept() reserves a
+        // descriptor, which may leave none at a low RLIMIT_NOFILE.
+        let datagram = match bound.datagram {
+            Some(socket) => {
+                let local = socket
+                    .local()
+                    .map_err(|e| Error::new("getsockname()", None, e))?;
+                Some((socket, DatagramWaker::new(&local)?))
+            }
+            None => None,
+        };
+        // If a later step fails, dropping `handle` stops what already started.
+        let mut handle = ServerHandle::new(Arc::clone(&shared), bound.file);
+        if let Some(listener) = bound.listener {
+            handle.stream = Some(stream::start(listener, &shared)?);
+        }
+        if let Some((socket, waker)) = datagram {
+            handle.datagram = Some(datagram::start(socket, waker, &shared)?);
+        }
+        Ok(handle)
+    }
+}
+
+fn invalid(what: &'static str, target: Option<&str>, why: String) -> Error {
+    let e = io::Error::new(io::ErrorKind::InvalidInput, why);
+    Error::new(what, target.map(str::to_string), e)
+}
+
+/// What `bind` made: at most one socket of each kind, and the Unix
+/// socket's file to remove on stop.
+struct Bound {
+    listener: Option<Listener>,
+    datagram: Option<Datagram>,
+    file: Option<SocketFile>,
+}
+
+/// Resolves `addr` and binds what `protocols` asks for.
+fn bind(addr: &str, protocols: Protocols) -> Result<Bound, Error> {
+    let path = match Address::parse(addr).map_err(|why| invalid("address", None, why))? {
+        Address::Inet(a) => return bind_inet(resolve(&a)?[0], protocols),
+        Address::Unix(path) => path,
+    };
+    let (listener, datagram) = match protocols {
+        Protocols::Tcp => (Some(Listener::bind_unix(&path)?), None),
+        Protocols::Udp => (None, Some(Datagram::bind_unix(&path)?)),
+        Protocols::Both => {
+            let why = "a Unix-domain path holds one socket: serve stream (tcp) or datagram (udp)";
+            return Err(invalid(
+                "bind()",
+                Some(&path.display().to_string()),
+                why.into(),
+            ));
+        }
+    };
+    let file = Some(SocketFile::new(&path));
+    Ok(Bound {
+        listener,
+        datagram,
+        file,
+    })
+}
+
+/// With both protocols and port 0, the UDP port must match the port the
+/// kernel chose for TCP; if another program holds that UDP port, try again
+/// with a new TCP port (a few times).
+fn bind_inet(addr: std::net::SocketAddr, protocols: Protocols) -> Result<Bound, Error> {
+    let tries = if protocols == Protocols::Both && addr.port() == 0 {
+        8
+    } else {
+        1
+    };
+    let mut last = None;
+    for _ in 0..tries {
+        let listener = protocols
+            .stream()
+            .then(|| Listener::bind_tcp(addr))
+            .transpose()?;
+        let udp_addr = match listener.as_ref().map(Listener::local) {
+            Some(Ok(Endpoint::Inet(a))) => a,
+            Some(Err(e)) => return Err(Error::new("getsockname()", Some(addr.to_string()), e)),
+            _ => addr,
+        };
+        if !protocols.datagram() {
+            return Ok(Bound {
+                listener,
+                datagram: None,
+                file: None,
+            });
+        }
+        match Datagram::bind_udp(udp_addr) {
+            Ok(d) => {
+                return Ok(Bound {
+                    listener,
+                    datagram: Some(d),
+                    file: None,
+                })
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        Error::new(
+            "bind()",
+            Some(addr.to_string()),
+            io::ErrorKind::AddrInUse.into(),
+        )
+    }))
+}

@@ -1,0 +1,341 @@
+//! What every server thread shares, and the books of one connection.
+//!
+//! [`Shared`] holds the service, the limits, the trace, the counters and
+//! the stop handshake. [`Session`] is one accepted connection from
+//! `accept()` to `close()`: while it lives the connection counts as in
+//! flight (so shutdown waits for it) and sits in its worker's slot (so
+//! shutdown can cut it). Closing it is the bookkeeping half of `close()`.
+//!
+//! A leaf of `server/`: it imports nothing of its siblings.
+
+use std::cell::Cell;
+use std::net::Shutdown;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::guard::backoff;
+use crate::limits::Limits;
+use crate::service::Service;
+use crate::stats::{add, bump, Counters};
+use crate::trace::{emit, Event, Observer};
+use crate::transport::Stream;
+
+/// State every server thread shares.
+pub(crate) struct Shared {
+    pub service: Arc<dyn Service>,
+    pub limits: Limits,
+    pub observer: Option<Arc<dyn Observer>>,
+    pub counters: Counters,
+    /// Set while `accept()` fails for lack of descriptors (see `guard::backoff`).
+    accept_paused: AtomicBool,
+    stopping: AtomicBool,
+    /// Set once shutdown starts cutting connections left after the grace.
+    cutting: AtomicBool,
+    stop_requested: AtomicBool,
+    next_conn: AtomicU64,
+    active: AtomicUsize,
+    /// One per stream worker: the connection it serves, so that shutdown can
+    /// cut it, and the books of one that a panic unwound, for the report.
+    slots: Vec<Mutex<Slot>>,
+    max_connections: Option<u64>,
+    max_datagrams: Option<u64>,
+    /// Datagrams fully handled (answered, dropped or refused).
+    datagrams_done: AtomicU64,
+    lock: Mutex<()>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct Slot {
+    stream: Option<Arc<Stream>>,
+    unwound: Option<Closed>,
+}
+
+/// A connection's last line in the trace.
+struct Closed {
+    conn: u64,
+    duration: Duration,
+    bytes_in: u64,
+    bytes_out: u64,
+}
+
+impl Shared {
+    pub fn new(
+        service: Arc<dyn Service>,
+        limits: Limits,
+        observer: Option<Arc<dyn Observer>>,
+        stream_workers: usize,
+        max_connections: Option<u64>,
+        max_datagrams: Option<u64>,
+    ) -> Shared {
+        Shared {
+            service,
+            limits,
+            observer,
+            counters: Counters::default(),
+            accept_paused: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
+            cutting: AtomicBool::new(false),
+            stop_requested: AtomicBool::new(false),
+            next_conn: AtomicU64::new(0),
+            active: AtomicUsize::new(0),
+            slots: (0..stream_workers).map(|_| Mutex::default()).collect(),
+            max_connections,
+            max_datagrams,
+            datagrams_done: AtomicU64::new(0),
+            lock: Mutex::new(()),
+            changed: Condvar::new(),
+        }
+    }
+
+    pub fn observer(&self) -> Option<&dyn Observer> {
+        self.observer.as_deref()
+    }
+
+    /// What `accept()`'s back-off reads and reports to.
+    pub fn backoff(&self) -> backoff::Context<'_> {
+        backoff::Context {
+            limits: &self.limits,
+            episode: &self.accept_paused,
+            counters: &self.counters,
+            observer: self.observer(),
+        }
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    pub fn active(&self) -> usize {
+        self.active.load(Ordering::SeqCst)
+    }
+
+    /// Called as soon as `accept()` returns: the connection counts as
+    /// accepted and in flight until its session is closed or dropped.
+    pub fn accepted(&self) -> Session<'_> {
+        bump(&self.counters.accepted);
+        // SeqCst here and in `begin_stop`: the flag and the count are two
+        // variables each side writes one of and reads the other.
+        self.active.fetch_add(1, Ordering::SeqCst);
+        Session {
+            shared: self,
+            id: self.next_conn.fetch_add(1, Ordering::Relaxed) + 1,
+            started: Instant::now(),
+            slot: None,
+            served: false,
+            closed: false,
+            bytes_in: Cell::new(0),
+            bytes_out: Cell::new(0),
+        }
+    }
+
+    fn slot(&self, worker: usize) -> Option<MutexGuard<'_, Slot>> {
+        self.slots
+            .get(worker)
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The pool caught a panic on `worker` (`None`: a datagram worker):
+    /// count it, trace it against the connection it unwound, then that
+    /// connection's close.
+    pub fn panicked(&self, worker: Option<usize>, message: &str) {
+        bump(&self.counters.panics);
+        let unwound = worker.and_then(|w| self.slot(w)?.unwound.take());
+        let conn = unwound.as_ref().map_or(0, |c| c.conn);
+        emit!(self.observer(), Event::Panic { conn, message });
+        if let Some(c) = unwound {
+            emit!(self.observer(), c.event());
+        }
+    }
+
+    /// A datagram has been handled to the end (reply sent, or not). Costs
+    /// nothing unless `max_datagrams` was asked for: the counter is one more
+    /// shared cache line every datagram worker would write.
+    pub fn datagram_done(&self) {
+        if self.max_datagrams.is_none() {
+            return;
+        }
+        self.datagrams_done.fetch_add(1, Ordering::AcqRel);
+        self.stop_if_counts_reached();
+    }
+
+    /// `max_connections` and `max_datagrams`: once every count that was
+    /// given is reached, ask to stop. With neither, never.
+    fn stop_if_counts_reached(&self) {
+        if self.max_connections.is_none() && self.max_datagrams.is_none() {
+            return;
+        }
+        // Served means closed after being served: refusals do not count.
+        let c = &self.counters;
+        let served = c
+            .closed
+            .load(Ordering::SeqCst)
+            .saturating_sub(c.rejected.load(Ordering::SeqCst));
+        let done = self.datagrams_done.load(Ordering::Acquire);
+        if self.max_connections.map_or(true, |n| served >= n)
+            && self.max_datagrams.map_or(true, |n| done >= n)
+        {
+            self.request_stop();
+        }
+    }
+
+    /// Asks whoever waits in `ServerHandle::wait` to stop the server.
+    pub fn request_stop(&self) {
+        if !self.stop_requested.swap(true, Ordering::AcqRel) {
+            self.notify();
+        }
+    }
+
+    fn notify(&self) {
+        let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.changed.notify_all();
+    }
+
+    /// Step 1 of a stop: no new work from here on.
+    pub fn begin_stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    /// Waits until `done()` or `until` (`None`: for ever). True if done.
+    /// The one condition-variable wait of the server: for a stop request,
+    /// and for in-flight connections to finish.
+    pub fn wait_until(&self, until: Option<Instant>, done: impl Fn(&Shared) -> bool) -> bool {
+        let mut g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if done(self) {
+                return true;
+            }
+            g = match until {
+                None => self.changed.wait(g).unwrap_or_else(|p| p.into_inner()),
+                Some(until) => {
+                    let left = until.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return false;
+                    }
+                    match self.changed.wait_timeout(g, left) {
+                        Ok((g, _)) => g,
+                        Err(p) => p.into_inner().0,
+                    }
+                }
+            };
+        }
+    }
+
+    pub fn stop_requested(&self) -> bool {
+        self.stop_requested.load(Ordering::Acquire)
+    }
+
+    /// `shutdown(how)` on every connection still being served. The first
+    /// cut also makes later `serving` calls cut at once, so that a
+    /// connection accepted just as the cut happened cannot escape it.
+    pub fn cut(&self, how: Shutdown) {
+        self.cutting.store(true, Ordering::SeqCst);
+        for slot in &self.slots {
+            let slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(stream) = slot.stream.as_ref() {
+                let _ = stream.shutdown(how);
+            }
+        }
+    }
+}
+
+/// One accepted connection's books (see the module docs).
+pub(crate) struct Session<'s> {
+    shared: &'s Shared,
+    /// Connection number, counting from 1, as the trace shows it.
+    pub id: u64,
+    pub started: Instant,
+    slot: Option<usize>,
+    served: bool,
+    closed: bool,
+    /// Bytes read and written, kept by `Conn`: here rather than in `Conn`
+    /// so that a connection a panic unwound is still counted in full.
+    pub bytes_in: Cell<u64>,
+    pub bytes_out: Cell<u64>,
+}
+
+impl Session<'_> {
+    /// The connection is being served on `worker`: put it in that worker's
+    /// slot so that shutdown can cut it if it outlives the grace period.
+    pub fn serving(&mut self, worker: usize, stream: &Arc<Stream>) {
+        self.served = true;
+        if let Some(mut slot) = self.shared.slot(worker) {
+            slot.stream = Some(Arc::clone(stream));
+            self.slot = Some(worker);
+        }
+        if self.shared.cutting.load(Ordering::SeqCst) {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// `close()`: the books, then the descriptor (the slot held the only
+    /// other reference, so dropping `stream` closes it), then the trace.
+    pub fn close(mut self, stream: Arc<Stream>) {
+        let closed = self.books();
+        drop(stream);
+        emit!(self.shared.observer(), closed.event());
+    }
+
+    /// Closes a connection accepted while the server was stopping: counted,
+    /// never served, not traced.
+    pub fn close_unserved(mut self, stream: Stream) {
+        self.books();
+        drop(stream);
+    }
+
+    fn books(&mut self) -> Closed {
+        self.closed = true;
+        let shared = self.shared;
+        let closed = Closed {
+            conn: self.id,
+            duration: self.started.elapsed(),
+            bytes_in: self.bytes_in.get(),
+            bytes_out: self.bytes_out.get(),
+        };
+        add(&shared.counters.bytes_in, closed.bytes_in);
+        add(&shared.counters.bytes_out, closed.bytes_out);
+        // Out of the slot, but closed only after the counts below: a client
+        // that sees end of file must find the connection counted closed.
+        let held = self.slot.and_then(|w| shared.slot(w)?.stream.take());
+        bump(&shared.counters.closed);
+        shared.active.fetch_sub(1, Ordering::SeqCst);
+        if self.served {
+            shared.stop_if_counts_reached();
+        }
+        if shared.stopping() {
+            shared.notify();
+        }
+        drop(held);
+        closed
+    }
+}
+
+impl Drop for Session<'_> {
+    /// Only a panic gets here unclosed: close the books while unwinding,
+    /// and leave the trace line for [`Shared::panicked`], so that the trace
+    /// reads panic, then close (and no observer runs during unwinding).
+    fn drop(&mut self) {
+        if self.closed {
+            return;
+        }
+        let closed = self.books();
+        if thread::panicking() {
+            if let Some(mut slot) = self.slot.and_then(|w| self.shared.slot(w)) {
+                slot.unwound = Some(closed);
+            }
+        }
+    }
+}
+
+impl Closed {
+    fn event(&self) -> Event<'static> {
+        Event::Close {
+            conn: self.conn,
+            duration: self.duration,
+            bytes_in: self.bytes_in,
+            bytes_out: self.bytes_out,
+        }
+    }
+}
