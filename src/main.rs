@@ -63,18 +63,11 @@ fn serve(opts: ServeOptions) -> Result<(), sockref::Error> {
         // The ready signal scripts and tests wait for: one line per protocol.
         let mut out = io::stdout().lock();
         let service = server.service_name();
-        if let Some(addr) = server.tcp_addr() {
+        for l in server.listening() {
+            let (proto, addr, workers) = (l.proto, l.addr, l.workers);
             let _ = writeln!(
                 out,
-                "listening tcp {addr} service={service} workers={}",
-                server.tcp_workers()
-            );
-        }
-        if let Some(addr) = server.udp_addr() {
-            let _ = writeln!(
-                out,
-                "listening udp {addr} service={service} workers={}",
-                server.udp_workers()
+                "listening {proto} {addr} service={service} workers={workers}"
             );
         }
         let _ = out.flush();

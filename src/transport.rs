@@ -230,7 +230,7 @@ impl Datagram {
     }
 
     /// `socket()` + `bind()` for a Unix-domain datagram socket at `path`,
-    /// replacing a stale socket there (see [`clear_stale`]).
+    /// replacing a stale socket there (a socket file nothing listens on).
     pub fn bind_unix(path: &Path) -> Result<Datagram, Error> {
         clear_stale(path, |p| UnixDatagram::unbound()?.connect(p))?;
         UnixDatagram::bind(path)

@@ -28,6 +28,8 @@ pub struct Proc {
     pub stdout: BufReader<ChildStdout>,
     pub tcp: Option<SocketAddr>,
     pub udp: Option<SocketAddr>,
+    /// The path of a Unix-domain socket (`listening unix|unixgram PATH`).
+    pub unix: Option<std::path::PathBuf>,
     /// Lines read from stdout before (and including) the listening lines.
     pub lines: Vec<String>,
 }
@@ -61,9 +63,11 @@ impl Proc {
                 let _ = Command::new("kill").args(["-9", &pid]).status();
             }
         });
-        let (mut tcp, mut udp, mut lines) = (None, None, Vec::new());
+        let (mut tcp, mut udp, mut unix, mut lines) = (None, None, None, Vec::new());
         let mut line = String::new();
-        while usize::from(tcp.is_some()) + usize::from(udp.is_some()) < protos {
+        while usize::from(tcp.is_some()) + usize::from(udp.is_some()) + usize::from(unix.is_some())
+            < protos
+        {
             line.clear();
             let n = stdout.read_line(&mut line).expect("read stdout");
             if n == 0 {
@@ -78,10 +82,11 @@ impl Proc {
             if let Some(rest) = l.strip_prefix("listening ") {
                 let mut parts = rest.split_whitespace();
                 let proto = parts.next().unwrap();
-                let addr: SocketAddr = parts.next().unwrap().parse().unwrap();
+                let addr = parts.next().unwrap();
                 match proto {
-                    "tcp" => tcp = Some(addr),
-                    "udp" => udp = Some(addr),
+                    "tcp" => tcp = Some(addr.parse().unwrap()),
+                    "udp" => udp = Some(addr.parse().unwrap()),
+                    "unix" | "unixgram" => unix = Some(addr.into()),
                     other => panic!("unexpected protocol {other}"),
                 }
             }
@@ -93,6 +98,7 @@ impl Proc {
             stdout,
             tcp,
             udp,
+            unix,
             lines,
         }
     }
