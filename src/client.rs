@@ -59,7 +59,7 @@ pub struct ClientOptions {
 impl Default for ClientOptions {
     fn default() -> Self {
         ClientOptions {
-            addr: "127.0.0.1:4000".to_string(),
+            addr: crate::net::DEFAULT_ADDR.to_string(),
             proto: Proto::Tcp,
             trace: None,
             timeout: Some(Duration::from_secs(30)),
