@@ -155,8 +155,13 @@ pub(super) fn parse_serve(args: Vec<String>) -> Result<Command, Usage> {
     }
     o.protocols = protocols(&o.addr, proto)?;
     o.limits.validate().map_err(|e| given.usage(&e))?;
-    // A count of something the server does not serve would never be
-    // reached: the server would run forever instead of stopping.
+    check_stop_counts(&o)?;
+    Ok(Command::Serve(Box::new(o)))
+}
+
+/// A count of something the server does not serve would never be
+/// reached: the server would run forever instead of stopping.
+fn check_stop_counts(o: &ServeOptions) -> Result<(), Usage> {
     if o.max_connections.is_some() && o.protocols == Protocols::Udp {
         return Err(Usage(
             "--max-connections counts TCP connections; with --proto udp use --max-datagrams"
@@ -169,7 +174,7 @@ pub(super) fn parse_serve(args: Vec<String>) -> Result<Command, Usage> {
                 .to_string(),
         ));
     }
-    Ok(Command::Serve(Box::new(o)))
+    Ok(())
 }
 
 /// The protocols to serve at `addr`. A Unix-domain address is one socket,
