@@ -179,3 +179,65 @@ fn a_stop_line_on_stdin_stops_gracefully_and_prints_the_counters() {
     out.read_line(&mut line).unwrap();
     assert!(line.starts_with("stopped accepted=1 closed=1 "), "{line}");
 }
+
+#[test]
+fn what_is_not_an_address_exits_two_for_every_command() {
+    for bad in ["nonsense", ":x", "127.0.0.1"] {
+        for args in [
+            vec!["serve", "--addr", bad],
+            vec!["client", bad, "hi"],
+            vec!["bench", bad, "--requests", "1"],
+        ] {
+            let o = run(&args);
+            let e = stderr(&o);
+            assert_eq!(o.status.code(), Some(2), "{args:?}: {e}");
+            assert_eq!(e.lines().count(), 1, "{args:?}: {e}");
+            assert!(e.contains(&format!("'{bad}'")), "{args:?}: {e}");
+            assert!(o.stdout.is_empty(), "{args:?}");
+        }
+    }
+}
+
+#[test]
+fn a_unix_address_cannot_serve_both_protocols() {
+    // Never bound: the refusal comes before any socket exists.
+    let path = std::env::temp_dir().join(format!("sockref-cli-both-{}.sock", std::process::id()));
+    let addr = format!("unix:{}", path.display());
+    let o = run(&["serve", "--addr", &addr, "--proto", "both"]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(e.starts_with("sockref: --proto both: "), "{e}");
+    assert!(!path.exists());
+}
+
+#[test]
+fn a_name_that_does_not_resolve_is_a_runtime_error() {
+    // `.invalid` never resolves (RFC 2606): the failure is getaddrinfo()'s,
+    // at run time, not a usage error.
+    let o = run(&[
+        "serve",
+        "--addr",
+        "no.such.host.invalid:80",
+        "--proto",
+        "tcp",
+    ]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(
+        e.starts_with("sockref: getaddrinfo() error: no.such.host.invalid:80: "),
+        "{e}"
+    );
+    assert_eq!(e.lines().count(), 1, "{e}");
+}
+
+#[test]
+fn help_texts_mention_unix_addresses() {
+    for args in [&["--help"][..], &["client", "--help"]] {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(0));
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("unix:PATH"),
+            "{args:?}"
+        );
+    }
+}

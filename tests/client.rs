@@ -198,14 +198,22 @@ fn refused_connection_is_one_line_naming_connect() {
 
 #[test]
 fn bad_address_is_one_line_naming_getaddrinfo() {
-    let o = run_client(&["127.0.0.1:notaport", "hi"], b"");
+    // `.invalid` never resolves (RFC 2606): a runtime failure, exit 1.
+    let o = run_client(&["no.such.host.invalid:80", "hi"], b"");
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
     assert!(
-        e.starts_with("sockref: getaddrinfo() error: 127.0.0.1:notaport: "),
+        e.starts_with("sockref: getaddrinfo() error: no.such.host.invalid:80: "),
         "{e}"
     );
     assert_eq!(e.lines().count(), 1);
+    // A port that is not a number is not an address at all: a usage error.
+    let o = run_client(&["127.0.0.1:notaport", "hi"], b"");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        "sockref: client: '127.0.0.1:notaport': the port must be a number from 0 to 65535\n"
+    );
     // Names resolve too (localhost comes from /etc/hosts, not the network).
     let p = serve("echo");
     let o = run_client(&[&format!("localhost:{}", p.tcp().port()), "hi"], b"");

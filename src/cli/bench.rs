@@ -1,0 +1,229 @@
+//! `sockref bench ADDR [OPTIONS]`: the load generator's flags.
+//!
+//! What it does not do: run anything; `bench::run` does.
+
+use super::{choice, number, seconds, Args, Command, Usage};
+use crate::bench::{BenchOptions, Mode, Stop, MAX_SIZE};
+use crate::net::Address;
+
+/// The help text of `sockref bench`.
+pub const BENCH_HELP: &str = "\
+sockref bench: a load generator for any echo server (TCP or UDP), std only
+
+USAGE:
+    sockref bench ADDR [OPTIONS]
+
+MODES (--mode):
+    pingpong   N persistent connections over T threads; each round writes SIZE bytes on
+               every connection of a thread, then reads them all back, checking every
+               byte                                                              [default]
+    churn      per request: connect -> write -> read -> close, on T threads (--conns unused)
+    udp        T threads, one SIZE-byte datagram in flight each; no echo within --timeout = lost
+               (--conns unused)
+    idle       open N connections, one echo each, hold them for --duration (no warm-up);
+               report how many held
+
+OPTIONS:
+    --mode MODE            pingpong | churn | udp | idle                       [pingpong]
+    --proto P              tcp | udp (udp = --mode udp; other modes are tcp)   [tcp]
+    --conns N              connections (pingpong, idle; churn and udp: unused) [10]
+    --threads T            client threads                                      [min(conns, 2)]
+    --size BYTES           payload per request (udp: 8 to 65507)               [64]
+    --duration SECS        measured time, more than 0 (idle: hold time, 0 ok)  [5]
+    --requests N           stop after N measured requests instead of a duration
+                           (not idle)
+    --warmup SECS          traffic before measuring starts (not idle)          [1]
+    --timeout SECS         connect/read/write timeout; UDP loss timeout        [2]
+    --server-pid PID       also report the CPU that process used (Linux /proc): cost per request
+    --json                 print one JSON object instead of the table
+    --quiet                no progress line (it is only printed when stderr is a terminal)
+
+REPORT: requests/s, MB/s (payload, one direction), latency p50/p90/p99/p99.9/max in
+microseconds, errors by kind (in the measured time and while connecting; warm-up errors
+are reported apart), the generator's own CPU (cores, and us per request) and, with
+--server-pid, the server's.
+
+LATENCY: closed loop, one request in flight per connection. With more connections than
+threads, pingpong runs in lockstep rounds, so a latency includes the time the thread
+spends serving its other connections' echoes. For per-request server latency use
+--threads equal to --conns.
+
+BOUNDS: connecting takes at most --timeout in all (connections not open by then are
+timeout errors), and so does idle's echo on each; then come the warm-up and --duration,
+and at most one --timeout more: requests still in flight at the deadline are abandoned,
+neither counted nor failed.
+
+ADDR is HOST:PORT (unix:PATH, a Unix-domain socket, is not supported by bench yet). It
+may resolve to several addresses (localhost: ::1 and 127.0.0.1): the first that
+accepts a TCP connection is used; udp uses the first.
+
+EXIT STATUS: 0 ok (errors are reported, not fatal), 1 no request succeeded or the
+address did not resolve, 2 usage error.
+";
+
+pub(super) fn parse_bench(args: Vec<String>) -> Result<Command, Usage> {
+    let mut o = BenchOptions::default();
+    let mut args = Args::new(args);
+    // --mode and --proto are checked against each other once both are known.
+    let (mut addr, mut threads, mut mode, mut proto) = (None, None, None, None);
+    while let Some((flag, inline)) = args.next_arg() {
+        let f = flag.as_str();
+        match f {
+            "--help" | "-h" => return Ok(Command::Help(BENCH_HELP)),
+            "--mode" => {
+                mode = Some(
+                    match choice(
+                        f,
+                        &args.value(f, inline)?,
+                        &["pingpong", "churn", "udp", "idle"],
+                    )? {
+                        "pingpong" => Mode::Pingpong,
+                        "churn" => Mode::Churn,
+                        "udp" => Mode::Udp,
+                        _ => Mode::Idle,
+                    },
+                )
+            }
+            "--proto" => proto = Some(choice(f, &args.value(f, inline)?, &["tcp", "udp"])?),
+            "--conns" => o.conns = number(f, &args.value(f, inline)?, 1, 100_000)?,
+            "--threads" => threads = Some(number(f, &args.value(f, inline)?, 1, 1024)?),
+            "--size" => o.size = number(f, &args.value(f, inline)?, 1, MAX_SIZE)?,
+            "--duration" => {
+                let d = seconds(f, &args.value(f, inline)?, false)?.unwrap_or_default();
+                o.stop = Stop::Duration(d);
+            }
+            "--requests" => {
+                o.stop = Stop::Requests(number(f, &args.value(f, inline)?, 1, u64::MAX)?)
+            }
+            "--warmup" => {
+                o.warmup = seconds(f, &args.value(f, inline)?, false)?.unwrap_or_default()
+            }
+            "--timeout" => {
+                o.timeout = match seconds(f, &args.value(f, inline)?, false)? {
+                    Some(t) if !t.is_zero() => t,
+                    _ => return Err(Usage(format!("{f}: must be more than 0 seconds"))),
+                }
+            }
+            "--server-pid" => o.server_pid = Some(number(f, &args.value(f, inline)?, 1, u32::MAX)?),
+            "--json" => o.json = true,
+            "--quiet" | "-q" => o.progress = false,
+            _ if !f.starts_with('-') && addr.is_none() => addr = Some(flag),
+            _ if !f.starts_with('-') => {
+                return Err(Usage(format!(
+                    "unexpected argument '{flag}': bench takes one ADDR (see sockref bench --help)"
+                )))
+            }
+            _ => {
+                return Err(Usage(format!(
+                    "unknown option '{flag}' (see sockref bench --help)"
+                )))
+            }
+        }
+    }
+    o.addr =
+        addr.ok_or_else(|| Usage("bench needs the server's ADDR, e.g. 127.0.0.1:4000".into()))?;
+    check_addr(&o.addr)?;
+    // --proto udp is a short way to say --mode udp; any other pairing is a
+    // contradiction, refused rather than silently resolved one way.
+    o.mode = match (mode, proto) {
+        (Some(m), Some(p)) if (m == Mode::Udp) != (p == "udp") => {
+            return Err(Usage(format!(
+                "--mode {} and --proto {p} contradict each other",
+                m.name()
+            )))
+        }
+        (Some(m), _) => m,
+        (None, Some("udp")) => Mode::Udp,
+        (None, _) => Mode::Pingpong,
+    };
+    if o.mode == Mode::Udp && o.size < 8 {
+        return Err(Usage(
+            "--size: udp needs at least 8 bytes (they carry the sequence number)".into(),
+        ));
+    }
+    // A larger datagram cannot be sent at all (EMSGSIZE on every send).
+    let max_datagram = crate::limits::MAX_DATAGRAM;
+    if o.mode == Mode::Udp && o.size > max_datagram {
+        return Err(Usage(format!(
+            "--size: {} bytes do not fit in one UDP datagram (at most {max_datagram})",
+            o.size
+        )));
+    }
+    match (o.mode, o.stop) {
+        // Idle holds for --duration; 0 s is meaningful there (open, echo
+        // once, check, close), a request count is not.
+        (Mode::Idle, Stop::Requests(_)) => return Err(Usage(
+            "--requests: idle mode makes one echo per connection; use --duration for the hold time"
+                .into(),
+        )),
+        (Mode::Idle, Stop::Duration(_)) => {}
+        (_, Stop::Duration(d)) if d.is_zero() => {
+            return Err(Usage(format!(
+                "--duration: {} mode needs more than 0 seconds",
+                o.mode.name()
+            )))
+        }
+        _ => {}
+    }
+    // One thread per connection at most: more would have nothing to do.
+    o.threads = threads.unwrap_or(match o.mode {
+        Mode::Pingpong | Mode::Idle => o.conns.min(2),
+        Mode::Churn | Mode::Udp => 2,
+    });
+    if matches!(o.mode, Mode::Pingpong | Mode::Idle) {
+        o.threads = o.threads.min(o.conns);
+    }
+    Ok(Command::Bench(Box::new(o)))
+}
+
+/// Refuses what is not an address at all (exit 2) without resolving it: a
+/// name that does not resolve is the run's failure (exit 1), not a usage one.
+fn check_addr(addr: &str) -> Result<(), Usage> {
+    match Address::parse(addr).map_err(|e| Usage(format!("bench: {e}")))? {
+        Address::Inet(_) => Ok(()),
+        // TODO(unix-bench): bench drives TCP and UDP only so far; refused
+        // here rather than failing later as an unresolvable host name.
+        Address::Unix(_) => Err(Usage(format!(
+            "bench: '{addr}': Unix-domain addresses are not supported yet (use HOST:PORT)"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::parse;
+
+    fn p(args: &[&str]) -> Result<Command, Usage> {
+        parse(args.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn bench_takes_an_address_and_spreads_threads() {
+        let Ok(Command::Bench(o)) = p(&["bench", "127.0.0.1:9", "--conns", "1", "--requests=5"])
+        else {
+            panic!()
+        };
+        assert_eq!(o.addr, "127.0.0.1:9");
+        assert_eq!(o.threads, 1, "never more threads than connections");
+        assert_eq!(o.stop, Stop::Requests(5));
+        let e = p(&["bench"]).unwrap_err();
+        assert!(e.0.contains("needs the server's ADDR"), "{e}");
+        let e = p(&["bench", "x:1", "--proto", "udp", "--size", "4"]).unwrap_err();
+        assert!(e.0.contains("at least 8"), "{e}");
+    }
+
+    #[test]
+    fn bench_addresses_are_checked_not_resolved() {
+        for bad in ["nonsense", ":x", "host:"] {
+            let e = p(&["bench", bad]).unwrap_err();
+            assert!(e.0.starts_with("bench: '"), "{bad}: {e}");
+        }
+        let e = p(&["bench", "unix:/tmp/s"]).unwrap_err();
+        assert!(e.0.contains("not supported yet"), "{e}");
+        assert!(matches!(
+            p(&["bench", "no.such.host.invalid:80"]),
+            Ok(Command::Bench(_))
+        ));
+    }
+}

@@ -1,0 +1,216 @@
+//! Command-line parsing, std only, and the `--help` text.
+//!
+//! `sockref [serve] [FLAGS]` runs the server; with no arguments it serves
+//! echo on 127.0.0.1:4000 over TCP and UDP. `sockref client ADDR [MESSAGE]`
+//! runs the textbook client. Flags take their value as the
+//! next argument or after `=` (`--workers 8`, `--workers=8`).
+//!
+//! A bad flag or value is a [`Usage`] error: one line naming the choices,
+//! exit status 2. What this module does not do: start anything. `main.rs`
+//! turns the parsed [`Command`] into a running server.
+//!
+//! One file per subcommand: `serve`, `client`, `bench`; this one holds what
+//! they share (the argument walker and the value parsers) and the top-level
+//! help, which is also serve's (serve is the default command).
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::bench::BenchOptions;
+use crate::client::ClientOptions;
+use crate::trace::TraceFormat;
+
+mod bench;
+mod client;
+mod serve;
+
+pub use bench::BENCH_HELP;
+pub use client::CLIENT_HELP;
+pub use serve::ServeOptions;
+
+/// A usage error: printed as one line, exit status 2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Usage(pub String);
+
+impl fmt::Display for Usage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Command {
+    /// Run the server.
+    Serve(Box<ServeOptions>),
+    /// Run the client.
+    Client(Box<ClientOptions>),
+    /// Run the load generator against a server.
+    Bench(Box<BenchOptions>),
+    /// Print this help text and exit 0.
+    Help(&'static str),
+    /// Print the version and exit 0.
+    Version,
+}
+
+/// The top-level help text.
+pub const HELP: &str = "\
+sockref: the C socket sequence in Rust std: a blocking TCP/UDP server with a fixed thread pool
+
+USAGE:
+    sockref [serve] [OPTIONS]      run the server (no arguments: echo on 127.0.0.1:4000, TCP+UDP)
+    sockref client ADDR [OPTIONS] [MESSAGE]
+                                   the textbook client (sockref client --help)
+    sockref bench ADDR [OPTIONS]   load-test any echo server (see sockref bench --help)
+    sockref --help | --version
+
+SERVE OPTIONS:
+    --service NAME         echo | discard | chargen | daytime | time | hello | length   [echo]
+    --addr ADDR            HOST:PORT to bind, port 0 picks a free one; or unix:PATH, a
+                           Unix-domain socket at PATH                          [127.0.0.1:4000]
+    --proto P              tcp | udp | both (same port number; if either bind fails, neither serves)
+                           [both]; with unix:PATH, tcp = stream, udp = datagram, both is refused
+                           [tcp]
+    --workers N            TCP worker threads = connections served at once (1..=20000)  [128]
+    --udp-workers N        UDP worker threads sharing the socket               [1]
+    --idle-timeout SECS    longest a read()/write() waits for the client; 0 = forever   [30]
+    --max-conn-time SECS   longest one connection may hold a worker; 0 = no limit      [0]
+    --overload MODE        wait: new clients wait in the listen() backlog while all workers are busy;
+                           reject: accept, write \"busy\\r\\n\", close at once        [wait]
+    --accept MODEL         workers: every worker calls accept(); handoff: one acceptor thread
+                           hands connections to workers (implied by --overload reject) [workers]
+    --udp-rate N           per-source-IP limit, datagrams per second; 0 = off   [0]
+    --allow-low-ports      answer UDP datagrams from source ports below 1024 (off: they are dropped)
+    --stack-size KIB       worker thread stack size in KiB                     [256]
+    --drain-timeout SECS   after a service's reply, how long to read leftover input before close [1]
+    --trace[=FORMAT]       print every socket call: text | json                [off]
+    --max-connections N    stop after serving N TCP connections, print the counters
+    --max-datagrams N      stop after handling N UDP datagrams (with --max-connections: both)
+    --duration SECS        stop after SECS seconds, print the counters
+    --stop-on-stdin        stop when a line 'stop' arrives on stdin (or stdin closes), print the counters
+    --grace SECS           on stop, how long in-flight connections may finish  [5]
+
+Once bound, prints one line per protocol on stdout:
+    listening tcp 127.0.0.1:4000 service=echo workers=128
+
+EXIT STATUS: 0 ok, 1 runtime failure (e.g. bind() error), 2 usage error.
+";
+
+/// Walks the arguments, splitting `--flag=value`.
+pub struct Args {
+    items: std::vec::IntoIter<String>,
+}
+
+impl Args {
+    /// Wraps the arguments (without the program name).
+    pub fn new(args: Vec<String>) -> Self {
+        Args {
+            items: args.into_iter(),
+        }
+    }
+
+    /// The next flag or positional argument, and an inline `=value` if any.
+    pub fn next_arg(&mut self) -> Option<(String, Option<String>)> {
+        let a = self.items.next()?;
+        if a.starts_with("--") {
+            if let Some((flag, value)) = a.split_once('=') {
+                return Some((flag.to_string(), Some(value.to_string())));
+            }
+        }
+        Some((a, None))
+    }
+
+    /// The value of `flag`: the inline one, or the next argument.
+    pub fn value(&mut self, flag: &str, inline: Option<String>) -> Result<String, Usage> {
+        if let Some(v) = inline {
+            return Ok(v);
+        }
+        self.items
+            .next()
+            .ok_or_else(|| Usage(format!("{flag} needs a value")))
+    }
+}
+
+/// Parses `value` as a number in `min..=max`.
+pub fn number<T>(flag: &str, value: &str, min: T, max: T) -> Result<T, Usage>
+where
+    T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+{
+    match value.parse::<T>() {
+        Ok(n) if n >= min && n <= max => Ok(n),
+        _ => Err(Usage(format!(
+            "{flag}: '{value}' is not a number from {min} to {max}"
+        ))),
+    }
+}
+
+/// Parses seconds (fractions allowed); 0 means "none" where `zero_is_none`.
+/// A non-zero value under 1 ms is refused: a socket timeout that rounds to
+/// zero would mean "no timeout" to the kernel.
+pub fn seconds(flag: &str, value: &str, zero_is_none: bool) -> Result<Option<Duration>, Usage> {
+    match value.parse::<f64>() {
+        Ok(s) if s > 0.0 && s < 0.001 => Err(Usage(format!(
+            "{flag}: '{value}' is too small: use 0 or at least 0.001 seconds"
+        ))),
+        Ok(s) if s.is_finite() && (0.0..=31_536_000.0).contains(&s) => {
+            if s == 0.0 && zero_is_none {
+                Ok(None)
+            } else {
+                Ok(Some(Duration::from_secs_f64(s)))
+            }
+        }
+        _ => Err(Usage(format!(
+            "{flag}: '{value}' is not a number of seconds from 0 to 31536000"
+        ))),
+    }
+}
+
+/// Parses `value` as one of `choices`.
+pub fn choice<'a>(flag: &str, value: &str, choices: &[&'a str]) -> Result<&'a str, Usage> {
+    choices
+        .iter()
+        .find(|c| **c == value)
+        .copied()
+        .ok_or_else(|| {
+            Usage(format!(
+                "{flag}: unknown value '{value}' (choose one of: {})",
+                choices.join(", ")
+            ))
+        })
+}
+
+/// `--trace` alone means text; `--trace=json` asks for JSON lines.
+fn trace_format(flag: &str, inline: Option<String>) -> Result<TraceFormat, Usage> {
+    let v = inline.unwrap_or_else(|| "text".to_string());
+    Ok(match choice(flag, &v, &["text", "json"])? {
+        "text" => TraceFormat::Text,
+        _ => TraceFormat::Json,
+    })
+}
+
+/// Parses the whole command line (without the program name).
+pub fn parse(args: Vec<String>) -> Result<Command, Usage> {
+    let mut rest = args;
+    match rest.first().map(String::as_str) {
+        Some("serve") => {
+            rest.remove(0);
+        }
+        Some("--help" | "-h" | "help") => return Ok(Command::Help(HELP)),
+        Some("--version" | "-V") => return Ok(Command::Version),
+        Some("client") => {
+            rest.remove(0);
+            return client::parse_client(rest);
+        }
+        Some("bench") => {
+            rest.remove(0);
+            return bench::parse_bench(rest);
+        }
+        Some(other) if !other.starts_with('-') => {
+            return Err(Usage(format!(
+            "unknown command '{other}' (choose one of: serve, client, bench; see sockref --help)"
+        )))
+        }
+        _ => {}
+    }
+    serve::parse_serve(rest)
+}

@@ -1,0 +1,362 @@
+//! `sockref [serve] [OPTIONS]`: the server's flags.
+//!
+//! Flags are parsed for their syntax (a number, a duration, one of some
+//! choices, an address) and gathered into [`Limits`]; whether the numbers
+//! make sense is [`Limits::validate`]'s call, so the library and the command
+//! line refuse the same values. What it does not do: resolve the address or
+//! bind anything; `main.rs` starts the server.
+
+use std::time::Duration;
+
+use super::{choice, number, seconds, trace_format, Args, Command, Usage, HELP};
+use crate::limits::{AcceptModel, Limits, Overload, MAX_WORKERS};
+use crate::net::{Address, DEFAULT_ADDR};
+use crate::server::Protocols;
+use crate::service::SERVICE_NAMES;
+use crate::trace::TraceFormat;
+
+/// Everything `sockref serve` was told.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Built-in service name.
+    pub service: String,
+    /// Address to bind: `host:port`, or `unix:PATH` for a Unix-domain
+    /// socket (checked to be an address here, resolved only when binding).
+    pub addr: String,
+    /// Protocols to serve (with a `unix:PATH` address, `Tcp` means a
+    /// Unix-domain stream socket and `Udp` a datagram one).
+    pub protocols: Protocols,
+    /// All bounds.
+    pub limits: Limits,
+    /// Print every socket call.
+    pub trace: Option<TraceFormat>,
+    /// Stop after this many connections have been served.
+    pub max_connections: Option<u64>,
+    /// Stop after this many UDP datagrams have been handled.
+    pub max_datagrams: Option<u64>,
+    /// Stop after this long.
+    pub duration: Option<Duration>,
+    /// Stop when a `stop` line arrives on stdin, or stdin closes.
+    pub stop_on_stdin: bool,
+    /// Grace period for in-flight connections when stopping.
+    pub grace: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            service: "echo".to_string(),
+            addr: DEFAULT_ADDR.to_string(),
+            protocols: Protocols::Both,
+            limits: Limits::default(),
+            trace: None,
+            max_connections: None,
+            max_datagrams: None,
+            duration: None,
+            stop_on_stdin: false,
+            grace: Duration::from_secs(5),
+        }
+    }
+}
+
+pub(super) fn parse_serve(args: Vec<String>) -> Result<Command, Usage> {
+    let mut o = ServeOptions::default();
+    let mut args = Args::new(args);
+    let mut given = Given::default();
+    // Explicit or not matters: the default depends on the address family.
+    let mut proto = None;
+    while let Some((flag, inline)) = args.next_arg() {
+        let f = flag.as_str();
+        match f {
+            "--help" | "-h" => return Ok(Command::Help(HELP)),
+            "--version" | "-V" => return Ok(Command::Version),
+            "--service" => {
+                let v = args.value(f, inline)?;
+                o.service = choice(f, &v, &SERVICE_NAMES)?.to_string();
+            }
+            "--addr" => o.addr = args.value(f, inline)?,
+            "--proto" => {
+                proto = Some(
+                    match choice(f, &args.value(f, inline)?, &["tcp", "udp", "both"])? {
+                        "tcp" => Protocols::Tcp,
+                        "udp" => Protocols::Udp,
+                        _ => Protocols::Both,
+                    },
+                )
+            }
+            "--workers" => {
+                let v = given.note("--workers", args.value(f, inline)?);
+                o.limits.workers = count(f, v, &format!("from 1 to {MAX_WORKERS}"))?;
+            }
+            "--udp-workers" => {
+                let v = given.note("--udp-workers", args.value(f, inline)?);
+                o.limits.udp_workers = count(f, v, "from 1 to 1024")?;
+            }
+            "--idle-timeout" => o.limits.idle_timeout = seconds(f, &args.value(f, inline)?, true)?,
+            "--max-conn-time" => {
+                o.limits.max_conn_time = seconds(f, &args.value(f, inline)?, true)?
+            }
+            "--drain-timeout" => {
+                o.limits.drain_timeout =
+                    seconds(f, &args.value(f, inline)?, false)?.unwrap_or_default()
+            }
+            "--overload" => {
+                o.limits.overload = match choice(f, &args.value(f, inline)?, &["wait", "reject"])? {
+                    "wait" => Overload::Wait,
+                    _ => Overload::Reject,
+                }
+            }
+            "--accept" => {
+                o.limits.accept_model =
+                    match choice(f, &args.value(f, inline)?, &["workers", "handoff"])? {
+                        "workers" => AcceptModel::Workers,
+                        _ => AcceptModel::Handoff,
+                    }
+            }
+            "--udp-rate" => {
+                let n: u32 = number(f, &args.value(f, inline)?, 0, 10_000_000)?;
+                o.limits.udp_rate = (n > 0).then_some(n);
+            }
+            "--allow-low-ports" => o.limits.udp_allow_low_ports = true,
+            "--stack-size" => {
+                // The upper bound is the CLI's own (Limits has none); the
+                // lower one is Limits::validate's.
+                let v = given.note("--stack-size", args.value(f, inline)?);
+                let kib: usize = count(f, v, "from 64 to 65536")?;
+                if kib > 65_536 {
+                    return Err(Usage(format!(
+                        "{f}: '{v}' is not a number from 64 to 65536"
+                    )));
+                }
+                o.limits.stack_size = kib * 1024;
+            }
+            "--trace" => o.trace = Some(trace_format(f, inline)?),
+            "--max-connections" => {
+                o.max_connections = Some(number(f, &args.value(f, inline)?, 1, u64::MAX)?)
+            }
+            "--max-datagrams" => {
+                o.max_datagrams = Some(number(f, &args.value(f, inline)?, 1, u64::MAX)?)
+            }
+            "--duration" => {
+                let v = args.value(f, inline)?;
+                o.duration = seconds(f, &v, true)?;
+                if o.duration.is_none() {
+                    return Err(Usage(format!("{f}: must be more than 0 seconds")));
+                }
+            }
+            "--stop-on-stdin" => o.stop_on_stdin = true,
+            "--grace" => o.grace = seconds(f, &args.value(f, inline)?, false)?.unwrap_or_default(),
+            _ => {
+                return Err(Usage(format!(
+                    "unknown option '{flag}' (see sockref --help for the options of serve)"
+                )))
+            }
+        }
+    }
+    o.protocols = protocols(&o.addr, proto)?;
+    o.limits.validate().map_err(|e| given.usage(&e))?;
+    check_stop_counts(&o)?;
+    Ok(Command::Serve(Box::new(o)))
+}
+
+/// A count of something the server does not serve would never be
+/// reached: the server would run forever instead of stopping.
+fn check_stop_counts(o: &ServeOptions) -> Result<(), Usage> {
+    if o.max_connections.is_some() && o.protocols == Protocols::Udp {
+        return Err(Usage(
+            "--max-connections counts TCP connections; with --proto udp use --max-datagrams"
+                .to_string(),
+        ));
+    }
+    if o.max_datagrams.is_some() && o.protocols == Protocols::Tcp {
+        return Err(Usage(
+            "--max-datagrams counts UDP datagrams; with --proto tcp use --max-connections"
+                .to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// The protocols to serve at `addr`. A Unix-domain address is one socket,
+/// stream or datagram, so `both` cannot be honoured there; left unsaid, it
+/// means stream, as the inet default would serve stream among others.
+fn protocols(addr: &str, asked: Option<Protocols>) -> Result<Protocols, Usage> {
+    let unix = match Address::parse(addr).map_err(|e| Usage(format!("--addr: {e}")))? {
+        Address::Unix(_) => true,
+        Address::Inet(_) => false,
+    };
+    match (unix, asked) {
+        (true, Some(Protocols::Both)) => Err(Usage(format!(
+            "--proto both: '{addr}' is one Unix-domain socket, stream or datagram: \
+             use --proto tcp (stream) or --proto udp (datagram)"
+        ))),
+        (true, None) => Ok(Protocols::Tcp),
+        (false, None) => Ok(Protocols::Both),
+        (_, Some(p)) => Ok(p),
+    }
+}
+
+/// A count, checked for syntax only: `want` completes the message
+/// (`from 1 to 20000`) so that a typo reads like an out-of-range value.
+fn count(flag: &str, value: &str, want: &str) -> Result<usize, Usage> {
+    value
+        .parse()
+        .map_err(|_| Usage(format!("{flag}: '{value}' is not a number {want}")))
+}
+
+/// The [`Limits`] fields [`Limits::validate`] names, and the flag that sets each.
+const LIMIT_FLAGS: [(&str, &str); 3] = [
+    ("workers", "--workers"),
+    ("udp_workers", "--udp-workers"),
+    ("stack_size", "--stack-size"),
+];
+
+/// The values given for the flags in [`LIMIT_FLAGS`], so that a value
+/// [`Limits::validate`] refuses is reported against the flag that set it.
+#[derive(Default)]
+struct Given(Vec<(&'static str, String)>);
+
+impl Given {
+    /// Remembers `value` for `flag` (the last one given wins, as in parsing).
+    fn note(&mut self, flag: &'static str, value: String) -> &str {
+        self.0.retain(|(f, _)| *f != flag);
+        self.0.push((flag, value));
+        self.0.last().map_or("", |(_, v)| v.as_str())
+    }
+
+    /// `validate`'s message, prefixed with the flag and value it is about
+    /// (it starts with the field's name: "workers must be from 1 to 20000").
+    fn usage(&self, message: &str) -> Usage {
+        let field = message.split_whitespace().next().unwrap_or("");
+        let flag = LIMIT_FLAGS
+            .iter()
+            .find(|(n, _)| *n == field)
+            .map(|(_, f)| *f);
+        match self.0.iter().find(|(f, _)| Some(*f) == flag) {
+            Some((f, v)) => Usage(format!("{f}: '{v}' is out of range: {message}")),
+            None => Usage(message.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::parse;
+
+    fn p(args: &[&str]) -> Result<Command, Usage> {
+        parse(args.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn no_arguments_serve_echo_on_4000_both() {
+        let Ok(Command::Serve(o)) = p(&[]) else {
+            panic!()
+        };
+        assert_eq!(o.service, "echo");
+        assert_eq!(o.addr, "127.0.0.1:4000");
+        assert_eq!(o.protocols, Protocols::Both);
+    }
+
+    #[test]
+    fn help_states_the_default_address() {
+        assert!(HELP.contains(&format!("[{DEFAULT_ADDR}]")), "{HELP}");
+        assert!(HELP.contains(&format!("echo on {DEFAULT_ADDR}")), "{HELP}");
+        assert!(HELP.contains("unix:PATH"), "{HELP}");
+    }
+
+    #[test]
+    fn flags_take_values_both_ways() {
+        let Ok(Command::Serve(o)) = p(&["serve", "--workers=8", "--service", "length", "--trace"])
+        else {
+            panic!()
+        };
+        assert_eq!(o.limits.workers, 8);
+        assert_eq!(o.service, "length");
+        assert_eq!(o.trace, Some(TraceFormat::Text));
+    }
+
+    #[test]
+    fn bad_values_name_the_choices() {
+        let e = p(&["--service", "ftp"]).unwrap_err();
+        assert!(e.0.contains("echo, discard, chargen"), "{e}");
+        let e = p(&["--workers", "0"]).unwrap_err();
+        assert!(e.0.contains("from 1 to 20000"), "{e}");
+        let e = p(&["--bogus"]).unwrap_err();
+        assert!(e.0.contains("unknown option '--bogus'"), "{e}");
+        let e = p(&["--idle-timeout"]).unwrap_err();
+        assert_eq!(e.0, "--idle-timeout needs a value");
+    }
+
+    #[test]
+    fn limits_validate_refusals_name_the_flag_and_value() {
+        let e = p(&["--workers", "7", "--workers", "0"]).unwrap_err();
+        assert_eq!(
+            e.0,
+            "--workers: '0' is out of range: workers must be from 1 to 20000"
+        );
+        let e = p(&["--udp-workers=2000"]).unwrap_err();
+        assert!(e.0.starts_with("--udp-workers: '2000' "), "{e}");
+        let e = p(&["--stack-size", "10"]).unwrap_err();
+        assert!(e.0.starts_with("--stack-size: '10' "), "{e}");
+        assert!(e.0.contains("at least 64 KiB"), "{e}");
+        let e = p(&["--stack-size", "65537"]).unwrap_err();
+        assert_eq!(
+            e.0,
+            "--stack-size: '65537' is not a number from 64 to 65536"
+        );
+        let e = p(&["--udp-workers", "x"]).unwrap_err();
+        assert_eq!(e.0, "--udp-workers: 'x' is not a number from 1 to 1024");
+    }
+
+    #[test]
+    fn stop_counts_must_match_the_protocol() {
+        let e = p(&["--proto", "udp", "--max-connections", "1"]).unwrap_err();
+        assert!(e.0.contains("use --max-datagrams"), "{e}");
+        let e = p(&["--proto", "tcp", "--max-datagrams", "1"]).unwrap_err();
+        assert!(e.0.contains("use --max-connections"), "{e}");
+        let Ok(Command::Serve(o)) = p(&["--max-connections=2", "--max-datagrams=3"]) else {
+            panic!()
+        };
+        assert_eq!((o.max_connections, o.max_datagrams), (Some(2), Some(3)));
+    }
+
+    #[test]
+    fn unix_addresses_serve_one_socket_stream_unless_udp() {
+        let proto_of = |args: &[&str]| match p(args) {
+            Ok(Command::Serve(o)) => Ok(o.protocols),
+            Ok(_) => panic!("not serve"),
+            Err(e) => Err(e),
+        };
+        assert_eq!(proto_of(&["--addr", "unix:/tmp/s"]), Ok(Protocols::Tcp));
+        assert_eq!(
+            proto_of(&["--addr=unix:/tmp/s", "--proto", "tcp"]),
+            Ok(Protocols::Tcp)
+        );
+        assert_eq!(
+            proto_of(&["--proto", "udp", "--addr", "unix:/tmp/s"]),
+            Ok(Protocols::Udp)
+        );
+        let e = proto_of(&["--addr", "unix:/tmp/s", "--proto", "both"]).unwrap_err();
+        assert!(e.0.starts_with("--proto both: "), "{e}");
+        let Ok(Command::Serve(o)) = p(&["--addr", "unix:/tmp/s"]) else {
+            panic!()
+        };
+        assert_eq!(
+            o.addr, "unix:/tmp/s",
+            "kept as written for ServerBuilder::addr"
+        );
+    }
+
+    #[test]
+    fn what_is_not_an_address_is_a_usage_error_but_names_are_not_resolved() {
+        for bad in ["nonsense", ":x", "127.0.0.1", "host:", "unix:"] {
+            let e = p(&["--addr", bad]).unwrap_err();
+            assert!(e.0.starts_with("--addr: '"), "{bad}: {e}");
+        }
+        let Ok(Command::Serve(o)) = p(&["--addr", "no.such.host.invalid:80"]) else {
+            panic!()
+        };
+        assert_eq!(o.addr, "no.such.host.invalid:80");
+    }
+}

@@ -1,0 +1,273 @@
+//! The datagram client, UDP or Unix-domain: `sendto()` one datagram,
+//! `recvfrom()` its reply; without a message, one datagram per stdin line.
+
+use std::fs;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use super::{print, ClientOptions};
+use crate::error::Error;
+use crate::limits::{MAX_DATAGRAM, UDP_RECV_BUF};
+use crate::net::{secs, Endpoint, Outcome};
+use crate::trace::{Event, Observer, Proto};
+use crate::transport::{Datagram, SocketFile};
+
+/// socket() + bind(port 0) -> sendto() -> recvfrom() ...
+///
+/// C's client lets the first `sendto()` bind the socket implicitly; std
+/// asks for an explicit `bind()` to port 0, which is the same thing.
+pub(super) fn run_udp<R, W>(
+    opts: &ClientOptions,
+    peer: SocketAddr,
+    input: R,
+    output: W,
+    observer: Option<&dyn Observer>,
+) -> Result<(), Error>
+where
+    R: Read,
+    W: Write,
+{
+    let any = if peer.is_ipv4() {
+        SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))
+    } else {
+        SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0))
+    };
+    let socket = Datagram::bind_udp(any)?;
+    if let Some(obs) = observer {
+        let addr = socket.local().unwrap_or(Endpoint::Inet(any));
+        obs.event(&Event::Listen {
+            proto: Proto::Udp,
+            addr: &addr,
+            backlog: 0,
+        });
+    }
+    let udp = Datagrams::new(socket, Endpoint::Inet(peer), opts.timeout, observer);
+    exchange_all(udp, opts, input, output)
+}
+
+/// socket(PF_LOCAL, SOCK_DGRAM) + bind(TEMP) -> sendto(PATH) -> recvfrom() ...
+///
+/// Unlike UDP, an unbound Unix-domain socket has no address at all, so a
+/// server could not reply to it: the client binds one at a temporary path
+/// of its own, removed on every way out.
+pub(super) fn run_unix<R, W>(
+    opts: &ClientOptions,
+    path: &Path,
+    input: R,
+    output: W,
+    observer: Option<&dyn Observer>,
+) -> Result<(), Error>
+where
+    R: Read,
+    W: Write,
+{
+    let own = temp_socket_path();
+    let socket = Datagram::bind_unix(&own)?;
+    let _remove = RemoveOnDrop(SocketFile::new(&own));
+    if let Some(obs) = observer {
+        let addr = Endpoint::Unix(Some(own.clone()));
+        obs.event(&Event::Listen {
+            proto: Proto::Unixgram,
+            addr: &addr,
+            backlog: 0,
+        });
+    }
+    // A Unix-domain sendto() blocks while the server's queue is full, where
+    // UDP would drop the datagram: bound it like every other wait.
+    socket.set_write_timeout(opts.timeout).map_err(|e| {
+        Error::new(
+            "setsockopt(SO_SNDTIMEO)",
+            Some(own.display().to_string()),
+            e,
+        )
+    })?;
+    let peer = Endpoint::Unix(Some(path.to_path_buf()));
+    let unix = Datagrams::new(socket, peer, opts.timeout, observer);
+    exchange_all(unix, opts, input, output)
+}
+
+/// `TMPDIR/sockref-client-PID-N.sock`: unique per process and per run, so
+/// clients running at once (or tests in one process) never share one.
+fn temp_socket_path() -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("sockref-client-{}-{n}.sock", std::process::id()))
+}
+
+/// Unlinks the client's own socket file however the run ends (error,
+/// early return, panic), and only if it is still the one it bound.
+struct RemoveOnDrop(SocketFile);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        self.0.remove();
+    }
+}
+
+/// With a message: one exchange. Without: each stdin line is one datagram
+/// (newline included, as `nc -u` sends it); a line longer than a datagram
+/// can hold goes out in pieces.
+fn exchange_all<R: Read, W: Write>(
+    mut socket: Datagrams<'_>,
+    opts: &ClientOptions,
+    input: R,
+    mut output: W,
+) -> Result<(), Error> {
+    if let Some(message) = &opts.message {
+        if message.len() > MAX_DATAGRAM {
+            return Err(Error::new(
+                "sendto()",
+                Some(socket.peer.to_string()),
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "message of {} bytes exceeds the {MAX_DATAGRAM}-byte datagram limit",
+                        message.len()
+                    ),
+                ),
+            ));
+        }
+        let reply = socket.exchange(message)?;
+        print(&mut output, reply)?;
+        return Ok(());
+    }
+    let mut lines = BufReader::new(input);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        (&mut lines)
+            .take(MAX_DATAGRAM as u64)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| Error::new("read()", Some("stdin".to_string()), e))?;
+        if line.is_empty() {
+            return Ok(());
+        }
+        let reply = socket.exchange(&line)?;
+        if !print(&mut output, reply)? {
+            return Ok(());
+        }
+    }
+}
+
+/// The client's datagram socket and where it sends.
+struct Datagrams<'a> {
+    socket: Datagram,
+    peer: Endpoint,
+    timeout: Option<Duration>,
+    observer: Option<&'a dyn Observer>,
+    buf: Vec<u8>,
+}
+
+impl<'a> Datagrams<'a> {
+    fn new(
+        socket: Datagram,
+        peer: Endpoint,
+        timeout: Option<Duration>,
+        observer: Option<&'a dyn Observer>,
+    ) -> Self {
+        Datagrams {
+            socket,
+            peer,
+            timeout,
+            observer,
+            buf: vec![0u8; UDP_RECV_BUF],
+        }
+    }
+}
+
+impl Datagrams<'_> {
+    fn emit(&self, event: &Event<'_>) {
+        if let Some(obs) = self.observer {
+            obs.event(event);
+        }
+    }
+
+    fn fail(&self, call: &'static str, e: io::Error) -> Error {
+        self.emit(&Event::Error {
+            conn: 0,
+            call,
+            error: &e,
+        });
+        Error::new(call, Some(self.peer.to_string()), e)
+    }
+
+    /// One `sendto()`, then `recvfrom()` until the server's reply arrives
+    /// (datagrams from anyone else are reported and ignored) or the timeout
+    /// passes with none.
+    fn exchange(&mut self, request: &[u8]) -> Result<&[u8], Error> {
+        let sent = self
+            .socket
+            .send_to(request, &self.peer)
+            .map_err(|e| self.fail("sendto()", e))?;
+        self.emit(&Event::SendTo {
+            peer: &self.peer,
+            bytes: sent,
+        });
+        let until = self.timeout.map(|t| Instant::now() + t);
+        loop {
+            let wait = match until {
+                Some(until) => {
+                    let left = until.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(self.no_reply());
+                    }
+                    Some(left)
+                }
+                None => None,
+            };
+            self.socket
+                .set_read_timeout(wait)
+                .map_err(|e| self.fail("setsockopt(SO_RCVTIMEO)", e))?;
+            let (n, from) = match self.socket.recv_from(&mut self.buf) {
+                Ok(got) => got,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if Outcome::of(&e) == Outcome::TimedOut => return Err(self.no_reply()),
+                Err(e) => return Err(self.fail("recvfrom()", e)),
+            };
+            self.emit(&Event::RecvFrom {
+                peer: &from,
+                bytes: n,
+            });
+            if same_peer(&from, &self.peer) {
+                return Ok(&self.buf[..n]);
+            }
+            self.emit(&Event::Drop {
+                peer: &from,
+                bytes: n,
+                reason: "not from the server",
+            });
+        }
+    }
+
+    /// A datagram socket has no connection to fail: silence is the only
+    /// answer a lost datagram, a stopped server or a service that never
+    /// replies gives.
+    fn no_reply(&self) -> Error {
+        let why = match self.timeout {
+            Some(t) => format!(
+                "no reply within {} (the datagram or its reply was lost, or the service sends none)",
+                secs(t)
+            ),
+            None => "no reply".to_string(),
+        };
+        self.fail("recvfrom()", io::Error::new(io::ErrorKind::TimedOut, why))
+    }
+}
+
+/// Whether a datagram came from the server. A Unix-domain server's address
+/// is the path it bound, which may be spelled otherwise than the client's
+/// (`/tmp/./s`, a relative path): the same file then counts as the same.
+fn same_peer(from: &Endpoint, peer: &Endpoint) -> bool {
+    if from == peer {
+        return true;
+    }
+    match (from, peer) {
+        (Endpoint::Unix(Some(a)), Endpoint::Unix(Some(b))) => {
+            matches!((fs::canonicalize(a), fs::canonicalize(b)), (Ok(a), Ok(b)) if a == b)
+        }
+        _ => false,
+    }
+}
