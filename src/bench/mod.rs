@@ -29,7 +29,9 @@
 //! `ADDR` may also be `unix:PATH`, a Unix-domain server: pingpong, churn
 //! and idle then connect stream sockets to PATH, and udp sends from a
 //! datagram socket bound to a temporary path of its own (a server cannot
-//! answer an unnamed one), removed when the thread ends.
+//! answer an unnamed one), removed when the thread ends. One wait is not
+//! bounded there: std cannot give a Unix-domain `connect()` a timeout, and
+//! it blocks while the server's listen backlog is full.
 //!
 //! The files, one concern each: [`options`] (what to run, and what is
 //! refused), `workloads` (the four client loops), `sockets` (connecting and

@@ -13,11 +13,13 @@ use crate::net::DEFAULT_ADDR;
 /// The workload a bench run drives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
-    /// Persistent TCP connections, one round trip after another on each.
+    /// Persistent stream connections (TCP or Unix-domain), one round trip
+    /// after another on each.
     Pingpong,
-    /// A new TCP connection per request: connect, write, read, close.
+    /// A new stream connection per request: connect, write, read, close.
     Churn,
-    /// One datagram in flight per thread, echo awaited with a timeout.
+    /// One datagram (UDP or Unix-domain) in flight per thread, echo
+    /// awaited with a timeout.
     Udp,
     /// Open connections, echo once on each, hold them for the duration.
     Idle,

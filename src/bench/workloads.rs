@@ -150,13 +150,18 @@ fn pingpong(socks: &mut Vec<Stream>, shared: &Shared, r: &mut ThreadResult) {
         }
         seq += n as u64;
         shared.done.fetch_add(done, Ordering::Relaxed);
-        // Failed connections leave the set (in reverse, so indices hold).
-        for i in (0..n).rev() {
-            if !ok[i] {
-                socks.swap_remove(i);
-                ok.swap_remove(i);
-                sent_at.swap_remove(i);
-            }
+        drop_failed(socks, &mut ok, &mut sent_at, n);
+    }
+}
+
+/// Takes the connections that failed in the last round (the first `n`)
+/// out of the set, in reverse so that the indices still to visit hold.
+fn drop_failed(socks: &mut Vec<Stream>, ok: &mut Vec<bool>, sent_at: &mut Vec<Instant>, n: usize) {
+    for i in (0..n).rev() {
+        if !ok[i] {
+            socks.swap_remove(i);
+            ok.swap_remove(i);
+            sent_at.swap_remove(i);
         }
     }
 }
