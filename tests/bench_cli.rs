@@ -311,20 +311,37 @@ fn a_duration_run_ends_within_duration_plus_timeout() {
 
 #[test]
 fn a_udp_send_that_always_fails_does_not_spin() {
-    // The command line refuses a datagram this large; the library does
-    // not, and every send then fails at once (EMSGSIZE).
-    let sink = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    // BenchOptions::validate refuses a datagram too large to send, so the
+    // failing send is made another way: a Unix-domain datagram "server"
+    // that reads one datagram and closes. A client connected to it then
+    // fails every send at once (ECONNREFUSED, then ENOTCONN); a client
+    // that connects after that fails once, connecting.
+    let path = std::env::temp_dir().join(format!(
+        "sockref-benchtest-{}-dead-peer.sock",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&path);
+    let sink = std::os::unix::net::UnixDatagram::bind(&path).expect("bind");
+    // Bounded: a client that never sends cannot hold the test.
+    sink.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 128];
+        let _ = sink.recv(&mut buf);
+    });
     let opts = sockref::bench::BenchOptions {
-        addr: sink.local_addr().expect("addr").to_string(),
+        addr: format!("unix:{}", path.display()),
         mode: sockref::bench::Mode::Udp,
         threads: 2,
-        size: 70_000,
         stop: sockref::bench::Stop::Duration(std::time::Duration::from_millis(300)),
         warmup: std::time::Duration::ZERO,
+        timeout: std::time::Duration::from_millis(100),
         progress: false,
         ..Default::default()
     };
     let report = sockref::bench::run(&opts).expect("run");
+    let _ = reader.join();
+    let _ = std::fs::remove_file(&path);
     assert_eq!(report.requests, 0);
     // A pause of at least 1 ms after each failed send: in 0.3 s at most a
     // few hundred per thread, however fast or slow the machine (spinning

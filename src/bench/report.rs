@@ -5,10 +5,10 @@
 //! payload per second in one direction.
 
 use std::fmt::Write as _;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::{ErrorCounts, Histogram, Mode};
+use crate::net::{Endpoint, UNIX_PREFIX};
 use crate::trace::escape_json_into;
 
 /// The outcome of one run.
@@ -16,8 +16,9 @@ use crate::trace::escape_json_into;
 pub struct Report {
     /// The workload.
     pub mode: Mode,
-    /// The server it ran against.
-    pub addr: SocketAddr,
+    /// The server it ran against: the internet address connected to, or
+    /// the Unix-domain socket's path.
+    pub addr: Endpoint,
     /// Connections (pingpong and idle; 0 for churn and udp).
     pub conns: usize,
     /// Client threads.
@@ -46,6 +47,15 @@ pub struct Report {
     pub client_cpu: Option<Duration>,
     /// CPU the server process used while measuring (with `--server-pid`).
     pub server_cpu: Option<Duration>,
+}
+
+/// The server's address as the user writes it: `127.0.0.1:4000`, or
+/// `unix:PATH` (an [`Endpoint`] prints a bare path).
+fn address(e: &Endpoint) -> String {
+    match e {
+        Endpoint::Unix(Some(p)) => format!("{UNIX_PREFIX}{}", p.display()),
+        _ => e.to_string(),
+    }
 }
 
 /// Microseconds, from the histogram's nanoseconds.
@@ -106,12 +116,18 @@ impl Report {
     /// The human table (several lines, ends with a newline).
     pub fn human(&self) -> String {
         let mut s = String::new();
-        let proto = if self.mode == Mode::Udp { "udp" } else { "tcp" };
+        let unix = matches!(self.addr, Endpoint::Unix(_));
+        let proto = match (self.mode == Mode::Udp, unix) {
+            (true, false) => "udp",
+            (false, false) => "tcp",
+            (true, true) => "dgram",
+            (false, true) => "stream",
+        };
         let _ = write!(
             s,
             "sockref bench: {} {proto} {}",
             self.mode.name(),
-            self.addr
+            address(&self.addr)
         );
         if self.conns > 0 {
             let _ = write!(s, "  conns={}", self.conns);
@@ -181,7 +197,7 @@ impl Report {
     pub fn json(&self) -> String {
         let mut s = String::from("{");
         let _ = write!(s, "\"mode\":\"{}\",\"addr\":", self.mode.name());
-        escape_json_into(&mut s, &self.addr.to_string());
+        escape_json_into(&mut s, &address(&self.addr));
         let _ = write!(
             s,
             ",\"conns\":{},\"threads\":{},\"size\":{},\"elapsed_s\":{:.6},\"requests\":{},\"rate\":{:.1},\"unit\":\"{}\",\"mbps\":{:.3}",

@@ -1,0 +1,142 @@
+//! What one client thread counts: latencies, requests, and failures by
+//! kind, each on the right side of the warm-up line.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::cpu::thread_cpu;
+use super::sync::Shared;
+use super::Histogram;
+
+/// Errors counted by kind: the key is a short name (`timeout`, `reset`,
+/// `refused`, `mismatch`, `closed`, `lost`, ...).
+pub type ErrorCounts = BTreeMap<&'static str, u64>;
+
+/// What one client thread measured.
+#[derive(Default)]
+pub(super) struct ThreadResult {
+    pub(super) hist: Histogram,
+    pub(super) requests: u64,
+    pub(super) errors: ErrorCounts,
+    pub(super) warmup_errors: u64,
+    pub(super) held: u64,
+    pub(super) stale: u64,
+    /// When this thread made its last request.
+    pub(super) finished: Option<Instant>,
+    /// This thread's CPU clock when measuring started, and the CPU it used
+    /// from then to its end.
+    pub(super) cpu_start: Option<Duration>,
+    pub(super) cpu: Option<Duration>,
+}
+
+/// The name an I/O error is counted under.
+///
+/// Finer than [`Outcome`](crate::net::Outcome) on purpose: a server only
+/// needs to know whether to blame a timeout or a departed peer, but a
+/// load test's reader is diagnosing the server, and `refused` (nothing
+/// listening, backlog full), `reset` (the server dropped the connection),
+/// `broken-pipe`, `no-port` and `too-many-files` (the generator itself ran
+/// out) each point somewhere else. The names are report output that
+/// scripts read, so they never change.
+pub(super) fn kind(e: &io::Error) -> &'static str {
+    match e.kind() {
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => "timeout",
+        io::ErrorKind::ConnectionRefused => "refused",
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => "reset",
+        io::ErrorKind::BrokenPipe => "broken-pipe",
+        io::ErrorKind::UnexpectedEof => "closed",
+        io::ErrorKind::InvalidData => "mismatch",
+        io::ErrorKind::AddrNotAvailable => "no-port",
+        _ => match e.raw_os_error() {
+            Some(24) => "too-many-files", // EMFILE
+            _ => "other",
+        },
+    }
+}
+
+impl ThreadResult {
+    /// Notes the thread's CPU clock at its first measured request.
+    pub(super) fn measuring(&mut self, measured: bool) -> bool {
+        if measured && self.cpu_start.is_none() {
+            self.cpu_start = thread_cpu();
+        }
+        measured
+    }
+
+    /// Counts one failure of `kind`: in the report's errors if it
+    /// happened while measuring (or while setting up, which every run
+    /// needs), apart as a warm-up error otherwise, the same rule as for
+    /// requests, so that errors and requests cover the same time.
+    pub(super) fn count(&mut self, kind: &'static str, measured: bool, shared: &Shared) {
+        if measured {
+            *self.errors.entry(kind).or_insert(0) += 1;
+            shared.failed.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.warmup_errors += 1;
+        }
+    }
+
+    pub(super) fn error(&mut self, e: &io::Error, measured: bool, shared: &Shared) {
+        self.count(kind(e), measured, shared);
+    }
+
+    /// Counts one verified request, if measured.
+    pub(super) fn success(&mut self, since: Instant, measured: bool, shared: &Shared) {
+        if measured {
+            self.hist.record(since.elapsed().as_nanos() as u64);
+            self.requests += 1;
+            shared.done.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Stops this thread's clocks.
+    pub(super) fn finish(&mut self) {
+        self.finished = Some(Instant::now());
+        if let (Some(a), Some(b)) = (self.cpu_start, thread_cpu()) {
+            self.cpu = Some(b.saturating_sub(a));
+        }
+    }
+
+    /// Adds `r`, another thread's result, into this total.
+    pub(super) fn merge(&mut self, r: ThreadResult) {
+        self.hist.merge(&r.hist);
+        self.requests += r.requests;
+        self.held += r.held;
+        self.stale += r.stale;
+        if let Some(c) = r.cpu {
+            self.cpu = Some(self.cpu.unwrap_or_default() + c);
+        }
+        // The main thread notices the end up to 5 ms late; the threads'
+        // own clocks say when the last request finished.
+        if let Some(f) = r.finished {
+            self.finished = Some(self.finished.map_or(f, |t| t.max(f)));
+        }
+        self.warmup_errors += r.warmup_errors;
+        for (k, v) in r.errors {
+            *self.errors.entry(k).or_insert(0) += v;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_counted_under_short_names() {
+        use io::ErrorKind::*;
+        for (k, name) in [
+            (TimedOut, "timeout"),
+            (WouldBlock, "timeout"),
+            (ConnectionRefused, "refused"),
+            (ConnectionReset, "reset"),
+            (UnexpectedEof, "closed"),
+            (InvalidData, "mismatch"),
+        ] {
+            assert_eq!(kind(&io::Error::from(k)), name);
+        }
+        assert_eq!(kind(&io::Error::from_raw_os_error(24)), "too-many-files");
+    }
+}

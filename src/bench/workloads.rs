@@ -1,0 +1,320 @@
+//! The four workloads, each the textbook client's life in a loop, as one
+//! client thread runs it: [`client`] sets up (connects, or binds), checks
+//! in at the starting gate, and drives its mode until the run stops.
+
+use std::io::Write;
+use std::sync::atomic::Ordering;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::sockets::{bound, connect, read_echo, still_open, ClientDatagram};
+use super::sync::{Arrival, Gate, Shared};
+use super::tally::{kind, ThreadResult};
+use super::{Mode, Stop};
+use crate::transport::Stream;
+
+/// The bytes request number `seq` sends: a window into a pattern that does
+/// not repeat within 251 bytes, starting at a different place each time, so
+/// an echo of an earlier request does not verify.
+struct Payload {
+    pattern: Vec<u8>,
+    size: usize,
+}
+
+impl Payload {
+    fn new(size: usize) -> Self {
+        Payload {
+            pattern: (0..size + 251).map(|i| (i % 251) as u8).collect(),
+            size,
+        }
+    }
+
+    fn get(&self, seq: u64) -> &[u8] {
+        let start = (seq % 251) as usize;
+        &self.pattern[start..start + self.size]
+    }
+}
+
+/// Client thread `t`, with `conns` connections (pingpong, idle): sets up,
+/// waits at the gate, runs the mode.
+pub(super) fn client(t: usize, conns: usize, shared: &Shared, gate: &Gate) -> ThreadResult {
+    let mut ready = Arrival::new(gate);
+    let mut r = ThreadResult::default();
+    match shared.opts.mode {
+        Mode::Pingpong => {
+            let mut socks = open(conns, shared, &mut r);
+            ready.arrive();
+            pingpong(&mut socks, shared, &mut r);
+        }
+        Mode::Idle => {
+            let socks = open(conns, shared, &mut r);
+            let socks = echo_once(socks, shared, &mut r);
+            ready.arrive();
+            idle(socks, shared, &mut r);
+        }
+        Mode::Churn => {
+            ready.arrive();
+            churn(t, shared, &mut r);
+        }
+        Mode::Udp => {
+            let sock = ClientDatagram::open(shared);
+            ready.arrive();
+            match sock {
+                Ok(s) => udp(t, &s, shared, &mut r),
+                Err(e) => r.error(&e, true, shared),
+            }
+        }
+    }
+    r.finish();
+    r
+}
+
+/// Opens this thread's connections; each failure is counted and skipped.
+/// All must be open by `setup_until`: an attempt after that fails at once
+/// as a `timeout`, so that a server that stops accepting cannot hold the
+/// run for one timeout per connection.
+fn open(n: usize, shared: &Shared, r: &mut ThreadResult) -> Vec<Stream> {
+    let mut socks = Vec::with_capacity(n);
+    for _ in 0..n {
+        if shared.stopping() {
+            break;
+        }
+        match connect(shared, Some(shared.setup_until)) {
+            Ok(s) => socks.push(s),
+            // Setting up is part of every run: always counted.
+            Err(e) => r.error(&e, true, shared),
+        }
+    }
+    socks
+}
+
+/// Lockstep rounds: write one request on every connection, then read every
+/// echo. A connection that fails is counted and dropped from the round.
+///
+/// So with more connections than threads, a latency includes the time the
+/// thread spends on the round's other echoes (closed loop, in lockstep).
+/// When the run stops, the round is abandoned where it is: requests not
+/// yet read back are neither counted nor failed.
+fn pingpong(socks: &mut Vec<Stream>, shared: &Shared, r: &mut ThreadResult) {
+    let payload = Payload::new(shared.opts.size);
+    let mut buf = vec![0u8; shared.opts.size];
+    let mut sent_at = vec![Instant::now(); socks.len()];
+    let mut ok = vec![true; socks.len()];
+    let mut seq = 0u64;
+    let (timeout, end) = (shared.opts.timeout, shared.hard_end());
+    while !socks.is_empty() {
+        let now = Instant::now();
+        let n = shared.take(socks.len() as u64, now) as usize;
+        if n == 0 {
+            break;
+        }
+        let measured = r.measuring(shared.measuring(now));
+        for (i, s) in socks[..n].iter_mut().enumerate() {
+            if shared.stopping() {
+                return;
+            }
+            sent_at[i] = Instant::now();
+            let sent =
+                bound(s, timeout, end).and_then(|()| s.write_all(payload.get(seq + i as u64)));
+            ok[i] = match sent {
+                Ok(()) => true,
+                Err(e) => {
+                    r.error(&e, measured, shared);
+                    false
+                }
+            };
+        }
+        let mut done = 0;
+        for (i, s) in socks[..n].iter_mut().enumerate() {
+            if !ok[i] {
+                continue;
+            }
+            if shared.stopping() {
+                shared.done.fetch_add(done, Ordering::Relaxed);
+                return;
+            }
+            match read_echo(s, &mut buf, payload.get(seq + i as u64), timeout, end) {
+                // One shared counter update per round, not per request.
+                Ok(()) => {
+                    if measured {
+                        r.hist.record(sent_at[i].elapsed().as_nanos() as u64);
+                        r.requests += 1;
+                        done += 1;
+                    }
+                }
+                Err(e) => {
+                    r.error(&e, measured, shared);
+                    ok[i] = false;
+                }
+            }
+        }
+        seq += n as u64;
+        shared.done.fetch_add(done, Ordering::Relaxed);
+        drop_failed(socks, &mut ok, &mut sent_at, n);
+    }
+}
+
+/// Takes the connections that failed in the last round (the first `n`)
+/// out of the set, in reverse so that the indices still to visit hold.
+fn drop_failed(socks: &mut Vec<Stream>, ok: &mut Vec<bool>, sent_at: &mut Vec<Instant>, n: usize) {
+    for i in (0..n).rev() {
+        if !ok[i] {
+            socks.swap_remove(i);
+            ok.swap_remove(i);
+            sent_at.swap_remove(i);
+        }
+    }
+}
+
+/// The textbook client, again and again: connect, write, read, close.
+fn churn(t: usize, shared: &Shared, r: &mut ThreadResult) {
+    let payload = Payload::new(shared.opts.size);
+    let mut buf = vec![0u8; shared.opts.size];
+    let mut seq = t as u64;
+    let (timeout, end) = (shared.opts.timeout, shared.hard_end());
+    loop {
+        let now = Instant::now();
+        if shared.take(1, now) == 0 {
+            break;
+        }
+        let measured = r.measuring(shared.measuring(now));
+        let expect = payload.get(seq);
+        seq += 1;
+        let result = connect(shared, end).and_then(|mut s| {
+            s.write_all(expect)?;
+            read_echo(&mut s, &mut buf, expect, timeout, end)
+            // close(): the client closes first, so TIME_WAIT stays here.
+        });
+        match result {
+            Ok(()) => r.success(now, measured, shared),
+            Err(e) => r.error(&e, measured, shared),
+        }
+    }
+}
+
+/// One datagram in flight: send, wait for the echo carrying this sequence
+/// number (the first 8 bytes), count it lost after the timeout. An echo of
+/// an earlier, already-lost datagram is `stale` and skipped.
+fn udp(t: usize, s: &ClientDatagram, shared: &Shared, r: &mut ThreadResult) {
+    let size = shared.opts.size.max(8);
+    let mut out = Payload::new(size).get(t as u64).to_vec();
+    let mut buf = vec![0u8; size + 1];
+    // Thread number in the top bits: no two threads send the same sequence.
+    let mut seq = (t as u64) << 48;
+    let mut backoff = Duration::ZERO;
+    loop {
+        let now = Instant::now();
+        if shared.take(1, now) == 0 {
+            break;
+        }
+        let measured = r.measuring(shared.measuring(now));
+        seq += 1;
+        out[..8].copy_from_slice(&seq.to_be_bytes());
+        if let Err(e) = s.send(&out) {
+            r.error(&e, measured, shared);
+            // A send that keeps failing fails at once: without a pause
+            // the thread would spin at full CPU, taking it from the server
+            // and counting errors by the million. 1 ms, doubling to 100 ms.
+            backoff = (backoff * 2).clamp(Duration::from_millis(1), Duration::from_millis(100));
+            thread::sleep(backoff);
+            continue;
+        }
+        backoff = Duration::ZERO;
+        match await_echo(s, &out, &mut buf, now + shared.opts.timeout, r) {
+            Ok(()) => r.success(now, measured, shared),
+            Err(failure) => r.count(failure, measured, shared),
+        }
+    }
+}
+
+/// Waits until `deadline` for the echo of `out`, skipping (and counting)
+/// stale echoes; the error is the name the failure is counted under.
+fn await_echo(
+    s: &ClientDatagram,
+    out: &[u8],
+    buf: &mut [u8],
+    deadline: Instant,
+    r: &mut ThreadResult,
+) -> Result<(), &'static str> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || s.set_read_timeout(Some(left)).is_err() {
+            return Err("lost");
+        }
+        match s.recv(buf) {
+            Ok(n) if n >= 8 && buf[..8] != out[..8] => r.stale += 1,
+            Ok(n) if buf[..n] == *out => return Ok(()),
+            Ok(_) => return Err("mismatch"),
+            Err(e) if matches!(kind(&e), "timeout") => return Err("lost"),
+            Err(e) => return Err(kind(&e)),
+        }
+    }
+}
+
+/// Idle mode's setup: one echo on every connection, so the server has
+/// demonstrably accepted and is serving it. All requests are written
+/// first, then the echoes read, all within one timeout: a server serving
+/// fewer connections than were opened answers the rest with `timeout`
+/// errors after one timeout, not one timeout each. The latency recorded
+/// for each runs from the first write, so it includes the other writes and
+/// the echoes read before it. Returns the connections that echoed.
+fn echo_once(mut socks: Vec<Stream>, shared: &Shared, r: &mut ThreadResult) -> Vec<Stream> {
+    let payload = Payload::new(shared.opts.size);
+    let expect = payload.get(0);
+    let mut buf = vec![0u8; shared.opts.size];
+    let timeout = shared.opts.timeout;
+    let end = Some(Instant::now() + timeout);
+    let started = Instant::now();
+    socks.retain_mut(
+        |s| match bound(s, timeout, end).and_then(|()| s.write_all(expect)) {
+            Ok(()) => true,
+            Err(e) => {
+                r.error(&e, true, shared);
+                false
+            }
+        },
+    );
+    socks.retain_mut(|s| match read_echo(s, &mut buf, expect, timeout, end) {
+        Ok(()) => {
+            r.success(started, true, shared);
+            true
+        }
+        Err(e) => {
+            r.error(&e, true, shared);
+            false
+        }
+    });
+    socks
+}
+
+/// Holds the connections until the run stops, then counts how many are
+/// still open.
+fn idle(socks: Vec<Stream>, shared: &Shared, r: &mut ThreadResult) {
+    // Hold: the main thread sets `stop` at the deadline (or at once for
+    // `--requests`, where there is nothing to count down).
+    while !shared.stopping() && matches!(shared.opts.stop, Stop::Duration(_)) {
+        thread::sleep(Duration::from_millis(10));
+    }
+    for s in &socks {
+        if still_open(s) {
+            r.held += 1;
+        } else {
+            r.count("dropped", true, shared);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_request_sends_different_bytes() {
+        let p = Payload::new(64);
+        assert_eq!(p.get(0).len(), 64);
+        assert_ne!(p.get(0), p.get(1));
+        // The pattern repeats only every 251 requests, far more than one
+        // connection ever has in flight.
+        assert_eq!(p.get(3), p.get(254));
+    }
+}
