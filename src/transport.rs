@@ -56,7 +56,7 @@ impl Listener {
     }
 
     /// The Unix-domain listener at `path`, replacing a stale socket there
-    /// (see [`clear_stale`]).
+    /// (a socket file nothing listens on any more; never anything else).
     pub fn bind_unix(path: &Path) -> Result<Listener, Error> {
         clear_stale(path, |p| UnixStream::connect(p).map(drop))?;
         UnixListener::bind(path)
