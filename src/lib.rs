@@ -1,17 +1,18 @@
 //! # sockref: the C socket sequence, in Rust std, step by step
 //!
-//! A blocking TCP and UDP server built on `std::net` alone: a fixed pool of
-//! worker threads, each serving one connection at a time, in code that
-//! follows the C textbook's sequence call for call:
+//! A blocking TCP, UDP and Unix-domain server built on `std` alone: a fixed
+//! pool of worker threads, each serving one connection at a time, in code
+//! that follows the C textbook's sequence call for call:
 //!
 //! ```text
-//! TCP server:  socket() -> bind() -> listen() -> accept() -> read()/write() ... -> close()
-//! UDP server:  socket() -> bind() -> recvfrom() -> sendto() ...
+//! stream server:    socket() -> bind() -> listen() -> accept() -> read()/write() ... -> close()
+//! datagram server:  socket() -> bind() -> recvfrom() -> sendto() ...
 //! ```
 //!
 //! It serves the classic inetd services (echo, discard, chargen, daytime,
-//! time: RFC 862-868) and the textbook's `hello` and `length` programs, and
-//! it embeds in a few lines, with a built-in service or a handler of your own.
+//! time: RFC 862-868) and the textbook's `hello` and `length` programs over
+//! PF_INET, PF_INET6 and PF_LOCAL (`unix:PATH`), and it embeds in a few
+//! lines, with a built-in service or a handler of your own.
 //!
 //! ## The C <-> Rust map
 //!
@@ -26,6 +27,8 @@
 //! | `close()` | `drop(stream)` | `close` |
 //! | `socket()`+`bind()` (UDP) | `UdpSocket::bind(addr)` | `socket`, `bind` |
 //! | `recvfrom()` / `sendto()` | `socket.recv_from(buf)` / `socket.send_to(buf, peer)` | `recvfrom` / `sendto` |
+//! | `socket()`+`bind()`+`listen()` (PF_LOCAL) | `UnixListener::bind(path)` | `socket(AF_UNIX, SOCK_STREAM)`, `bind`, `listen(fd, 128)` |
+//! | `socket()`+`bind()` (PF_LOCAL datagram) | `UnixDatagram::bind(path)` | `socket(AF_UNIX, SOCK_DGRAM)`, `bind` |
 //!
 //! std fixes the `listen()` backlog at 128 ([`limits::LISTEN_BACKLOG`]): the
 //! kernel queues at most that many finished handshakes while every worker
@@ -89,9 +92,28 @@
 //!
 //! ## Modules
 //!
-//! Data flows one way: [`cli`] -> [`ServerBuilder`] -> `tcp`/`udp` ->
-//! [`pool`] -> [`service`]; [`trace`] and [`limits`] are leaves that all use.
-//! [`client`] stands apart: it uses only [`trace`], [`limits`] and [`Error`].
+//! The afternoon read is `server/` (see its table): `builder` binds in C
+//! order, `stream` is accept -> service -> close, `datagram` is recvfrom ->
+//! service -> sendto, `conn` is the handler's `Read + Write`, `state` is what
+//! threads share, `handle` stops it all. Around it:
+//!
+//! | module | what |
+//! |---|---|
+//! | [`transport`] | the seam: TCP or Unix-domain listener, stream and datagram socket |
+//! | `guard` | hardening, one threat per file: deadlines, accept back-off, overload, datagram filters, wakers |
+//! | [`pool`] | the fixed thread pool, and the one place a panic is caught |
+//! | [`service`] | one file per service and the one table of them |
+//! | [`trace`] | events named after the C calls, text and JSON sinks, a one-line `emit!` |
+//! | [`net`] | addresses (`host:port`, `unix:PATH`), `getaddrinfo()`, error kinds, durations |
+//! | [`limits`] | every bound, with its default and why |
+//! | [`cli`], [`client`], [`bench`] | the command line, the textbook client, the load generator; each a folder split by concern |
+//! | [`labs`] | handlers of your own beside the C they replace (doc tests) |
+//!
+//! Data flows one way: `cli` -> `server` -> `pool` -> `service`; `transport`,
+//! `guard`, `trace`, `net`, `limits` and `stats` are leaves that import
+//! nothing of `server`. A service never touches a listener or the pool; the
+//! pool knows nothing of sockets. [`client`] and [`bench`] stand apart: they
+//! use `net`, `transport` and `trace`, never the server.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
