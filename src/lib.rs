@@ -106,13 +106,13 @@
 //! | [`trace`] | events named after the C calls, text and JSON sinks, a one-line `emit!` |
 //! | [`net`] | addresses (`host:port`, `unix:PATH`), `getaddrinfo()`, error kinds, durations |
 //! | [`limits`] | every bound, with its default and why |
-//! | [`cli`], [`client`], [`bench`] | the command line, the textbook client, the load generator; each a folder split by concern |
+//! | [`cli`], [`client`], [`mod@bench`] | the command line, the textbook client, the load generator; each a folder split by concern |
 //! | [`labs`] | handlers of your own beside the C they replace (doc tests) |
 //!
 //! Data flows one way: `cli` -> `server` -> `pool` -> `service`; `transport`,
 //! `guard`, `trace`, `net`, `limits` and `stats` are leaves that import
 //! nothing of `server`. A service never touches a listener or the pool; the
-//! pool knows nothing of sockets. [`client`] and [`bench`] stand apart: they
+//! pool knows nothing of sockets. [`client`] and [`mod@bench`] stand apart: they
 //! use `net`, `transport` and `trace`, never the server.
 
 #![forbid(unsafe_code)]
