@@ -7,82 +7,74 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// What the server has done so far. Returned by
-/// [`ServerHandle::stats`](crate::ServerHandle::stats) and by shutdown.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// TCP connections returned by `accept()` (rejected ones included).
-    pub accepted: u64,
-    /// TCP connections closed after being served (or rejected).
-    pub closed: u64,
-    /// TCP connections turned away with `busy` (`--overload reject`).
-    pub rejected: u64,
+/// The counter list, written once: it makes [`Stats`] (the snapshot
+/// callers get), its `name=value` line, and the live atomic `Counters`.
+macro_rules! counters {
+    ($($(#[$doc:meta])* $name:ident,)*) => {
+        /// What the server has done so far. Returned by
+        /// [`ServerHandle::stats`](crate::ServerHandle::stats) and by shutdown.
+        #[derive(Clone, Debug, Default, PartialEq, Eq)]
+        pub struct Stats {
+            $($(#[$doc])* pub $name: u64,)*
+        }
+
+        /// `accepted=3 closed=3 ...`: every counter, in declaration order.
+        impl fmt::Display for Stats {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let mut sep = "";
+                $(
+                    write!(f, "{sep}{}={}", stringify!($name), self.$name)?;
+                    sep = " ";
+                )*
+                let _ = sep;
+                Ok(())
+            }
+        }
+
+        /// The live counters, shared by every thread of one server.
+        #[derive(Default, Debug)]
+        pub(crate) struct Counters {
+            $(pub $name: AtomicU64,)*
+        }
+
+        impl Counters {
+            pub fn snapshot(&self) -> Stats {
+                Stats { $($name: self.$name.load(Ordering::Relaxed),)* }
+            }
+        }
+    };
+}
+
+counters! {
+    /// Stream connections returned by `accept()` (rejected ones included).
+    accepted,
+    /// Stream connections closed after being served (or rejected).
+    closed,
+    /// Stream connections turned away with `busy` (`--overload reject`).
+    rejected,
     /// Connections ended by an idle timeout or `max_conn_time`.
-    pub timed_out: u64,
+    timed_out,
     /// Connections ended by the peer resetting them.
-    pub reset: u64,
+    reset,
     /// Connections ended by another I/O error.
-    pub io_errors: u64,
+    io_errors,
     /// Handlers that panicked (each closed only its own connection).
-    pub panics: u64,
+    panics,
     /// `accept()` calls that failed (EMFILE, ECONNABORTED, ...).
-    pub accept_errors: u64,
-    /// Bytes read from TCP connections and UDP datagrams.
-    pub bytes_in: u64,
-    /// Bytes written to TCP connections and sent in UDP datagrams.
-    pub bytes_out: u64,
-    /// UDP datagrams received.
-    pub datagrams_in: u64,
-    /// UDP datagrams sent.
-    pub datagrams_out: u64,
-    /// UDP datagrams not answered: low source port or the server's own address.
-    pub dropped_datagrams: u64,
-    /// UDP datagrams dropped by the per-peer rate limit.
-    pub rate_limited: u64,
-}
-
-impl fmt::Display for Stats {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "accepted={} closed={} rejected={} timed_out={} reset={} io_errors={} panics={} \
-             accept_errors={} bytes_in={} bytes_out={} datagrams_in={} datagrams_out={} \
-             dropped_datagrams={} rate_limited={}",
-            self.accepted,
-            self.closed,
-            self.rejected,
-            self.timed_out,
-            self.reset,
-            self.io_errors,
-            self.panics,
-            self.accept_errors,
-            self.bytes_in,
-            self.bytes_out,
-            self.datagrams_in,
-            self.datagrams_out,
-            self.dropped_datagrams,
-            self.rate_limited
-        )
-    }
-}
-
-/// The live counters, shared by every thread of one server.
-#[derive(Default, Debug)]
-pub(crate) struct Counters {
-    pub accepted: AtomicU64,
-    pub closed: AtomicU64,
-    pub rejected: AtomicU64,
-    pub timed_out: AtomicU64,
-    pub reset: AtomicU64,
-    pub io_errors: AtomicU64,
-    pub panics: AtomicU64,
-    pub accept_errors: AtomicU64,
-    pub bytes_in: AtomicU64,
-    pub bytes_out: AtomicU64,
-    pub datagrams_in: AtomicU64,
-    pub datagrams_out: AtomicU64,
-    pub dropped_datagrams: AtomicU64,
-    pub rate_limited: AtomicU64,
+    accept_errors,
+    /// Bytes read from connections and datagrams.
+    bytes_in,
+    /// Bytes written to connections and sent in datagrams.
+    bytes_out,
+    /// Datagrams received.
+    datagrams_in,
+    /// Datagrams sent.
+    datagrams_out,
+    /// Datagrams not answered: low source port, the server's own address,
+    /// or an unnamed Unix-domain sender.
+    dropped_datagrams,
+    /// Datagrams dropped by the per-peer rate limit.
+    rate_limited,
 }
 
 pub(crate) fn bump(c: &AtomicU64) -> u64 {
@@ -95,24 +87,40 @@ pub(crate) fn add(c: &AtomicU64, n: u64) {
     }
 }
 
-impl Counters {
-    pub fn snapshot(&self) -> Stats {
-        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        Stats {
-            accepted: g(&self.accepted),
-            closed: g(&self.closed),
-            rejected: g(&self.rejected),
-            timed_out: g(&self.timed_out),
-            reset: g(&self.reset),
-            io_errors: g(&self.io_errors),
-            panics: g(&self.panics),
-            accept_errors: g(&self.accept_errors),
-            bytes_in: g(&self.bytes_in),
-            bytes_out: g(&self.bytes_out),
-            datagrams_in: g(&self.datagrams_in),
-            datagrams_out: g(&self.datagrams_out),
-            dropped_datagrams: g(&self.dropped_datagrams),
-            rate_limited: g(&self.rate_limited),
+/// `max_connections` and `max_datagrams`: the counts after which a server
+/// asks to stop (for labs, tests and benchmarks that serve a fixed amount).
+#[derive(Debug, Default)]
+pub(crate) struct Quota {
+    pub max_connections: Option<u64>,
+    pub max_datagrams: Option<u64>,
+    /// Datagrams fully handled (answered, dropped or refused).
+    datagrams_done: AtomicU64,
+}
+
+impl Quota {
+    /// A datagram has been handled to the end; true once every count given
+    /// is reached. Costs nothing unless `max_datagrams` was asked for: the
+    /// counter is one more shared cache line every datagram worker writes.
+    pub fn datagram_done(&self, c: &Counters) -> bool {
+        if self.max_datagrams.is_none() {
+            return false;
         }
+        self.datagrams_done.fetch_add(1, Ordering::AcqRel);
+        self.reached(c)
+    }
+
+    /// True once every count that was given is reached; with none, never.
+    /// Served means closed after being served: refusals do not count.
+    pub fn reached(&self, c: &Counters) -> bool {
+        if self.max_connections.is_none() && self.max_datagrams.is_none() {
+            return false;
+        }
+        let served = c
+            .closed
+            .load(Ordering::SeqCst)
+            .saturating_sub(c.rejected.load(Ordering::SeqCst));
+        let done = self.datagrams_done.load(Ordering::Acquire);
+        self.max_connections.map_or(true, |n| served >= n)
+            && self.max_datagrams.map_or(true, |n| done >= n)
     }
 }

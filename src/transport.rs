@@ -8,8 +8,11 @@
 //! `match` per call (no boxing, no generic code built twice), and a reader
 //! sees both families side by side.
 //!
-//! What it does not do: decide anything. Timeouts, counters and traces
-//! belong to the callers.
+//! [`bind`] is where an address picks its family: `host:port` resolves and
+//! binds TCP and/or UDP, `unix:PATH` binds one Unix-domain socket.
+//!
+//! What it does not do: serve. Timeouts, counters and traces belong to the
+//! callers.
 
 use std::fs;
 use std::io::{self, Read, Write};
@@ -20,7 +23,31 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::net::Endpoint;
+use crate::net::{resolve, Address, Endpoint};
+
+/// Which protocols to serve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocols {
+    /// Stream: TCP, or a Unix-domain stream socket for a `unix:` address.
+    Tcp,
+    /// Datagram: UDP, or a Unix-domain datagram socket for a `unix:` address.
+    Udp,
+    /// TCP and UDP on the same port number. If either bind fails, neither
+    /// serves. Not for a `unix:` address: one path holds one socket.
+    Both,
+}
+
+impl Protocols {
+    /// Serves a stream socket.
+    pub fn stream(self) -> bool {
+        self != Protocols::Udp
+    }
+
+    /// Serves a datagram socket.
+    pub fn datagram(self) -> bool {
+        self != Protocols::Tcp
+    }
+}
 
 /// A listening stream socket: `socket()` + `bind()` + `listen()` done.
 pub enum Listener {
@@ -286,6 +313,96 @@ impl Datagram {
             Datagram::Unix(s) => s.local_addr().map(|a| Endpoint::from(&a)),
         }
     }
+}
+
+/// What `bind` made: at most one socket of each kind, and the Unix
+/// socket's file to remove on stop.
+pub struct Bound {
+    /// The stream socket, if one was asked for.
+    pub listener: Option<Listener>,
+    /// The datagram socket, if one was asked for.
+    pub datagram: Option<Datagram>,
+    /// A Unix-domain socket's file, to remove on stop.
+    pub file: Option<SocketFile>,
+}
+
+/// Resolves `addr` (`host:port` or `unix:PATH`) and binds what `protocols`
+/// asks for: `getaddrinfo()`, then `socket()` + `bind()` (+ `listen()`).
+pub fn bind(addr: &str, protocols: Protocols) -> Result<Bound, Error> {
+    let path = match Address::parse(addr).map_err(|why| invalid("address", None, why))? {
+        Address::Inet(a) => return bind_inet(resolve(&a)?[0], protocols),
+        Address::Unix(path) => path,
+    };
+    let (listener, datagram) = match protocols {
+        Protocols::Tcp => (Some(Listener::bind_unix(&path)?), None),
+        Protocols::Udp => (None, Some(Datagram::bind_unix(&path)?)),
+        Protocols::Both => {
+            let why = "a Unix-domain path holds one socket: serve stream (tcp) or datagram (udp)";
+            return Err(invalid(
+                "bind()",
+                Some(&path.display().to_string()),
+                why.into(),
+            ));
+        }
+    };
+    let file = Some(SocketFile::new(&path));
+    Ok(Bound {
+        listener,
+        datagram,
+        file,
+    })
+}
+
+/// With both protocols and port 0, the UDP port must match the port the
+/// kernel chose for TCP; if another program holds that UDP port, try again
+/// with a new TCP port (a few times).
+fn bind_inet(addr: SocketAddr, protocols: Protocols) -> Result<Bound, Error> {
+    let tries = if protocols == Protocols::Both && addr.port() == 0 {
+        8
+    } else {
+        1
+    };
+    let mut last = None;
+    for _ in 0..tries {
+        let listener = protocols
+            .stream()
+            .then(|| Listener::bind_tcp(addr))
+            .transpose()?;
+        let udp_addr = match listener.as_ref().map(Listener::local) {
+            Some(Ok(Endpoint::Inet(a))) => a,
+            Some(Err(e)) => return Err(Error::new("getsockname()", Some(addr.to_string()), e)),
+            _ => addr,
+        };
+        if !protocols.datagram() {
+            return Ok(Bound {
+                listener,
+                datagram: None,
+                file: None,
+            });
+        }
+        match Datagram::bind_udp(udp_addr) {
+            Ok(d) => {
+                return Ok(Bound {
+                    listener,
+                    datagram: Some(d),
+                    file: None,
+                })
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        Error::new(
+            "bind()",
+            Some(addr.to_string()),
+            io::ErrorKind::AddrInUse.into(),
+        )
+    }))
+}
+
+fn invalid(what: &'static str, target: Option<&str>, why: String) -> Error {
+    let e = io::Error::new(io::ErrorKind::InvalidInput, why);
+    Error::new(what, target.map(str::to_string), e)
 }
 
 /// Before binding a Unix-domain socket at `path`: a socket file that

@@ -12,7 +12,7 @@ use super::{print, ClientOptions};
 use crate::error::Error;
 use crate::limits::{MAX_DATAGRAM, UDP_RECV_BUF};
 use crate::net::{secs, Endpoint, Outcome};
-use crate::trace::{Event, Observer, Proto};
+use crate::trace::{emit, Event, Observer, Proto};
 use crate::transport::{Datagram, SocketFile};
 
 /// socket() + bind(port 0) -> sendto() -> recvfrom() ...
@@ -36,14 +36,15 @@ where
         SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0))
     };
     let socket = Datagram::bind_udp(any)?;
-    if let Some(obs) = observer {
-        let addr = socket.local().unwrap_or(Endpoint::Inet(any));
-        obs.event(&Event::Listen {
+    let addr = socket.local().unwrap_or(Endpoint::Inet(any));
+    emit!(
+        observer,
+        Event::Listen {
             proto: Proto::Udp,
             addr: &addr,
-            backlog: 0,
-        });
-    }
+            backlog: 0
+        }
+    );
     let udp = Datagrams::new(socket, Endpoint::Inet(peer), opts.timeout, observer);
     exchange_all(udp, opts, input, output)
 }
@@ -67,14 +68,15 @@ where
     let own = temp_socket_path();
     let socket = Datagram::bind_unix(&own)?;
     let _remove = RemoveOnDrop(SocketFile::new(&own));
-    if let Some(obs) = observer {
-        let addr = Endpoint::Unix(Some(own.clone()));
-        obs.event(&Event::Listen {
+    let addr = Endpoint::Unix(Some(own.clone()));
+    emit!(
+        observer,
+        Event::Listen {
             proto: Proto::Unixgram,
             addr: &addr,
-            backlog: 0,
-        });
-    }
+            backlog: 0
+        }
+    );
     // A Unix-domain sendto() blocks while the server's queue is full, where
     // UDP would drop the datagram: bound it like every other wait.
     socket.set_write_timeout(opts.timeout).map_err(|e| {
@@ -179,18 +181,15 @@ impl<'a> Datagrams<'a> {
 }
 
 impl Datagrams<'_> {
-    fn emit(&self, event: &Event<'_>) {
-        if let Some(obs) = self.observer {
-            obs.event(event);
-        }
-    }
-
     fn fail(&self, call: &'static str, e: io::Error) -> Error {
-        self.emit(&Event::Error {
-            conn: 0,
-            call,
-            error: &e,
-        });
+        emit!(
+            self.observer,
+            Event::Error {
+                conn: 0,
+                call,
+                error: &e,
+            }
+        );
         Error::new(call, Some(self.peer.to_string()), e)
     }
 
@@ -202,10 +201,13 @@ impl Datagrams<'_> {
             .socket
             .send_to(request, &self.peer)
             .map_err(|e| self.fail("sendto()", e))?;
-        self.emit(&Event::SendTo {
-            peer: &self.peer,
-            bytes: sent,
-        });
+        emit!(
+            self.observer,
+            Event::SendTo {
+                peer: &self.peer,
+                bytes: sent,
+            }
+        );
         let until = self.timeout.map(|t| Instant::now() + t);
         loop {
             let wait = match until {
@@ -227,18 +229,24 @@ impl Datagrams<'_> {
                 Err(e) if Outcome::of(&e) == Outcome::TimedOut => return Err(self.no_reply()),
                 Err(e) => return Err(self.fail("recvfrom()", e)),
             };
-            self.emit(&Event::RecvFrom {
-                peer: &from,
-                bytes: n,
-            });
+            emit!(
+                self.observer,
+                Event::RecvFrom {
+                    peer: &from,
+                    bytes: n,
+                }
+            );
             if same_peer(&from, &self.peer) {
                 return Ok(&self.buf[..n]);
             }
-            self.emit(&Event::Drop {
-                peer: &from,
-                bytes: n,
-                reason: "not from the server",
-            });
+            emit!(
+                self.observer,
+                Event::Drop {
+                    peer: &from,
+                    bytes: n,
+                    reason: "not from the server",
+                }
+            );
         }
     }
 

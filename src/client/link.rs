@@ -11,7 +11,7 @@ use super::{print, CONN};
 use crate::error::Error;
 use crate::limits::LARGE_READ_BUF;
 use crate::net::{timeout_error, Outcome};
-use crate::trace::{Event, Observer};
+use crate::trace::{emit, Event, Observer};
 use crate::transport::Stream;
 
 /// `socket()` + `connect()`, trying each resolved address in turn as
@@ -61,12 +61,6 @@ pub(super) struct Link<'a> {
 }
 
 impl Link<'_> {
-    pub(super) fn emit(&self, event: &Event<'_>) {
-        if let Some(obs) = self.observer {
-            obs.event(event);
-        }
-    }
-
     /// Reports a failed call and names it in the error the user sees.
     pub(super) fn fail(&self, call: &'static str, e: io::Error) -> Error {
         let e = if Outcome::of(&e) == Outcome::TimedOut {
@@ -74,11 +68,14 @@ impl Link<'_> {
         } else {
             e
         };
-        self.emit(&Event::Error {
-            conn: CONN,
-            call,
-            error: &e,
-        });
+        emit!(
+            self.observer,
+            Event::Error {
+                conn: CONN,
+                call,
+                error: &e,
+            }
+        );
         Error::new(call, Some(self.peer.clone()), e)
     }
 
@@ -92,10 +89,13 @@ impl Link<'_> {
                     self.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
                     self.last_sent_ms
                         .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
-                    self.emit(&Event::Write {
-                        conn: CONN,
-                        bytes: n,
-                    });
+                    emit!(
+                        self.observer,
+                        Event::Write {
+                            conn: CONN,
+                            bytes: n,
+                        }
+                    );
                     buf = &buf[n..];
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -111,7 +111,7 @@ impl Link<'_> {
         self.sending.store(false, Ordering::Release);
         self.last_sent_ms
             .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
-        self.emit(&Event::ShutdownWrite { conn: CONN });
+        emit!(self.observer, Event::ShutdownWrite { conn: CONN });
         self.stream
             .shutdown(Shutdown::Write)
             .map_err(|e| self.fail("shutdown()", e))
@@ -164,10 +164,13 @@ impl Link<'_> {
                 Err(e) => return Err(self.fail("read()", e)),
             };
             self.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
-            self.emit(&Event::Read {
-                conn: CONN,
-                bytes: n,
-            });
+            emit!(
+                self.observer,
+                Event::Read {
+                    conn: CONN,
+                    bytes: n,
+                }
+            );
             if n == 0 {
                 return Ok(true);
             }

@@ -13,7 +13,7 @@ use super::{ClientOptions, CONN};
 use crate::error::Error;
 use crate::limits::LARGE_READ_BUF;
 use crate::net::Outcome;
-use crate::trace::{Event, Observer};
+use crate::trace::{emit, Event, Observer};
 use crate::transport::Stream;
 
 /// The peer stopped reading or went away: not worth a message when the
@@ -41,12 +41,13 @@ where
     let local = stream
         .local()
         .map_err(|e| Error::new("getsockname()", None, e))?;
-    if let Some(obs) = observer {
-        obs.event(&Event::Connect {
+    emit!(
+        observer,
+        Event::Connect {
             peer: &peer,
             local: &local,
-        });
-    }
+        }
+    );
     let peer = peer.to_string();
     // SO_RCVTIMEO / SO_SNDTIMEO: a silent server ends the client with a
     // message instead of hanging it.
@@ -80,14 +81,15 @@ where
     );
     // close()
     drop(stream);
-    if let Some(obs) = observer {
-        obs.event(&Event::Close {
+    emit!(
+        observer,
+        Event::Close {
             conn: CONN,
             duration: started.elapsed(),
             bytes_in,
             bytes_out,
-        });
-    }
+        }
+    );
     result
 }
 

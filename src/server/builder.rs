@@ -15,32 +15,11 @@ use super::stream;
 use crate::error::Error;
 use crate::guard::wake::DatagramWaker;
 use crate::limits::{AcceptModel, Limits, Overload};
-use crate::net::{resolve, Address, Endpoint, DEFAULT_ADDR};
+use crate::net::DEFAULT_ADDR;
 use crate::service::{self, Service};
+use crate::stats::Quota;
 use crate::trace::Observer;
-use crate::transport::{Datagram, Listener, SocketFile};
-
-/// Which protocols to serve.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Protocols {
-    /// Stream: TCP, or a Unix-domain stream socket for a `unix:` address.
-    Tcp,
-    /// Datagram: UDP, or a Unix-domain datagram socket for a `unix:` address.
-    Udp,
-    /// TCP and UDP on the same port number. If either bind fails, neither
-    /// serves. Not for a `unix:` address: one path holds one socket.
-    Both,
-}
-
-impl Protocols {
-    fn stream(self) -> bool {
-        self != Protocols::Udp
-    }
-
-    fn datagram(self) -> bool {
-        self != Protocols::Tcp
-    }
-}
+use crate::transport::{bind, Protocols};
 
 /// Configures and starts a server. See the crate root for an example.
 pub struct ServerBuilder {
@@ -49,8 +28,7 @@ pub struct ServerBuilder {
     service: Arc<dyn Service>,
     limits: Limits,
     observer: Option<Arc<dyn Observer>>,
-    max_connections: Option<u64>,
-    max_datagrams: Option<u64>,
+    quota: Quota,
 }
 
 impl Default for ServerBuilder {
@@ -68,8 +46,7 @@ impl ServerBuilder {
             service: Arc::new(service::Echo),
             limits: Limits::default(),
             observer: None,
-            max_connections: None,
-            max_datagrams: None,
+            quota: Quota::default(),
         }
     }
 
@@ -141,7 +118,7 @@ impl ServerBuilder {
     /// connections have been served and closed. With
     /// [`max_datagrams`](Self::max_datagrams) too, once both are reached.
     pub fn max_connections(mut self, n: u64) -> Self {
-        self.max_connections = Some(n);
+        self.quota.max_connections = Some(n);
         self
     }
 
@@ -149,7 +126,7 @@ impl ServerBuilder {
     /// have been handled (answered, or dropped by a rule). With
     /// [`max_connections`](Self::max_connections) too, once both are reached.
     pub fn max_datagrams(mut self, n: u64) -> Self {
-        self.max_datagrams = Some(n);
+        self.quota.max_datagrams = Some(n);
         self
     }
 
@@ -165,7 +142,7 @@ impl ServerBuilder {
         limits
             .validate()
             .map_err(|why| invalid("configuration", None, why))?;
-        // socket() + bind() (+ listen())
+        // getaddrinfo(), socket() + bind() (+ listen())
         let bound = bind(&self.addr, self.protocols)?;
         let workers = if bound.listener.is_some() {
             limits.workers
@@ -177,8 +154,7 @@ impl ServerBuilder {
             limits,
             self.observer,
             workers,
-            self.max_connections,
-            self.max_datagrams,
+            self.quota,
         ));
         // Every descriptor the server will ever make is made before the
         // stream acceptors start: each one blocked in accept() reserves a
@@ -207,85 +183,4 @@ impl ServerBuilder {
 fn invalid(what: &'static str, target: Option<&str>, why: String) -> Error {
     let e = io::Error::new(io::ErrorKind::InvalidInput, why);
     Error::new(what, target.map(str::to_string), e)
-}
-
-/// What `bind` made: at most one socket of each kind, and the Unix
-/// socket's file to remove on stop.
-struct Bound {
-    listener: Option<Listener>,
-    datagram: Option<Datagram>,
-    file: Option<SocketFile>,
-}
-
-/// Resolves `addr` and binds what `protocols` asks for.
-fn bind(addr: &str, protocols: Protocols) -> Result<Bound, Error> {
-    let path = match Address::parse(addr).map_err(|why| invalid("address", None, why))? {
-        Address::Inet(a) => return bind_inet(resolve(&a)?[0], protocols),
-        Address::Unix(path) => path,
-    };
-    let (listener, datagram) = match protocols {
-        Protocols::Tcp => (Some(Listener::bind_unix(&path)?), None),
-        Protocols::Udp => (None, Some(Datagram::bind_unix(&path)?)),
-        Protocols::Both => {
-            let why = "a Unix-domain path holds one socket: serve stream (tcp) or datagram (udp)";
-            return Err(invalid(
-                "bind()",
-                Some(&path.display().to_string()),
-                why.into(),
-            ));
-        }
-    };
-    let file = Some(SocketFile::new(&path));
-    Ok(Bound {
-        listener,
-        datagram,
-        file,
-    })
-}
-
-/// With both protocols and port 0, the UDP port must match the port the
-/// kernel chose for TCP; if another program holds that UDP port, try again
-/// with a new TCP port (a few times).
-fn bind_inet(addr: std::net::SocketAddr, protocols: Protocols) -> Result<Bound, Error> {
-    let tries = if protocols == Protocols::Both && addr.port() == 0 {
-        8
-    } else {
-        1
-    };
-    let mut last = None;
-    for _ in 0..tries {
-        let listener = protocols
-            .stream()
-            .then(|| Listener::bind_tcp(addr))
-            .transpose()?;
-        let udp_addr = match listener.as_ref().map(Listener::local) {
-            Some(Ok(Endpoint::Inet(a))) => a,
-            Some(Err(e)) => return Err(Error::new("getsockname()", Some(addr.to_string()), e)),
-            _ => addr,
-        };
-        if !protocols.datagram() {
-            return Ok(Bound {
-                listener,
-                datagram: None,
-                file: None,
-            });
-        }
-        match Datagram::bind_udp(udp_addr) {
-            Ok(d) => {
-                return Ok(Bound {
-                    listener,
-                    datagram: Some(d),
-                    file: None,
-                })
-            }
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| {
-        Error::new(
-            "bind()",
-            Some(addr.to_string()),
-            io::ErrorKind::AddrInUse.into(),
-        )
-    }))
 }

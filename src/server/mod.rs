@@ -21,6 +21,7 @@ mod handle;
 mod state;
 mod stream;
 
-pub use builder::{Protocols, ServerBuilder};
+pub use crate::transport::Protocols;
+pub use builder::ServerBuilder;
 pub use conn::Conn;
 pub use handle::{Listening, ServerHandle, StopSignal};

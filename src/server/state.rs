@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use crate::guard::backoff;
 use crate::limits::Limits;
 use crate::service::Service;
-use crate::stats::{add, bump, Counters};
+use crate::stats::{add, bump, Counters, Quota};
 use crate::trace::{emit, Event, Observer};
 use crate::transport::Stream;
 
@@ -39,10 +39,7 @@ pub(crate) struct Shared {
     /// One per stream worker: the connection it serves, so that shutdown can
     /// cut it, and the books of one that a panic unwound, for the report.
     slots: Vec<Mutex<Slot>>,
-    max_connections: Option<u64>,
-    max_datagrams: Option<u64>,
-    /// Datagrams fully handled (answered, dropped or refused).
-    datagrams_done: AtomicU64,
+    quota: Quota,
     lock: Mutex<()>,
     changed: Condvar,
 }
@@ -67,8 +64,7 @@ impl Shared {
         limits: Limits,
         observer: Option<Arc<dyn Observer>>,
         stream_workers: usize,
-        max_connections: Option<u64>,
-        max_datagrams: Option<u64>,
+        quota: Quota,
     ) -> Shared {
         Shared {
             service,
@@ -82,9 +78,7 @@ impl Shared {
             next_conn: AtomicU64::new(0),
             active: AtomicUsize::new(0),
             slots: (0..stream_workers).map(|_| Mutex::default()).collect(),
-            max_connections,
-            max_datagrams,
-            datagrams_done: AtomicU64::new(0),
+            quota,
             lock: Mutex::new(()),
             changed: Condvar::new(),
         }
@@ -150,33 +144,9 @@ impl Shared {
         }
     }
 
-    /// A datagram has been handled to the end (reply sent, or not). Costs
-    /// nothing unless `max_datagrams` was asked for: the counter is one more
-    /// shared cache line every datagram worker would write.
+    /// A datagram has been handled to the end (reply sent, or not).
     pub fn datagram_done(&self) {
-        if self.max_datagrams.is_none() {
-            return;
-        }
-        self.datagrams_done.fetch_add(1, Ordering::AcqRel);
-        self.stop_if_counts_reached();
-    }
-
-    /// `max_connections` and `max_datagrams`: once every count that was
-    /// given is reached, ask to stop. With neither, never.
-    fn stop_if_counts_reached(&self) {
-        if self.max_connections.is_none() && self.max_datagrams.is_none() {
-            return;
-        }
-        // Served means closed after being served: refusals do not count.
-        let c = &self.counters;
-        let served = c
-            .closed
-            .load(Ordering::SeqCst)
-            .saturating_sub(c.rejected.load(Ordering::SeqCst));
-        let done = self.datagrams_done.load(Ordering::Acquire);
-        if self.max_connections.map_or(true, |n| served >= n)
-            && self.max_datagrams.map_or(true, |n| done >= n)
-        {
+        if self.quota.datagram_done(&self.counters) {
             self.request_stop();
         }
     }
@@ -301,8 +271,8 @@ impl Session<'_> {
         let held = self.slot.and_then(|w| shared.slot(w)?.stream.take());
         bump(&shared.counters.closed);
         shared.active.fetch_sub(1, Ordering::SeqCst);
-        if self.served {
-            shared.stop_if_counts_reached();
+        if self.served && shared.quota.reached(&shared.counters) {
+            shared.request_stop();
         }
         if shared.stopping() {
             shared.notify();
