@@ -206,6 +206,32 @@ impl Event<'_> {
     }
 }
 
+/// One `read()` or `write()` on connection `conn`, as the server's `Conn`
+/// and the client both make it: retried on EINTR (as the C loop would),
+/// then reported. A failure is returned unreported, for the caller to name.
+pub(crate) fn io_call(
+    observer: Option<&dyn Observer>,
+    conn: u64,
+    write: bool,
+    mut op: impl FnMut() -> io::Result<usize>,
+) -> io::Result<usize> {
+    let bytes = loop {
+        match op() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            done => break done?,
+        }
+    };
+    emit!(
+        observer,
+        if write {
+            Event::Write { conn, bytes }
+        } else {
+            Event::Read { conn, bytes }
+        }
+    );
+    Ok(bytes)
+}
+
 /// Receives every event. Must be cheap and must not block for long: it runs
 /// on the thread making the call, between two system calls.
 pub trait Observer: Send + Sync {

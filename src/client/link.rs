@@ -11,7 +11,7 @@ use super::{print, CONN};
 use crate::error::Error;
 use crate::limits::LARGE_READ_BUF;
 use crate::net::{timeout_error, Outcome};
-use crate::trace::{emit, Event, Observer};
+use crate::trace::{emit, io_call, Event, Observer};
 use crate::transport::Stream;
 
 /// `socket()` + `connect()`, trying each resolved address in turn as
@@ -83,24 +83,15 @@ impl Link<'_> {
     /// call by call).
     pub(super) fn write_all(&self, mut buf: &[u8]) -> Result<(), Error> {
         while !buf.is_empty() {
-            match (&*self.stream).write(buf) {
-                Ok(0) => return Err(self.fail("write()", io::ErrorKind::WriteZero.into())),
-                Ok(n) => {
-                    self.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
-                    self.last_sent_ms
-                        .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
-                    emit!(
-                        self.observer,
-                        Event::Write {
-                            conn: CONN,
-                            bytes: n,
-                        }
-                    );
-                    buf = &buf[n..];
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(self.fail("write()", e)),
+            let n = io_call(self.observer, CONN, true, || (&*self.stream).write(buf))
+                .map_err(|e| self.fail("write()", e))?;
+            if n == 0 {
+                return Err(self.fail("write()", io::ErrorKind::WriteZero.into()));
             }
+            self.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
+            self.last_sent_ms
+                .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+            buf = &buf[n..];
         }
         Ok(())
     }
@@ -150,9 +141,10 @@ impl Link<'_> {
     pub(super) fn copy_replies<W: Write>(&self, mut output: W) -> Result<bool, Error> {
         let mut buf = vec![0u8; LARGE_READ_BUF];
         loop {
-            let n = match (&*self.stream).read(&mut buf) {
+            let n = match io_call(self.observer, CONN, false, || {
+                (&*self.stream).read(&mut buf)
+            }) {
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if Outcome::of(&e) == Outcome::TimedOut && !self.idle() => {
                     // Wait only for what is left of the idle timeout, so a
                     // silent server fails after `--timeout`, not nearly two.
@@ -164,13 +156,6 @@ impl Link<'_> {
                 Err(e) => return Err(self.fail("read()", e)),
             };
             self.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
-            emit!(
-                self.observer,
-                Event::Read {
-                    conn: CONN,
-                    bytes: n,
-                }
-            );
             if n == 0 {
                 return Ok(true);
             }

@@ -22,7 +22,7 @@ use super::state::Session;
 use crate::guard::deadline::Deadlines;
 use crate::limits::{Limits, LARGE_READ_BUF, SMALL_READ_BUF};
 use crate::net::{Endpoint, Outcome};
-use crate::trace::{emit, Event, Observer};
+use crate::trace::{emit, io_call, Event, Observer};
 use crate::transport::Stream;
 
 /// An accepted connection being served by one worker.
@@ -182,32 +182,23 @@ impl<'a> Conn<'a> {
     }
 
     /// The one place a system call on the connection is made: arms the
-    /// deadlines, retries EINTR as the C loop would, reports any failure.
-    fn syscall(
-        &mut self,
-        call: &'static str,
-        read: bool,
-        mut op: impl FnMut(&Stream) -> io::Result<usize>,
-    ) -> io::Result<usize> {
+    /// deadlines, then the call, retried on EINTR and traced; reports any
+    /// failure.
+    fn syscall(&mut self, write: bool, op: impl FnMut() -> io::Result<usize>) -> io::Result<usize> {
+        let call = if write { "write()" } else { "read()" };
         match self.deadlines.before_call() {
             Err(e) => return Err(self.fail(call, e)),
             Ok(None) => {}
             Ok(Some(wait)) => {
-                let set = if read {
-                    self.stream.set_read_timeout(Some(wait))
-                } else {
+                let set = if write {
                     self.stream.set_write_timeout(Some(wait))
+                } else {
+                    self.stream.set_read_timeout(Some(wait))
                 };
                 set.map_err(|e| self.fail("setsockopt()", e))?;
             }
         }
-        loop {
-            match op(self.stream) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(self.fail(call, e)),
-                Ok(n) => return Ok(n),
-            }
-        }
+        io_call(self.observer, self.id(), write, op).map_err(|e| self.fail(call, e))
     }
 
     /// After a service is done while the client may still be sending: send
@@ -232,35 +223,23 @@ impl<'a> Conn<'a> {
 
 impl Read for Conn<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.syscall("read()", true, |mut s| s.read(buf))?;
+        let stream = self.stream;
+        let n = self.syscall(false, || (&*stream).read(buf))?;
         let total = &self.session.bytes_in;
         total.set(total.get() + n as u64);
         if n == 0 && !buf.is_empty() {
             self.peer_closed = true;
         }
-        emit!(
-            self.observer,
-            Event::Read {
-                conn: self.id(),
-                bytes: n
-            }
-        );
         Ok(n)
     }
 }
 
 impl Write for Conn<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.syscall("write()", false, |mut s| s.write(buf))?;
+        let stream = self.stream;
+        let n = self.syscall(true, || (&*stream).write(buf))?;
         let total = &self.session.bytes_out;
         total.set(total.get() + n as u64);
-        emit!(
-            self.observer,
-            Event::Write {
-                conn: self.id(),
-                bytes: n
-            }
-        );
         Ok(n)
     }
 
