@@ -19,11 +19,7 @@ impl Error {
     /// An error from `call` (e.g. `"bind()"`) on `target` (an address, or
     /// `None` when there is none to name).
     pub fn new(call: &'static str, target: Option<String>, source: io::Error) -> Self {
-        Error {
-            call,
-            target,
-            source,
-        }
+        Error { call, target, source }
     }
 
     /// The C call that failed, e.g. `"bind()"`.

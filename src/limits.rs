@@ -180,9 +180,7 @@ impl Limits {
                     return Err(format!("{name} must be at most one year"))
                 }
                 Some(d) if d < ms && name != "drain_timeout" => {
-                    return Err(format!(
-                        "{name} must be at least 1 ms (or None where allowed)"
-                    ))
+                    return Err(format!("{name} must be at least 1 ms (or None where allowed)"))
                 }
                 _ => {}
             }

@@ -65,10 +65,7 @@ fn serve(opts: ServeOptions) -> Result<(), sockref::Error> {
         let service = server.service_name();
         for l in server.listening() {
             let (proto, addr, workers) = (l.proto, l.addr, l.workers);
-            let _ = writeln!(
-                out,
-                "listening {proto} {addr} service={service} workers={workers}"
-            );
+            let _ = writeln!(out, "listening {proto} {addr} service={service} workers={workers}");
         }
         let _ = out.flush();
     }
@@ -78,17 +75,15 @@ fn serve(opts: ServeOptions) -> Result<(), sockref::Error> {
         // file counts too, so the server does not outlive its controller.
         // Opt-in: with stdin closed or /dev/null it would stop at once.
         let signal = server.stop_signal();
-        let _ = std::thread::Builder::new()
-            .name("sockref-stdin".into())
-            .spawn(move || {
-                for line in io::stdin().lock().lines() {
-                    match line {
-                        Ok(l) if l.trim() != "stop" => continue,
-                        _ => break,
-                    }
+        let _ = std::thread::Builder::new().name("sockref-stdin".into()).spawn(move || {
+            for line in io::stdin().lock().lines() {
+                match line {
+                    Ok(l) if l.trim() != "stop" => continue,
+                    _ => break,
                 }
-                signal.stop();
-            });
+            }
+            signal.stop();
+        });
     }
     server.wait(opts.duration);
     let stats = server.shutdown(opts.grace);
@@ -98,9 +93,7 @@ fn serve(opts: ServeOptions) -> Result<(), sockref::Error> {
 
 /// The client's trace goes to stderr: stdout carries the server's bytes.
 fn run_client(opts: &ClientOptions) -> Result<(), sockref::Error> {
-    let trace = opts
-        .trace
-        .map(|format| TraceWriter::new(format, io::stderr()));
+    let trace = opts.trace.map(|format| TraceWriter::new(format, io::stderr()));
     let observer = trace.as_ref().map(|t| t as &dyn Observer);
     client::run(opts, io::stdin(), io::stdout(), observer)
 }

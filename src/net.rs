@@ -42,9 +42,7 @@ impl Address {
     pub fn parse(s: &str) -> Result<Address, String> {
         if let Some(path) = s.strip_prefix(UNIX_PREFIX) {
             if path.is_empty() {
-                return Err(format!(
-                    "'{s}': a Unix-domain address needs a path after 'unix:'"
-                ));
+                return Err(format!("'{s}': a Unix-domain address needs a path after 'unix:'"));
             }
             return Ok(Address::Unix(PathBuf::from(path)));
         }
@@ -86,10 +84,7 @@ pub fn resolve(addr: &str) -> Result<Vec<SocketAddr>, Error> {
     let failed = |e| Error::new("getaddrinfo()", Some(addr.to_string()), e);
     let addrs: Vec<SocketAddr> = addr.to_socket_addrs().map_err(failed)?.collect();
     if addrs.is_empty() {
-        return Err(failed(io::Error::new(
-            io::ErrorKind::NotFound,
-            "no address found",
-        )));
+        return Err(failed(io::Error::new(io::ErrorKind::NotFound, "no address found")));
     }
     Ok(addrs)
 }
@@ -184,25 +179,14 @@ mod tests {
 
     #[test]
     fn parses_inet_and_unix_and_refuses_non_addresses() {
-        assert_eq!(
-            Address::parse("127.0.0.1:0"),
-            Ok(Address::Inet("127.0.0.1:0".into()))
-        );
-        assert_eq!(
-            Address::parse("[::1]:4000"),
-            Ok(Address::Inet("[::1]:4000".into()))
-        );
+        assert_eq!(Address::parse("127.0.0.1:0"), Ok(Address::Inet("127.0.0.1:0".into())));
+        assert_eq!(Address::parse("[::1]:4000"), Ok(Address::Inet("[::1]:4000".into())));
         assert_eq!(
             Address::parse("no.such.host.invalid:80"),
             Ok(Address::Inet("no.such.host.invalid:80".into()))
         );
-        assert_eq!(
-            Address::parse("unix:/tmp/s"),
-            Ok(Address::Unix("/tmp/s".into()))
-        );
-        for bad in [
-            "nonsense", ":x", ":4000", "host:", "host:x", "h:70000", "unix:",
-        ] {
+        assert_eq!(Address::parse("unix:/tmp/s"), Ok(Address::Unix("/tmp/s".into())));
+        for bad in ["nonsense", ":x", ":4000", "host:", "host:x", "h:70000", "unix:"] {
             assert!(Address::parse(bad).is_err(), "{bad}");
         }
     }

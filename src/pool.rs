@@ -101,10 +101,7 @@ impl ThreadPool {
                 .stack_size(stack_size)
                 .spawn(move || worker_loop(id, &receiver, &panics, &*hook))?;
             // On error above, `pool` drops here: its Drop joins what started.
-            pool.workers.push(Worker {
-                id,
-                thread: Some(thread),
-            });
+            pool.workers.push(Worker { id, thread: Some(thread) });
         }
         Ok(pool)
     }

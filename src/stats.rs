@@ -115,10 +115,8 @@ impl Quota {
         if self.max_connections.is_none() && self.max_datagrams.is_none() {
             return false;
         }
-        let served = c
-            .closed
-            .load(Ordering::SeqCst)
-            .saturating_sub(c.rejected.load(Ordering::SeqCst));
+        let served =
+            c.closed.load(Ordering::SeqCst).saturating_sub(c.rejected.load(Ordering::SeqCst));
         let done = self.datagrams_done.load(Ordering::Acquire);
         self.max_connections.map_or(true, |n| served >= n)
             && self.max_datagrams.map_or(true, |n| done >= n)

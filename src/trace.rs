@@ -221,14 +221,7 @@ pub(crate) fn io_call(
             done => break done?,
         }
     };
-    emit!(
-        observer,
-        if write {
-            Event::Write { conn, bytes }
-        } else {
-            Event::Read { conn, bytes }
-        }
-    );
+    emit!(observer, if write { Event::Write { conn, bytes } } else { Event::Read { conn, bytes } });
     Ok(bytes)
 }
 
@@ -258,10 +251,7 @@ pub struct TraceWriter<W: Write + Send> {
 impl<W: Write + Send> TraceWriter<W> {
     /// A sink in `format` writing to `out`.
     pub fn new(format: TraceFormat, out: W) -> Self {
-        TraceWriter {
-            format,
-            out: Mutex::new(out),
-        }
+        TraceWriter { format, out: Mutex::new(out) }
     }
 }
 
@@ -288,11 +278,9 @@ fn ms(d: Duration) -> String {
 /// Formats one event the way `--trace` prints it (with trailing newline).
 pub fn text_line(event: &Event<'_>) -> String {
     let detail = match event {
-        Event::Listen {
-            proto,
-            addr,
-            backlog,
-        } if proto.is_stream() => format!("{proto} {addr} backlog={backlog}"),
+        Event::Listen { proto, addr, backlog } if proto.is_stream() => {
+            format!("{proto} {addr} backlog={backlog}")
+        }
         Event::Listen { proto, addr, .. } => format!("{proto} {addr}"),
         Event::Connect { peer, local } => format!("peer={peer} local={local}"),
         Event::Accept { conn, peer, worker } => {
@@ -316,23 +304,15 @@ pub fn text_line(event: &Event<'_>) -> String {
         Event::Error { conn, error, .. } => format!("error conn={conn}: {error}"),
         Event::Panic { conn, message } => format!("conn={conn} handler panicked: {message}"),
         Event::Reject { conn, peer } => format!("conn={conn} peer={peer} all workers busy"),
-        Event::Close {
-            conn,
-            duration,
-            bytes_in,
-            bytes_out,
-        } => format!(
-            "conn={conn} duration={} in={bytes_in} out={bytes_out}",
-            ms(*duration)
-        ),
+        Event::Close { conn, duration, bytes_in, bytes_out } => {
+            format!("conn={conn} duration={} in={bytes_in} out={bytes_out}", ms(*duration))
+        }
         Event::RecvFrom { peer, bytes } | Event::SendTo { peer, bytes } => {
             format!("peer={peer} bytes={bytes}")
         }
-        Event::Drop {
-            peer,
-            bytes,
-            reason,
-        } => format!("peer={peer} bytes={bytes} dropped: {reason}"),
+        Event::Drop { peer, bytes, reason } => {
+            format!("peer={peer} bytes={bytes} dropped: {reason}")
+        }
     };
     let mut line = String::with_capacity(64);
     let _ = writeln!(line, "{:<10} {detail}", event.call());
@@ -341,20 +321,13 @@ pub fn text_line(event: &Event<'_>) -> String {
 
 /// Formats one event as a JSON object on one line (with trailing newline).
 pub fn json_line(event: &Event<'_>) -> String {
-    let ts = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_micros();
+    let ts = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_micros();
     let mut j = Json(String::with_capacity(96));
     j.0.push('{');
     j.num("ts_us", ts);
     j.str("call", event.call());
     match event {
-        Event::Listen {
-            proto,
-            addr,
-            backlog,
-        } => {
+        Event::Listen { proto, addr, backlog } => {
             j.str("event", "listen");
             j.str("proto", &proto.to_string());
             j.str("addr", &addr.to_string());
@@ -415,12 +388,7 @@ pub fn json_line(event: &Event<'_>) -> String {
             j.num("conn", *conn);
             j.str("peer", &peer.to_string());
         }
-        Event::Close {
-            conn,
-            duration,
-            bytes_in,
-            bytes_out,
-        } => {
+        Event::Close { conn, duration, bytes_in, bytes_out } => {
             j.str("event", "close");
             j.num("conn", *conn);
             j.num("duration_us", duration.as_micros());
@@ -437,11 +405,7 @@ pub fn json_line(event: &Event<'_>) -> String {
             j.str("peer", &peer.to_string());
             j.num("bytes", *bytes);
         }
-        Event::Drop {
-            peer,
-            bytes,
-            reason,
-        } => {
+        Event::Drop { peer, bytes, reason } => {
             j.str("event", "drop");
             j.str("peer", &peer.to_string());
             j.num("bytes", *bytes);
@@ -507,40 +471,21 @@ mod tests {
     #[test]
     fn text_lines_name_the_c_call() {
         let peer = Endpoint::Inet(([127, 0, 0, 1], 53122).into());
-        let l = text_line(&Event::Accept {
-            conn: 1,
-            peer: &peer,
-            worker: 3,
-        });
+        let l = text_line(&Event::Accept { conn: 1, peer: &peer, worker: 3 });
         assert_eq!(l, "accept()   conn=1 peer=127.0.0.1:53122 worker=3\n");
         let l = text_line(&Event::Read { conn: 1, bytes: 0 });
         assert_eq!(l, "read()     conn=1 bytes=0 (EOF)\n");
         let path = Endpoint::Unix(Some("/tmp/s.sock".into()));
-        let l = text_line(&Event::Listen {
-            proto: Proto::Unix,
-            addr: &path,
-            backlog: 128,
-        });
-        assert_eq!(
-            l,
-            "socket() + bind() + listen() unix /tmp/s.sock backlog=128\n"
-        );
-        let l = text_line(&Event::Listen {
-            proto: Proto::Unixgram,
-            addr: &path,
-            backlog: 0,
-        });
+        let l = text_line(&Event::Listen { proto: Proto::Unix, addr: &path, backlog: 128 });
+        assert_eq!(l, "socket() + bind() + listen() unix /tmp/s.sock backlog=128\n");
+        let l = text_line(&Event::Listen { proto: Proto::Unixgram, addr: &path, backlog: 0 });
         assert_eq!(l, "socket() + bind() unixgram /tmp/s.sock\n");
     }
 
     #[test]
     fn json_escapes_and_is_one_line() {
         let e = io::Error::other("a \"quoted\"\nline");
-        let l = json_line(&Event::Error {
-            conn: 4,
-            call: "read()",
-            error: &e,
-        });
+        let l = json_line(&Event::Error { conn: 4, call: "read()", error: &e });
         assert_eq!(l.matches('\n').count(), 1);
         assert!(l.contains(r#""error":"a \"quoted\"\nline""#), "{l}");
         assert!(l.starts_with("{\"ts_us\":"));

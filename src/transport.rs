@@ -95,9 +95,7 @@ impl Listener {
     pub fn accept(&self) -> io::Result<(Stream, Endpoint)> {
         match self {
             Listener::Tcp(l) => l.accept().map(|(s, a)| (Stream::Tcp(s), Endpoint::Inet(a))),
-            Listener::Unix(l) => l
-                .accept()
-                .map(|(s, a)| (Stream::Unix(s), Endpoint::from(&a))),
+            Listener::Unix(l) => l.accept().map(|(s, a)| (Stream::Unix(s), Endpoint::from(&a))),
         }
     }
 
@@ -338,65 +336,36 @@ pub fn bind(addr: &str, protocols: Protocols) -> Result<Bound, Error> {
         Protocols::Udp => (None, Some(Datagram::bind_unix(&path)?)),
         Protocols::Both => {
             let why = "a Unix-domain path holds one socket: serve stream (tcp) or datagram (udp)";
-            return Err(invalid(
-                "bind()",
-                Some(&path.display().to_string()),
-                why.into(),
-            ));
+            return Err(invalid("bind()", Some(&path.display().to_string()), why.into()));
         }
     };
     let file = Some(SocketFile::new(&path));
-    Ok(Bound {
-        listener,
-        datagram,
-        file,
-    })
+    Ok(Bound { listener, datagram, file })
 }
 
 /// With both protocols and port 0, the UDP port must match the port the
 /// kernel chose for TCP; if another program holds that UDP port, try again
 /// with a new TCP port (a few times).
 fn bind_inet(addr: SocketAddr, protocols: Protocols) -> Result<Bound, Error> {
-    let tries = if protocols == Protocols::Both && addr.port() == 0 {
-        8
-    } else {
-        1
-    };
+    let tries = if protocols == Protocols::Both && addr.port() == 0 { 8 } else { 1 };
     let mut last = None;
     for _ in 0..tries {
-        let listener = protocols
-            .stream()
-            .then(|| Listener::bind_tcp(addr))
-            .transpose()?;
+        let listener = protocols.stream().then(|| Listener::bind_tcp(addr)).transpose()?;
         let udp_addr = match listener.as_ref().map(Listener::local) {
             Some(Ok(Endpoint::Inet(a))) => a,
             Some(Err(e)) => return Err(Error::new("getsockname()", Some(addr.to_string()), e)),
             _ => addr,
         };
         if !protocols.datagram() {
-            return Ok(Bound {
-                listener,
-                datagram: None,
-                file: None,
-            });
+            return Ok(Bound { listener, datagram: None, file: None });
         }
         match Datagram::bind_udp(udp_addr) {
-            Ok(d) => {
-                return Ok(Bound {
-                    listener,
-                    datagram: Some(d),
-                    file: None,
-                })
-            }
+            Ok(d) => return Ok(Bound { listener, datagram: Some(d), file: None }),
             Err(e) => last = Some(e),
         }
     }
     Err(last.unwrap_or_else(|| {
-        Error::new(
-            "bind()",
-            Some(addr.to_string()),
-            io::ErrorKind::AddrInUse.into(),
-        )
+        Error::new("bind()", Some(addr.to_string()), io::ErrorKind::AddrInUse.into())
     }))
 }
 
@@ -438,17 +407,12 @@ impl SocketFile {
     /// Remembers the socket just bound at `path`.
     pub fn new(path: &Path) -> SocketFile {
         let id = fs::symlink_metadata(path).ok().map(|m| (m.dev(), m.ino()));
-        SocketFile {
-            path: path.to_path_buf(),
-            id,
-        }
+        SocketFile { path: path.to_path_buf(), id }
     }
 
     /// `unlink()` of the socket file, if it is still ours.
     pub fn remove(&self) {
-        let now = fs::symlink_metadata(&self.path)
-            .ok()
-            .map(|m| (m.dev(), m.ino()));
+        let now = fs::symlink_metadata(&self.path).ok().map(|m| (m.dev(), m.ino()));
         if now.is_some() && now == self.id {
             let _ = fs::remove_file(&self.path);
         }

@@ -71,13 +71,7 @@ fn bounds(i: usize) -> (u64, u64) {
 impl Histogram {
     /// An empty histogram.
     pub fn new() -> Self {
-        Histogram {
-            counts: vec![0; BUCKETS],
-            total: 0,
-            min: u64::MAX,
-            max: 0,
-            sum: 0,
-        }
+        Histogram { counts: vec![0; BUCKETS], total: 0, min: u64::MAX, max: 0, sum: 0 }
     }
 
     /// Records one value.
@@ -154,14 +148,10 @@ impl Histogram {
     /// The non-empty buckets as (lowest value, highest value, count), in
     /// increasing order: what a chart of the distribution is drawn from.
     pub fn buckets(&self) -> impl Iterator<Item = (u64, u64, u64)> + '_ {
-        self.counts
-            .iter()
-            .enumerate()
-            .filter(|(_, &c)| c > 0)
-            .map(|(i, &c)| {
-                let (lo, hi) = bounds(i);
-                (lo, hi, c)
-            })
+        self.counts.iter().enumerate().filter(|(_, &c)| c > 0).map(|(i, &c)| {
+            let (lo, hi) = bounds(i);
+            (lo, hi, c)
+        })
     }
 }
 
@@ -198,18 +188,10 @@ mod tests {
         for v in 1..=100_000u64 {
             h.record(v);
         }
-        for (p, exact) in [
-            (50.0, 50_000u64),
-            (90.0, 90_000),
-            (99.0, 99_000),
-            (99.9, 99_900),
-        ] {
+        for (p, exact) in [(50.0, 50_000u64), (90.0, 90_000), (99.0, 99_000), (99.9, 99_900)] {
             let got = h.percentile(p);
             assert!(got >= exact, "p{p}: {got} < {exact}");
-            assert!(
-                got as f64 <= exact as f64 * (1.0 + 1.0 / 32.0),
-                "p{p}: {got}"
-            );
+            assert!(got as f64 <= exact as f64 * (1.0 + 1.0 / 32.0), "p{p}: {got}");
         }
         assert_eq!(h.percentile(100.0), 100_000);
         assert_eq!(h.max(), 100_000);
@@ -237,11 +219,7 @@ mod tests {
         }
         h.record(5_000_000);
         // Rank 999 of 1000: the 1 us values, not the one 5 ms value.
-        assert!(
-            h.percentile(99.9) <= 1_000 + 1_000 / 32,
-            "{}",
-            h.percentile(99.9)
-        );
+        assert!(h.percentile(99.9) <= 1_000 + 1_000 / 32, "{}", h.percentile(99.9));
         assert_eq!(h.percentile(100.0), 5_000_000);
         // And the same at other multiples of 1000.
         for _ in 0..1_000 {

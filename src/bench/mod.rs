@@ -82,11 +82,7 @@ use tally::ThreadResult;
 /// report, not returned.
 pub fn run(opts: &BenchOptions) -> Result<Report, Error> {
     opts.validate().map_err(|msg| {
-        Error::new(
-            "options",
-            None,
-            io::Error::new(io::ErrorKind::InvalidInput, msg),
-        )
+        Error::new("options", None, io::Error::new(io::ErrorKind::InvalidInput, msg))
     })?;
     let addr = target(opts)?;
     let shared = Arc::new(Shared::new(opts, addr));
@@ -127,9 +123,7 @@ fn target(opts: &BenchOptions) -> Result<Endpoint, Error> {
 /// when none accepts, the first. `addrs` is never empty.
 fn pick_addr(addrs: &[SocketAddr], opts: &BenchOptions) -> SocketAddr {
     if addrs.len() > 1 && opts.mode != Mode::Udp {
-        let accepts = addrs
-            .iter()
-            .find(|a| Stream::connect_inet(**a, Some(opts.timeout)).is_ok());
+        let accepts = addrs.iter().find(|a| Stream::connect_inet(**a, Some(opts.timeout)).is_ok());
         if let Some(a) = accepts {
             return *a;
         }
@@ -182,11 +176,7 @@ impl Clock {
         let opts = &shared.opts;
         let start = Instant::now();
         // Idle mode has no traffic to warm up: it holds for the duration.
-        let warmup = if opts.mode == Mode::Idle {
-            Duration::ZERO
-        } else {
-            opts.warmup
-        };
+        let warmup = if opts.mode == Mode::Idle { Duration::ZERO } else { opts.warmup };
         let measure_from = start + warmup;
         let _ = shared.measure_from.set(measure_from);
         let deadline = match opts.stop {
@@ -196,12 +186,7 @@ impl Clock {
         if let Some(d) = deadline {
             let _ = shared.deadline.set(d);
         }
-        Clock {
-            start,
-            warmup,
-            measure_from,
-            deadline,
-        }
+        Clock { start, warmup, measure_from, deadline }
     }
 }
 
@@ -219,10 +204,7 @@ fn keep_time(
     let mut last_print = clock.start;
     // With no warm-up the window starts now, before the first check below
     // (a short run may be over by then).
-    let mut server_from = clock
-        .warmup
-        .is_zero()
-        .then(|| opts.server_pid.and_then(process_cpu));
+    let mut server_from = clock.warmup.is_zero().then(|| opts.server_pid.and_then(process_cpu));
     while !clients.iter().all(|h| h.is_finished()) {
         let now = Instant::now();
         if server_from.is_none() && now >= clock.measure_from {
@@ -255,9 +237,7 @@ fn keep_time(
 
 /// The once-a-second line on a terminal: time, requests, rate, errors.
 fn print_progress(shared: &Shared, clock: &Clock, now: Instant) {
-    let secs = now
-        .saturating_duration_since(clock.measure_from)
-        .as_secs_f64();
+    let secs = now.saturating_duration_since(clock.measure_from).as_secs_f64();
     let done = shared.done.load(Ordering::Relaxed);
     eprint!(
         "\r{:>6.1} s  {:>10} requests  {:>10.0} req/s  {} errors   ",
@@ -300,11 +280,7 @@ fn report(
     Report {
         mode: opts.mode,
         addr: shared.addr.clone(),
-        conns: if matches!(opts.mode, Mode::Pingpong | Mode::Idle) {
-            opts.conns
-        } else {
-            0
-        },
+        conns: if matches!(opts.mode, Mode::Pingpong | Mode::Idle) { opts.conns } else { 0 },
         threads: opts.threads,
         size: opts.size,
         elapsed: end.saturating_duration_since(clock.measure_from),
@@ -334,20 +310,14 @@ mod tests {
         drop(open);
         assert_eq!(pick_addr(&[closed, listening], &opts), closed);
         // UDP cannot be probed: the first.
-        let udp = BenchOptions {
-            mode: Mode::Udp,
-            ..BenchOptions::default()
-        };
+        let udp = BenchOptions { mode: Mode::Udp, ..BenchOptions::default() };
         assert_eq!(pick_addr(&[closed, listening], &udp), closed);
         Ok(())
     }
 
     #[test]
     fn unix_addresses_are_taken_as_paths_and_bad_ones_refused() {
-        let opts = |addr: &str| BenchOptions {
-            addr: addr.to_string(),
-            ..BenchOptions::default()
-        };
+        let opts = |addr: &str| BenchOptions { addr: addr.to_string(), ..BenchOptions::default() };
         assert_eq!(
             target(&opts("unix:/tmp/x.sock")).ok(),
             Some(Endpoint::Unix(Some("/tmp/x.sock".into())))
@@ -358,20 +328,13 @@ mod tests {
         );
         for bad in ["nonsense", "unix:", "127.0.0.1:notaport"] {
             let e = target(&opts(bad)).err().map(|e| e.to_string());
-            assert!(
-                e.is_some_and(|e| e.starts_with("getaddrinfo() error: ")),
-                "{bad}"
-            );
+            assert!(e.is_some_and(|e| e.starts_with("getaddrinfo() error: ")), "{bad}");
         }
     }
 
     #[test]
     fn refused_options_fail_the_run_before_any_socket() {
-        let opts = BenchOptions {
-            mode: Mode::Udp,
-            size: 4,
-            ..BenchOptions::default()
-        };
+        let opts = BenchOptions { mode: Mode::Udp, size: 4, ..BenchOptions::default() };
         let e = run(&opts).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(e.contains("at least 8 bytes"), "{e}");
     }

@@ -138,7 +138,7 @@ impl BenchOptions {
         }
         if self.size < 8 {
             return Err(
-                "--size: udp needs at least 8 bytes (they carry the sequence number)".into(),
+                "--size: udp needs at least 8 bytes (they carry the sequence number)".into()
             );
         }
         // A larger datagram cannot be sent at all (EMSGSIZE on every send).
@@ -183,14 +183,10 @@ fn in_range<T: PartialOrd + Display>(flag: &str, n: T, min: T, max: T) -> Result
 fn seconds(flag: &str, d: Duration) -> Result<(), String> {
     let s = d.as_secs_f64();
     if s > 0.0 && s < 0.001 {
-        return Err(format!(
-            "{flag}: '{s}' is too small: use 0 or at least 0.001 seconds"
-        ));
+        return Err(format!("{flag}: '{s}' is too small: use 0 or at least 0.001 seconds"));
     }
     if s > MAX_SECONDS {
-        return Err(format!(
-            "{flag}: '{s}' is not a number of seconds from 0 to 31536000"
-        ));
+        return Err(format!("{flag}: '{s}' is not a number of seconds from 0 to 31536000"));
     }
     Ok(())
 }
@@ -217,29 +213,15 @@ mod tests {
     #[test]
     fn contradictions_are_refused_with_the_command_lines_messages() {
         let d = BenchOptions::default;
-        let udp = |size| BenchOptions {
-            mode: Mode::Udp,
-            size,
-            ..d()
-        };
+        let udp = |size| BenchOptions { mode: Mode::Udp, size, ..d() };
         assert!(refused(udp(4)).contains("at least 8"));
         assert!(refused(udp(65_508)).contains("65507"));
         assert_eq!(udp(65_507).validate(), Ok(()));
-        let idle_requests = BenchOptions {
-            mode: Mode::Idle,
-            stop: Stop::Requests(5),
-            ..d()
-        };
+        let idle_requests = BenchOptions { mode: Mode::Idle, stop: Stop::Requests(5), ..d() };
         assert!(refused(idle_requests).starts_with("--requests: idle mode"));
-        let churn_zero = BenchOptions {
-            mode: Mode::Churn,
-            stop: Stop::Duration(Duration::ZERO),
-            ..d()
-        };
-        assert_eq!(
-            refused(churn_zero),
-            "--duration: churn mode needs more than 0 seconds"
-        );
+        let churn_zero =
+            BenchOptions { mode: Mode::Churn, stop: Stop::Duration(Duration::ZERO), ..d() };
+        assert_eq!(refused(churn_zero), "--duration: churn mode needs more than 0 seconds");
     }
 
     #[test]
@@ -250,37 +232,16 @@ mod tests {
             "--conns: '0' is not a number from 1 to 100000"
         );
         assert!(refused(BenchOptions { threads: 0, ..d() }).starts_with("--threads"));
-        assert!(refused(BenchOptions {
-            size: MAX_SIZE + 1,
-            ..d()
-        })
-        .starts_with("--size"));
-        assert!(refused(BenchOptions {
-            stop: Stop::Requests(0),
-            ..d()
-        })
-        .starts_with("--requests"));
-        assert!(refused(BenchOptions {
-            server_pid: Some(0),
-            ..d()
-        })
-        .starts_with("--server-pid"));
+        assert!(refused(BenchOptions { size: MAX_SIZE + 1, ..d() }).starts_with("--size"));
+        assert!(refused(BenchOptions { stop: Stop::Requests(0), ..d() }).starts_with("--requests"));
+        assert!(refused(BenchOptions { server_pid: Some(0), ..d() }).starts_with("--server-pid"));
         assert_eq!(
-            refused(BenchOptions {
-                timeout: Duration::ZERO,
-                ..d()
-            }),
+            refused(BenchOptions { timeout: Duration::ZERO, ..d() }),
             "--timeout: must be more than 0 seconds"
         );
-        assert!(refused(BenchOptions {
-            warmup: Duration::from_micros(10),
-            ..d()
-        })
-        .contains("too small"));
-        assert!(refused(BenchOptions {
-            stop: Stop::Duration(Duration::MAX),
-            ..d()
-        })
-        .contains("31536000"));
+        assert!(refused(BenchOptions { warmup: Duration::from_micros(10), ..d() })
+            .contains("too small"));
+        assert!(refused(BenchOptions { stop: Stop::Duration(Duration::MAX), ..d() })
+            .contains("31536000"));
     }
 }

@@ -123,12 +123,7 @@ impl Report {
             (true, true) => "dgram",
             (false, true) => "stream",
         };
-        let _ = write!(
-            s,
-            "sockref bench: {} {proto} {}",
-            self.mode.name(),
-            address(&self.addr)
-        );
+        let _ = write!(s, "sockref bench: {} {proto} {}", self.mode.name(), address(&self.addr));
         if self.conns > 0 {
             let _ = write!(s, "  conns={}", self.conns);
         }
@@ -157,11 +152,7 @@ impl Report {
         let _ = writeln!(s);
         let _ = write!(s, "  errors       {}", self.error_count());
         if !self.errors.is_empty() {
-            let kinds: Vec<String> = self
-                .errors
-                .iter()
-                .map(|(k, v)| format!("{k} {v}"))
-                .collect();
+            let kinds: Vec<String> = self.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
             let _ = write!(s, " ({})", kinds.join(", "));
         }
         if self.stale > 0 {
@@ -220,11 +211,7 @@ impl Report {
             let key = name.replace('.', "");
             let _ = write!(s, ",\"lat_{key}_us\":{:.1}", us(v));
         }
-        let _ = write!(
-            s,
-            ",\"errors\":{},\"errors_by_kind\":{{",
-            self.error_count()
-        );
+        let _ = write!(s, ",\"errors\":{},\"errors_by_kind\":{{", self.error_count());
         for (i, (k, v)) in self.errors.iter().enumerate() {
             let _ = write!(s, "{}\"{k}\":{v}", if i > 0 { "," } else { "" });
         }
@@ -260,13 +247,7 @@ impl Report {
         // non-empty bucket, for charts.
         s.push_str(",\"buckets_us\":[");
         for (i, (lo, hi, c)) in self.hist.buckets().enumerate() {
-            let _ = write!(
-                s,
-                "{}[{:.3},{:.3},{c}]",
-                if i > 0 { "," } else { "" },
-                us(lo),
-                us(hi)
-            );
+            let _ = write!(s, "{}[{:.3},{:.3},{c}]", if i > 0 { "," } else { "" }, us(lo), us(hi));
         }
         s.push_str("]}");
         s

@@ -137,10 +137,7 @@ impl ClientDatagram {
         };
         let s = UdpSocket::bind(local)?;
         s.connect(server)?;
-        Ok(ClientDatagram {
-            sock: Datagram::Udp(s),
-            file: None,
-        })
+        Ok(ClientDatagram { sock: Datagram::Udp(s), file: None })
     }
 
     fn unix(server: &Path) -> io::Result<ClientDatagram> {
@@ -150,10 +147,7 @@ impl ClientDatagram {
         // Error::into_io keeps the OS error number (EMFILE is counted apart).
         let sock = Datagram::bind_unix(&path).map_err(Error::into_io)?;
         // From here the file is ours, and dropping `d` removes it.
-        let d = ClientDatagram {
-            sock,
-            file: Some(SocketFile::new(&path)),
-        };
+        let d = ClientDatagram { sock, file: Some(SocketFile::new(&path)) };
         match &d.sock {
             Datagram::Unix(s) => s.connect(server)?,
             Datagram::Udp(_) => return Err(no_address()),
@@ -197,10 +191,7 @@ mod tests {
     use crate::bench::BenchOptions;
 
     fn temp(name: &str) -> std::path::PathBuf {
-        std::env::temp_dir().join(format!(
-            "sockref-bench-test-{}-{name}.sock",
-            std::process::id()
-        ))
+        std::env::temp_dir().join(format!("sockref-bench-test-{}-{name}.sock", std::process::id()))
     }
 
     #[test]

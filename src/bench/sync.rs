@@ -143,10 +143,7 @@ pub(super) struct Arrival<'a> {
 
 impl<'a> Arrival<'a> {
     pub(super) fn new(gate: &'a Gate) -> Self {
-        Arrival {
-            gate,
-            arrived: false,
-        }
+        Arrival { gate, arrived: false }
     }
 
     /// Checks in and waits for the start.
@@ -189,10 +186,7 @@ mod tests {
 
     #[test]
     fn requests_budget_is_shared_exactly() {
-        let opts = BenchOptions {
-            stop: Stop::Requests(10),
-            ..BenchOptions::default()
-        };
+        let opts = BenchOptions { stop: Stop::Requests(10), ..BenchOptions::default() };
         let shared = Shared::new(&opts, Endpoint::Inet(([127, 0, 0, 1], 9).into()));
         let t0 = Instant::now();
         // Before measuring starts (warm-up) nothing is taken from the budget.

@@ -23,10 +23,7 @@ struct Payload {
 
 impl Payload {
     fn new(size: usize) -> Self {
-        Payload {
-            pattern: (0..size + 251).map(|i| (i % 251) as u8).collect(),
-            size,
-        }
+        Payload { pattern: (0..size + 251).map(|i| (i % 251) as u8).collect(), size }
     }
 
     fn get(&self, seq: u64) -> &[u8] {
@@ -265,15 +262,13 @@ fn echo_once(mut socks: Vec<Stream>, shared: &Shared, r: &mut ThreadResult) -> V
     let timeout = shared.opts.timeout;
     let end = Some(Instant::now() + timeout);
     let started = Instant::now();
-    socks.retain_mut(
-        |s| match bound(s, timeout, end).and_then(|()| s.write_all(expect)) {
-            Ok(()) => true,
-            Err(e) => {
-                r.error(&e, true, shared);
-                false
-            }
-        },
-    );
+    socks.retain_mut(|s| match bound(s, timeout, end).and_then(|()| s.write_all(expect)) {
+        Ok(()) => true,
+        Err(e) => {
+            r.error(&e, true, shared);
+            false
+        }
+    });
     socks.retain_mut(|s| match read_echo(s, &mut buf, expect, timeout, end) {
         Ok(()) => {
             r.success(started, true, shared);

@@ -73,11 +73,8 @@ pub(super) fn parse_bench(args: Vec<String>) -> Result<Command, Usage> {
             "--help" | "-h" => return Ok(Command::Help(BENCH_HELP)),
             "--mode" => {
                 mode = Some(
-                    match choice(
-                        f,
-                        &args.value(f, inline)?,
-                        &["pingpong", "churn", "udp", "idle"],
-                    )? {
+                    match choice(f, &args.value(f, inline)?, &["pingpong", "churn", "udp", "idle"])?
+                    {
                         "pingpong" => Mode::Pingpong,
                         "churn" => Mode::Churn,
                         "udp" => Mode::Udp,
@@ -111,11 +108,7 @@ pub(super) fn parse_bench(args: Vec<String>) -> Result<Command, Usage> {
                     "unexpected argument '{flag}': bench takes one ADDR (see sockref bench --help)"
                 )))
             }
-            _ => {
-                return Err(Usage(format!(
-                    "unknown option '{flag}' (see sockref bench --help)"
-                )))
-            }
+            _ => return Err(Usage(format!("unknown option '{flag}' (see sockref bench --help)"))),
         }
     }
     o.addr =
@@ -125,10 +118,7 @@ pub(super) fn parse_bench(args: Vec<String>) -> Result<Command, Usage> {
     // contradiction, refused rather than silently resolved one way.
     o.mode = match (mode, proto) {
         (Some(m), Some(p)) if (m == Mode::Udp) != (p == "udp") => {
-            return Err(Usage(format!(
-                "--mode {} and --proto {p} contradict each other",
-                m.name()
-            )))
+            return Err(Usage(format!("--mode {} and --proto {p} contradict each other", m.name())))
         }
         (Some(m), _) => m,
         (None, Some("udp")) => Mode::Udp,
@@ -150,9 +140,7 @@ pub(super) fn parse_bench(args: Vec<String>) -> Result<Command, Usage> {
 /// Refuses what is not an address at all (exit 2) without resolving it: a
 /// name that does not resolve is the run's failure (exit 1), not a usage one.
 fn check_addr(addr: &str) -> Result<(), Usage> {
-    Address::parse(addr)
-        .map(drop)
-        .map_err(|e| Usage(format!("bench: {e}")))
+    Address::parse(addr).map(drop).map_err(|e| Usage(format!("bench: {e}")))
 }
 
 #[cfg(test)]
@@ -185,13 +173,7 @@ mod tests {
             let e = p(&["bench", bad]).unwrap_err();
             assert!(e.0.starts_with("bench: '"), "{bad}: {e}");
         }
-        assert!(matches!(
-            p(&["bench", "unix:/tmp/s"]),
-            Ok(Command::Bench(_))
-        ));
-        assert!(matches!(
-            p(&["bench", "no.such.host.invalid:80"]),
-            Ok(Command::Bench(_))
-        ));
+        assert!(matches!(p(&["bench", "unix:/tmp/s"]), Ok(Command::Bench(_))));
+        assert!(matches!(p(&["bench", "no.such.host.invalid:80"]), Ok(Command::Bench(_))));
     }
 }

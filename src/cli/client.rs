@@ -71,11 +71,7 @@ pub(super) fn parse_client(args: Vec<String>) -> Result<Command, Usage> {
                 after_bare_trace = inline.is_none();
                 o.trace = Some(trace_format(f, inline)?);
             }
-            _ => {
-                return Err(Usage(format!(
-                    "unknown option '{flag}' (see sockref client --help)"
-                )))
-            }
+            _ => return Err(Usage(format!("unknown option '{flag}' (see sockref client --help)"))),
         }
     }
     let mut positional = positional.into_iter();
@@ -131,10 +127,7 @@ mod tests {
         assert!(e.0.contains("needs an address"), "{e}");
         let e = p(&["client", "a:1", "b", "c"]).unwrap_err();
         assert!(e.0.contains("unexpected argument 'c'"), "{e}");
-        assert!(matches!(
-            p(&["client", "--help"]),
-            Ok(Command::Help(CLIENT_HELP))
-        ));
+        assert!(matches!(p(&["client", "--help"]), Ok(Command::Help(CLIENT_HELP))));
     }
 
     #[test]

@@ -104,9 +104,7 @@ pub struct Args {
 impl Args {
     /// Wraps the arguments (without the program name).
     pub fn new(args: Vec<String>) -> Self {
-        Args {
-            items: args.into_iter(),
-        }
+        Args { items: args.into_iter() }
     }
 
     /// The next flag or positional argument, and an inline `=value` if any.
@@ -125,9 +123,7 @@ impl Args {
         if let Some(v) = inline {
             return Ok(v);
         }
-        self.items
-            .next()
-            .ok_or_else(|| Usage(format!("{flag} needs a value")))
+        self.items.next().ok_or_else(|| Usage(format!("{flag} needs a value")))
     }
 }
 
@@ -138,9 +134,7 @@ where
 {
     match value.parse::<T>() {
         Ok(n) if n >= min && n <= max => Ok(n),
-        _ => Err(Usage(format!(
-            "{flag}: '{value}' is not a number from {min} to {max}"
-        ))),
+        _ => Err(Usage(format!("{flag}: '{value}' is not a number from {min} to {max}"))),
     }
 }
 
@@ -149,9 +143,9 @@ where
 /// zero would mean "no timeout" to the kernel.
 pub fn seconds(flag: &str, value: &str, zero_is_none: bool) -> Result<Option<Duration>, Usage> {
     match value.parse::<f64>() {
-        Ok(s) if s > 0.0 && s < 0.001 => Err(Usage(format!(
-            "{flag}: '{value}' is too small: use 0 or at least 0.001 seconds"
-        ))),
+        Ok(s) if s > 0.0 && s < 0.001 => {
+            Err(Usage(format!("{flag}: '{value}' is too small: use 0 or at least 0.001 seconds")))
+        }
         Ok(s) if s.is_finite() && (0.0..=31_536_000.0).contains(&s) => {
             if s == 0.0 && zero_is_none {
                 Ok(None)
@@ -159,24 +153,15 @@ pub fn seconds(flag: &str, value: &str, zero_is_none: bool) -> Result<Option<Dur
                 Ok(Some(Duration::from_secs_f64(s)))
             }
         }
-        _ => Err(Usage(format!(
-            "{flag}: '{value}' is not a number of seconds from 0 to 31536000"
-        ))),
+        _ => Err(Usage(format!("{flag}: '{value}' is not a number of seconds from 0 to 31536000"))),
     }
 }
 
 /// Parses `value` as one of `choices`.
 pub fn choice<'a>(flag: &str, value: &str, choices: &[&'a str]) -> Result<&'a str, Usage> {
-    choices
-        .iter()
-        .find(|c| **c == value)
-        .copied()
-        .ok_or_else(|| {
-            Usage(format!(
-                "{flag}: unknown value '{value}' (choose one of: {})",
-                choices.join(", ")
-            ))
-        })
+    choices.iter().find(|c| **c == value).copied().ok_or_else(|| {
+        Usage(format!("{flag}: unknown value '{value}' (choose one of: {})", choices.join(", ")))
+    })
 }
 
 /// `--trace` alone means text; `--trace=json` asks for JSON lines.

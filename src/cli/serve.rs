@@ -76,13 +76,11 @@ pub(super) fn parse_serve(args: Vec<String>) -> Result<Command, Usage> {
             }
             "--addr" => o.addr = args.value(f, inline)?,
             "--proto" => {
-                proto = Some(
-                    match choice(f, &args.value(f, inline)?, &["tcp", "udp", "both"])? {
-                        "tcp" => Protocols::Tcp,
-                        "udp" => Protocols::Udp,
-                        _ => Protocols::Both,
-                    },
-                )
+                proto = Some(match choice(f, &args.value(f, inline)?, &["tcp", "udp", "both"])? {
+                    "tcp" => Protocols::Tcp,
+                    "udp" => Protocols::Udp,
+                    _ => Protocols::Both,
+                })
             }
             "--workers" => {
                 let v = given.note("--workers", args.value(f, inline)?);
@@ -124,9 +122,7 @@ pub(super) fn parse_serve(args: Vec<String>) -> Result<Command, Usage> {
                 let v = given.note("--stack-size", args.value(f, inline)?);
                 let kib: usize = count(f, v, "from 64 to 65536")?;
                 if kib > 65_536 {
-                    return Err(Usage(format!(
-                        "{f}: '{v}' is not a number from 64 to 65536"
-                    )));
+                    return Err(Usage(format!("{f}: '{v}' is not a number from 64 to 65536")));
                 }
                 o.limits.stack_size = kib * 1024;
             }
@@ -199,17 +195,12 @@ fn protocols(addr: &str, asked: Option<Protocols>) -> Result<Protocols, Usage> {
 /// A count, checked for syntax only: `want` completes the message
 /// (`from 1 to 20000`) so that a typo reads like an out-of-range value.
 fn count(flag: &str, value: &str, want: &str) -> Result<usize, Usage> {
-    value
-        .parse()
-        .map_err(|_| Usage(format!("{flag}: '{value}' is not a number {want}")))
+    value.parse().map_err(|_| Usage(format!("{flag}: '{value}' is not a number {want}")))
 }
 
 /// The [`Limits`] fields [`Limits::validate`] names, and the flag that sets each.
-const LIMIT_FLAGS: [(&str, &str); 3] = [
-    ("workers", "--workers"),
-    ("udp_workers", "--udp-workers"),
-    ("stack_size", "--stack-size"),
-];
+const LIMIT_FLAGS: [(&str, &str); 3] =
+    [("workers", "--workers"), ("udp_workers", "--udp-workers"), ("stack_size", "--stack-size")];
 
 /// The values given for the flags in [`LIMIT_FLAGS`], so that a value
 /// [`Limits::validate`] refuses is reported against the flag that set it.
@@ -228,10 +219,7 @@ impl Given {
     /// (it starts with the field's name: "workers must be from 1 to 20000").
     fn usage(&self, message: &str) -> Usage {
         let field = message.split_whitespace().next().unwrap_or("");
-        let flag = LIMIT_FLAGS
-            .iter()
-            .find(|(n, _)| *n == field)
-            .map(|(_, f)| *f);
+        let flag = LIMIT_FLAGS.iter().find(|(n, _)| *n == field).map(|(_, f)| *f);
         match self.0.iter().find(|(f, _)| Some(*f) == flag) {
             Some((f, v)) => Usage(format!("{f}: '{v}' is out of range: {message}")),
             None => Usage(message.to_string()),
@@ -250,9 +238,7 @@ mod tests {
 
     #[test]
     fn no_arguments_serve_echo_on_4000_both() {
-        let Ok(Command::Serve(o)) = p(&[]) else {
-            panic!()
-        };
+        let Ok(Command::Serve(o)) = p(&[]) else { panic!() };
         assert_eq!(o.service, "echo");
         assert_eq!(o.addr, "127.0.0.1:4000");
         assert_eq!(o.protocols, Protocols::Both);
@@ -291,20 +277,14 @@ mod tests {
     #[test]
     fn limits_validate_refusals_name_the_flag_and_value() {
         let e = p(&["--workers", "7", "--workers", "0"]).unwrap_err();
-        assert_eq!(
-            e.0,
-            "--workers: '0' is out of range: workers must be from 1 to 20000"
-        );
+        assert_eq!(e.0, "--workers: '0' is out of range: workers must be from 1 to 20000");
         let e = p(&["--udp-workers=2000"]).unwrap_err();
         assert!(e.0.starts_with("--udp-workers: '2000' "), "{e}");
         let e = p(&["--stack-size", "10"]).unwrap_err();
         assert!(e.0.starts_with("--stack-size: '10' "), "{e}");
         assert!(e.0.contains("at least 64 KiB"), "{e}");
         let e = p(&["--stack-size", "65537"]).unwrap_err();
-        assert_eq!(
-            e.0,
-            "--stack-size: '65537' is not a number from 64 to 65536"
-        );
+        assert_eq!(e.0, "--stack-size: '65537' is not a number from 64 to 65536");
         let e = p(&["--udp-workers", "x"]).unwrap_err();
         assert_eq!(e.0, "--udp-workers: 'x' is not a number from 1 to 1024");
     }
@@ -329,23 +309,12 @@ mod tests {
             Err(e) => Err(e),
         };
         assert_eq!(proto_of(&["--addr", "unix:/tmp/s"]), Ok(Protocols::Tcp));
-        assert_eq!(
-            proto_of(&["--addr=unix:/tmp/s", "--proto", "tcp"]),
-            Ok(Protocols::Tcp)
-        );
-        assert_eq!(
-            proto_of(&["--proto", "udp", "--addr", "unix:/tmp/s"]),
-            Ok(Protocols::Udp)
-        );
+        assert_eq!(proto_of(&["--addr=unix:/tmp/s", "--proto", "tcp"]), Ok(Protocols::Tcp));
+        assert_eq!(proto_of(&["--proto", "udp", "--addr", "unix:/tmp/s"]), Ok(Protocols::Udp));
         let e = proto_of(&["--addr", "unix:/tmp/s", "--proto", "both"]).unwrap_err();
         assert!(e.0.starts_with("--proto both: "), "{e}");
-        let Ok(Command::Serve(o)) = p(&["--addr", "unix:/tmp/s"]) else {
-            panic!()
-        };
-        assert_eq!(
-            o.addr, "unix:/tmp/s",
-            "kept as written for ServerBuilder::addr"
-        );
+        let Ok(Command::Serve(o)) = p(&["--addr", "unix:/tmp/s"]) else { panic!() };
+        assert_eq!(o.addr, "unix:/tmp/s", "kept as written for ServerBuilder::addr");
     }
 
     #[test]
@@ -354,9 +323,7 @@ mod tests {
             let e = p(&["--addr", bad]).unwrap_err();
             assert!(e.0.starts_with("--addr: '"), "{bad}: {e}");
         }
-        let Ok(Command::Serve(o)) = p(&["--addr", "no.such.host.invalid:80"]) else {
-            panic!()
-        };
+        let Ok(Command::Serve(o)) = p(&["--addr", "no.such.host.invalid:80"]) else { panic!() };
         assert_eq!(o.addr, "no.such.host.invalid:80");
     }
 }

@@ -37,14 +37,7 @@ where
     };
     let socket = Datagram::bind_udp(any)?;
     let addr = socket.local().unwrap_or(Endpoint::Inet(any));
-    emit!(
-        observer,
-        Event::Listen {
-            proto: Proto::Udp,
-            addr: &addr,
-            backlog: 0
-        }
-    );
+    emit!(observer, Event::Listen { proto: Proto::Udp, addr: &addr, backlog: 0 });
     let udp = Datagrams::new(socket, Endpoint::Inet(peer), opts.timeout, observer);
     exchange_all(udp, opts, input, output)
 }
@@ -69,23 +62,12 @@ where
     let socket = Datagram::bind_unix(&own)?;
     let _remove = RemoveOnDrop(SocketFile::new(&own));
     let addr = Endpoint::Unix(Some(own.clone()));
-    emit!(
-        observer,
-        Event::Listen {
-            proto: Proto::Unixgram,
-            addr: &addr,
-            backlog: 0
-        }
-    );
+    emit!(observer, Event::Listen { proto: Proto::Unixgram, addr: &addr, backlog: 0 });
     // A Unix-domain sendto() blocks while the server's queue is full, where
     // UDP would drop the datagram: bound it like every other wait.
-    socket.set_write_timeout(opts.timeout).map_err(|e| {
-        Error::new(
-            "setsockopt(SO_SNDTIMEO)",
-            Some(own.display().to_string()),
-            e,
-        )
-    })?;
+    socket
+        .set_write_timeout(opts.timeout)
+        .map_err(|e| Error::new("setsockopt(SO_SNDTIMEO)", Some(own.display().to_string()), e))?;
     let peer = Endpoint::Unix(Some(path.to_path_buf()));
     let unix = Datagrams::new(socket, peer, opts.timeout, observer);
     exchange_all(unix, opts, input, output)
@@ -170,26 +152,13 @@ impl<'a> Datagrams<'a> {
         timeout: Option<Duration>,
         observer: Option<&'a dyn Observer>,
     ) -> Self {
-        Datagrams {
-            socket,
-            peer,
-            timeout,
-            observer,
-            buf: vec![0u8; UDP_RECV_BUF],
-        }
+        Datagrams { socket, peer, timeout, observer, buf: vec![0u8; UDP_RECV_BUF] }
     }
 }
 
 impl Datagrams<'_> {
     fn fail(&self, call: &'static str, e: io::Error) -> Error {
-        emit!(
-            self.observer,
-            Event::Error {
-                conn: 0,
-                call,
-                error: &e,
-            }
-        );
+        emit!(self.observer, Event::Error { conn: 0, call, error: &e });
         Error::new(call, Some(self.peer.to_string()), e)
     }
 
@@ -197,17 +166,9 @@ impl Datagrams<'_> {
     /// (datagrams from anyone else are reported and ignored) or the timeout
     /// passes with none.
     fn exchange(&mut self, request: &[u8]) -> Result<&[u8], Error> {
-        let sent = self
-            .socket
-            .send_to(request, &self.peer)
-            .map_err(|e| self.fail("sendto()", e))?;
-        emit!(
-            self.observer,
-            Event::SendTo {
-                peer: &self.peer,
-                bytes: sent,
-            }
-        );
+        let sent =
+            self.socket.send_to(request, &self.peer).map_err(|e| self.fail("sendto()", e))?;
+        emit!(self.observer, Event::SendTo { peer: &self.peer, bytes: sent });
         let until = self.timeout.map(|t| Instant::now() + t);
         loop {
             let wait = match until {
@@ -229,23 +190,13 @@ impl Datagrams<'_> {
                 Err(e) if Outcome::of(&e) == Outcome::TimedOut => return Err(self.no_reply()),
                 Err(e) => return Err(self.fail("recvfrom()", e)),
             };
-            emit!(
-                self.observer,
-                Event::RecvFrom {
-                    peer: &from,
-                    bytes: n,
-                }
-            );
+            emit!(self.observer, Event::RecvFrom { peer: &from, bytes: n });
             if same_peer(&from, &self.peer) {
                 return Ok(&self.buf[..n]);
             }
             emit!(
                 self.observer,
-                Event::Drop {
-                    peer: &from,
-                    bytes: n,
-                    reason: "not from the server",
-                }
+                Event::Drop { peer: &from, bytes: n, reason: "not from the server" }
             );
         }
     }

@@ -22,11 +22,8 @@ pub(super) fn connect(addrs: &[SocketAddr], timeout: Option<Duration>) -> Result
         match Stream::connect_inet(*addr, timeout) {
             Ok(stream) => return Ok(stream),
             Err(e) => {
-                let e = if Outcome::of(&e) == Outcome::TimedOut {
-                    timeout_error(timeout)
-                } else {
-                    e
-                };
+                let e =
+                    if Outcome::of(&e) == Outcome::TimedOut { timeout_error(timeout) } else { e };
                 last = Some(Error::new("connect()", Some(addr.to_string()), e));
             }
         }
@@ -63,19 +60,8 @@ pub(super) struct Link<'a> {
 impl Link<'_> {
     /// Reports a failed call and names it in the error the user sees.
     pub(super) fn fail(&self, call: &'static str, e: io::Error) -> Error {
-        let e = if Outcome::of(&e) == Outcome::TimedOut {
-            timeout_error(self.timeout)
-        } else {
-            e
-        };
-        emit!(
-            self.observer,
-            Event::Error {
-                conn: CONN,
-                call,
-                error: &e,
-            }
-        );
+        let e = if Outcome::of(&e) == Outcome::TimedOut { timeout_error(self.timeout) } else { e };
+        emit!(self.observer, Event::Error { conn: CONN, call, error: &e });
         Error::new(call, Some(self.peer.clone()), e)
     }
 
@@ -89,8 +75,7 @@ impl Link<'_> {
                 return Err(self.fail("write()", io::ErrorKind::WriteZero.into()));
             }
             self.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
-            self.last_sent_ms
-                .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+            self.last_sent_ms.store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
             buf = &buf[n..];
         }
         Ok(())
@@ -100,19 +85,16 @@ impl Link<'_> {
     /// file and can finish, while the replies keep coming.
     pub(super) fn shutdown_write(&self) -> Result<(), Error> {
         self.sending.store(false, Ordering::Release);
-        self.last_sent_ms
-            .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        self.last_sent_ms.store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
         emit!(self.observer, Event::ShutdownWrite { conn: CONN });
-        self.stream
-            .shutdown(Shutdown::Write)
-            .map_err(|e| self.fail("shutdown()", e))
+        self.stream.shutdown(Shutdown::Write).map_err(|e| self.fail("shutdown()", e))
     }
 
     /// How long ago data last went out (or sending stopped).
     fn since_sent(&self) -> Duration {
-        self.started.elapsed().saturating_sub(Duration::from_millis(
-            self.last_sent_ms.load(Ordering::Relaxed),
-        ))
+        self.started
+            .elapsed()
+            .saturating_sub(Duration::from_millis(self.last_sent_ms.load(Ordering::Relaxed)))
     }
 
     /// A read timed out: a failure only if nothing was sent for a whole
@@ -132,8 +114,7 @@ impl Link<'_> {
             return self.timeout;
         }
         let since = self.since_sent();
-        self.timeout
-            .map(|t| t.saturating_sub(since).max(Duration::from_millis(1)))
+        self.timeout.map(|t| t.saturating_sub(since).max(Duration::from_millis(1)))
     }
 
     /// `read()` until 0, writing each chunk to `output`. Returns `Ok(true)`
@@ -141,9 +122,7 @@ impl Link<'_> {
     pub(super) fn copy_replies<W: Write>(&self, mut output: W) -> Result<bool, Error> {
         let mut buf = vec![0u8; LARGE_READ_BUF];
         loop {
-            let n = match io_call(self.observer, CONN, false, || {
-                (&*self.stream).read(&mut buf)
-            }) {
+            let n = match io_call(self.observer, CONN, false, || (&*self.stream).read(&mut buf)) {
                 Ok(n) => n,
                 Err(e) if Outcome::of(&e) == Outcome::TimedOut && !self.idle() => {
                     // Wait only for what is left of the idle timeout, so a

@@ -35,31 +35,15 @@ where
     W: Write + Send,
 {
     let started = Instant::now();
-    let peer = stream
-        .peer()
-        .map_err(|e| Error::new("getpeername()", None, e))?;
-    let local = stream
-        .local()
-        .map_err(|e| Error::new("getsockname()", None, e))?;
-    emit!(
-        observer,
-        Event::Connect {
-            peer: &peer,
-            local: &local,
-        }
-    );
+    let peer = stream.peer().map_err(|e| Error::new("getpeername()", None, e))?;
+    let local = stream.local().map_err(|e| Error::new("getsockname()", None, e))?;
+    emit!(observer, Event::Connect { peer: &peer, local: &local });
     let peer = peer.to_string();
     // SO_RCVTIMEO / SO_SNDTIMEO: a silent server ends the client with a
     // message instead of hanging it.
     let set = |call, r: io::Result<()>| r.map_err(|e| Error::new(call, Some(peer.clone()), e));
-    set(
-        "setsockopt(SO_RCVTIMEO)",
-        stream.set_read_timeout(opts.timeout),
-    )?;
-    set(
-        "setsockopt(SO_SNDTIMEO)",
-        stream.set_write_timeout(opts.timeout),
-    )?;
+    set("setsockopt(SO_RCVTIMEO)", stream.set_read_timeout(opts.timeout))?;
+    set("setsockopt(SO_SNDTIMEO)", stream.set_write_timeout(opts.timeout))?;
     let link = Link {
         stream: &stream,
         peer,
@@ -75,21 +59,11 @@ where
         Some(message) => send_message(&link, message, output),
         None => relay(&link, input, output),
     };
-    let (bytes_in, bytes_out) = (
-        link.bytes_in.load(Ordering::Relaxed),
-        link.bytes_out.load(Ordering::Relaxed),
-    );
+    let (bytes_in, bytes_out) =
+        (link.bytes_in.load(Ordering::Relaxed), link.bytes_out.load(Ordering::Relaxed));
     // close()
     drop(stream);
-    emit!(
-        observer,
-        Event::Close {
-            conn: CONN,
-            duration: started.elapsed(),
-            bytes_in,
-            bytes_out,
-        }
-    );
+    emit!(observer, Event::Close { conn: CONN, duration: started.elapsed(), bytes_in, bytes_out });
     result
 }
 
@@ -136,11 +110,7 @@ where
     // thread waits too, instead of piling stdin up in memory.
     let (tx, rx) = mpsc::sync_channel(INPUT_QUEUE);
     spawn_input_reader(input, tx.clone())?;
-    let mut sender = Sender {
-        link,
-        sending: true,
-        error: None,
-    };
+    let mut sender = Sender { link, sending: true, error: None };
     let received = thread::scope(|scope| {
         scope.spawn(move || {
             let done = link.copy_replies(output);

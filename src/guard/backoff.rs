@@ -55,9 +55,9 @@ impl Backoff {
         let pause = if immediate {
             Duration::ZERO
         } else {
-            let next = self.pause.map_or(limits.accept_backoff_min, |p| {
-                (p * 2).min(limits.accept_backoff_max)
-            });
+            let next = self
+                .pause
+                .map_or(limits.accept_backoff_min, |p| (p * 2).min(limits.accept_backoff_max));
             self.pause = Some(next);
             next
         };
@@ -69,10 +69,7 @@ impl Backoff {
             eprintln!("sockref: accept() error: {e}; pausing accept() until descriptors free up");
         }
         if let Some(obs) = ctx.observer {
-            obs.event(&Event::AcceptError {
-                error: e,
-                backoff: pause,
-            });
+            obs.event(&Event::AcceptError { error: e, backoff: pause });
         }
         if !pause.is_zero() {
             thread::sleep(pause);
@@ -88,9 +85,7 @@ impl Backoff {
                 );
             }
             if let Some(obs) = ctx.observer {
-                obs.event(&Event::AcceptRecovered {
-                    failures: self.failures,
-                });
+                obs.event(&Event::AcceptRecovered { failures: self.failures });
             }
             *self = Backoff::default();
         }

@@ -44,9 +44,7 @@ impl Filter {
         Filter {
             local,
             allow_low_ports: limits.udp_allow_low_ports,
-            limiter: limits
-                .udp_rate
-                .map(|rate| RateLimiter::new(rate, limits.udp_rate_peers)),
+            limiter: limits.udp_rate.map(|rate| RateLimiter::new(rate, limits.udp_rate_peers)),
         }
     }
 
@@ -101,11 +99,7 @@ pub(crate) struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(rate: u32, max_peers: usize) -> Self {
-        RateLimiter {
-            rate,
-            max_peers: max_peers.max(1),
-            peers: Mutex::new(HashMap::new()),
-        }
+        RateLimiter { rate, max_peers: max_peers.max(1), peers: Mutex::new(HashMap::new()) }
     }
 
     /// Counts one datagram from `ip`; false if it is over the budget.
@@ -133,31 +127,19 @@ mod tests {
     fn refuses_low_ports_and_itself() -> Result<(), std::net::AddrParseError> {
         let local = Endpoint::Inet("127.0.0.1:4000".parse()?);
         let p = |s: &str| s.parse::<SocketAddr>().map(Endpoint::Inet);
-        assert_eq!(
-            refusal(&p("127.0.0.1:19")?, &local, false),
-            Some("low source port")
-        );
+        assert_eq!(refusal(&p("127.0.0.1:19")?, &local, false), Some("low source port"));
         assert_eq!(refusal(&p("127.0.0.1:19")?, &local, true), None);
-        assert_eq!(
-            refusal(&p("127.0.0.1:4000")?, &local, true),
-            Some("own address")
-        );
+        assert_eq!(refusal(&p("127.0.0.1:4000")?, &local, true), Some("own address"));
         assert_eq!(refusal(&p("127.0.0.1:40000")?, &local, false), None);
         let any = Endpoint::Inet("0.0.0.0:4000".parse()?);
-        assert_eq!(
-            refusal(&p("10.0.0.1:4000")?, &any, false),
-            Some("own address")
-        );
+        assert_eq!(refusal(&p("10.0.0.1:4000")?, &any, false), Some("own address"));
         Ok(())
     }
 
     #[test]
     fn refuses_unnamed_unix_senders_and_itself() {
         let local = Endpoint::Unix(Some("/tmp/s".into()));
-        assert_eq!(
-            refusal(&Endpoint::Unix(None), &local, false),
-            Some("unnamed sender")
-        );
+        assert_eq!(refusal(&Endpoint::Unix(None), &local, false), Some("unnamed sender"));
         assert_eq!(refusal(&local.clone(), &local, false), Some("own address"));
         let other = Endpoint::Unix(Some("/tmp/client".into()));
         assert_eq!(refusal(&other, &local, false), None);

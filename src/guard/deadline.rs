@@ -46,20 +46,14 @@ impl Deadlines {
         Deadlines {
             idle: limits.idle_timeout,
             // A limit too large to add to the clock is no limit.
-            whole: limits
-                .max_conn_time
-                .and_then(|t| started.checked_add(t).map(|at| (at, t))),
+            whole: limits.max_conn_time.and_then(|t| started.checked_add(t).map(|at| (at, t))),
             drain_until: None,
         }
     }
 
     /// Starts the drain: from now on, calls stop at `timeout` from now.
     pub fn drain(&mut self, timeout: Duration) {
-        self.drain_until = Some(
-            Instant::now()
-                .checked_add(timeout)
-                .unwrap_or_else(Instant::now),
-        );
+        self.drain_until = Some(Instant::now().checked_add(timeout).unwrap_or_else(Instant::now));
     }
 
     /// Before a call: `Ok(None)` when the socket timeout set at accept is

@@ -24,10 +24,7 @@ pub(crate) struct StreamWaker {
 impl StreamWaker {
     /// A second descriptor for `listener` (see [`Listener::waker`]).
     pub fn new(listener: &Listener, addr: Endpoint) -> Result<StreamWaker, Error> {
-        Ok(StreamWaker {
-            dup: listener.waker()?,
-            addr,
-        })
+        Ok(StreamWaker { dup: listener.waker()?, addr })
     }
 
     /// On Linux, `shutdown(2)` on a listening socket makes every `accept()`

@@ -81,10 +81,7 @@ impl ServerBuilder {
             invalid(
                 "service",
                 Some(name),
-                format!(
-                    "unknown service (choose one of {})",
-                    service::names().join(", ")
-                ),
+                format!("unknown service (choose one of {})", service::names().join(", ")),
             )
         })?;
         Ok(self)
@@ -139,31 +136,18 @@ impl ServerBuilder {
             // busy, which only the hand-off design has.
             limits.accept_model = AcceptModel::Handoff;
         }
-        limits
-            .validate()
-            .map_err(|why| invalid("configuration", None, why))?;
+        limits.validate().map_err(|why| invalid("configuration", None, why))?;
         // getaddrinfo(), socket() + bind() (+ listen())
         let bound = bind(&self.addr, self.protocols)?;
-        let workers = if bound.listener.is_some() {
-            limits.workers
-        } else {
-            0
-        };
-        let shared = Arc::new(Shared::new(
-            self.service,
-            limits,
-            self.observer,
-            workers,
-            self.quota,
-        ));
+        let workers = if bound.listener.is_some() { limits.workers } else { 0 };
+        let shared =
+            Arc::new(Shared::new(self.service, limits, self.observer, workers, self.quota));
         // Every descriptor the server will ever make is made before the
         // stream acceptors start: each one blocked in accept() reserves a
         // descriptor, which may leave none at a low RLIMIT_NOFILE.
         let datagram = match bound.datagram {
             Some(socket) => {
-                let local = socket
-                    .local()
-                    .map_err(|e| Error::new("getsockname()", None, e))?;
+                let local = socket.local().map_err(|e| Error::new("getsockname()", None, e))?;
                 Some((socket, DatagramWaker::new(&local)?))
             }
             None => None,

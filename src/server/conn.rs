@@ -111,9 +111,7 @@ impl<'a> Conn<'a> {
         }
         self.write_shut = true;
         emit!(self.observer, Event::ShutdownWrite { conn: self.id() });
-        self.stream
-            .shutdown(Shutdown::Write)
-            .map_err(|e| self.fail("shutdown()", e))
+        self.stream.shutdown(Shutdown::Write).map_err(|e| self.fail("shutdown()", e))
     }
 
     /// Reads until end of file, calling `f` with each chunk as it arrives.
@@ -154,14 +152,7 @@ impl<'a> Conn<'a> {
             _ => e,
         };
         self.error_traced.set(true);
-        emit!(
-            self.observer,
-            Event::Error {
-                conn: self.id(),
-                call,
-                error: &e
-            }
-        );
+        emit!(self.observer, Event::Error { conn: self.id(), call, error: &e });
         e
     }
 
@@ -170,14 +161,7 @@ impl<'a> Conn<'a> {
     /// so the trace always says why the connection is being closed.
     pub(crate) fn ended(&self, result: &io::Result<()>) {
         if let (Err(e), false) = (result, self.error_traced.get()) {
-            emit!(
-                self.observer,
-                Event::Error {
-                    conn: self.id(),
-                    call: "handler",
-                    error: e
-                }
-            );
+            emit!(self.observer, Event::Error { conn: self.id(), call: "handler", error: e });
         }
     }
 

@@ -51,35 +51,20 @@ fn answer_next(socket: &Datagram, filter: &Filter, shared: &Shared, buf: &mut Wo
     buf.failures = 0;
     bump(&c.datagrams_in);
     add(&c.bytes_in, n as u64);
-    emit!(
-        obs,
-        Event::RecvFrom {
-            peer: &peer,
-            bytes: n
-        }
-    );
+    emit!(obs, Event::RecvFrom { peer: &peer, bytes: n });
     if let Some(refusal) = filter.check(&peer) {
         bump(match refusal {
             Refusal::Dropped(_) => &c.dropped_datagrams,
             Refusal::RateLimited => &c.rate_limited,
         });
-        emit!(
-            obs,
-            Event::Drop {
-                peer: &peer,
-                bytes: n,
-                reason: refusal.reason()
-            }
-        );
+        emit!(obs, Event::Drop { peer: &peer, bytes: n, reason: refusal.reason() });
         shared.datagram_done();
         return true;
     }
 
     // The service fills the reply, or says there is none.
     buf.reply.clear();
-    let reply = shared
-        .service
-        .serve_datagram(&buf.request[..n], &peer, &mut buf.reply);
+    let reply = shared.service.serve_datagram(&buf.request[..n], &peer, &mut buf.reply);
 
     // sendto()
     if reply == Reply::Send {
@@ -87,24 +72,11 @@ fn answer_next(socket: &Datagram, filter: &Filter, shared: &Shared, buf: &mut Wo
             Ok(sent) => {
                 bump(&c.datagrams_out);
                 add(&c.bytes_out, sent as u64);
-                emit!(
-                    obs,
-                    Event::SendTo {
-                        peer: &peer,
-                        bytes: sent
-                    }
-                );
+                emit!(obs, Event::SendTo { peer: &peer, bytes: sent });
             }
             Err(error) => {
                 bump(&c.io_errors);
-                emit!(
-                    obs,
-                    Event::Error {
-                        conn: 0,
-                        call: "sendto()",
-                        error: &error
-                    }
-                );
+                emit!(obs, Event::Error { conn: 0, call: "sendto()", error: &error });
             }
         }
     }
@@ -122,11 +94,7 @@ struct Worker {
 
 impl Worker {
     fn new() -> Worker {
-        Worker {
-            request: vec![0u8; UDP_RECV_BUF],
-            reply: Vec::with_capacity(1024),
-            failures: 0,
-        }
+        Worker { request: vec![0u8; UDP_RECV_BUF], reply: Vec::with_capacity(1024), failures: 0 }
     }
 
     /// `recvfrom()` failed. The stop poll (see `UDP_STOP_POLL`) is no
@@ -137,14 +105,7 @@ impl Worker {
         if Outcome::of(e) == Outcome::TimedOut || e.kind() == io::ErrorKind::Interrupted {
             return;
         }
-        emit!(
-            shared.observer(),
-            Event::Error {
-                conn: 0,
-                call: "recvfrom()",
-                error: e
-            }
-        );
+        emit!(shared.observer(), Event::Error { conn: 0, call: "recvfrom()", error: e });
         self.failures = self.failures.saturating_add(1);
         thread::sleep(Duration::from_millis(u64::from(self.failures.min(100))));
     }
@@ -173,9 +134,7 @@ pub(crate) fn start(
     waker: DatagramWaker,
     shared: &Arc<Shared>,
 ) -> Result<DatagramServer, Error> {
-    let addr = socket
-        .local()
-        .map_err(|e| Error::new("getsockname()", None, e))?;
+    let addr = socket.local().map_err(|e| Error::new("getsockname()", None, e))?;
     let proto = match socket {
         Datagram::Udp(_) => Proto::Udp,
         Datagram::Unix(_) => Proto::Unixgram,
@@ -189,14 +148,7 @@ pub(crate) fn start(
     });
     let pool = ThreadPool::with_hook(n, 0, "sockref-udp", shared.limits.stack_size, hook)
         .map_err(spawn_err)?;
-    emit!(
-        shared.observer(),
-        Event::Listen {
-            proto,
-            addr: &addr,
-            backlog: 0
-        }
-    );
+    emit!(shared.observer(), Event::Listen { proto, addr: &addr, backlog: 0 });
     // Workers wake at least this often to look at the stop flag, so that
     // stopping never depends on a wake-up datagram arriving.
     socket
@@ -222,13 +174,7 @@ pub(crate) fn start(
             return Err(spawn_err(io::ErrorKind::BrokenPipe.into()));
         }
     }
-    Ok(DatagramServer {
-        addr,
-        proto,
-        pool,
-        running,
-        waker,
-    })
+    Ok(DatagramServer { addr, proto, pool, running, waker })
 }
 
 impl DatagramServer {

@@ -36,33 +36,17 @@ pub struct Listening {
 
 impl ServerHandle {
     pub(super) fn new(shared: Arc<Shared>, file: Option<SocketFile>) -> ServerHandle {
-        ServerHandle {
-            shared,
-            stream: None,
-            datagram: None,
-            file,
-            done: false,
-        }
+        ServerHandle { shared, stream: None, datagram: None, file, done: false }
     }
 
     /// Every socket served, stream first: what the `listening` lines say.
     pub fn listening(&self) -> Vec<Listening> {
-        let stream = self
-            .stream
-            .as_ref()
-            .map(|s| (s.proto(), s.addr(), s.workers()));
-        let datagram = self
-            .datagram
-            .as_ref()
-            .map(|d| (d.proto(), d.addr(), d.workers()));
+        let stream = self.stream.as_ref().map(|s| (s.proto(), s.addr(), s.workers()));
+        let datagram = self.datagram.as_ref().map(|d| (d.proto(), d.addr(), d.workers()));
         [stream, datagram]
             .into_iter()
             .flatten()
-            .map(|(proto, addr, workers)| Listening {
-                proto,
-                addr: addr.clone(),
-                workers,
-            })
+            .map(|(proto, addr, workers)| Listening { proto, addr: addr.clone(), workers })
             .collect()
     }
 

@@ -126,9 +126,7 @@ impl Shared {
     }
 
     fn slot(&self, worker: usize) -> Option<MutexGuard<'_, Slot>> {
-        self.slots
-            .get(worker)
-            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()))
+        self.slots.get(worker).map(|s| s.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// The pool caught a panic on `worker` (`None`: a datagram worker):

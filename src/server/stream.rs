@@ -67,24 +67,10 @@ fn accept_next(worker: usize, listener: &Listener, shared: &Shared, backoff: &mu
 fn serve(worker: usize, stream: Stream, peer: Endpoint, shared: &Shared) {
     let obs = shared.observer();
     let mut session = shared.accepted();
-    emit!(
-        obs,
-        Event::Accept {
-            conn: session.id,
-            peer: &peer,
-            worker
-        }
-    );
+    emit!(obs, Event::Accept { conn: session.id, peer: &peer, worker });
     // setsockopt(SO_RCVTIMEO / SO_SNDTIMEO): the idle timeout.
     set_socket_timeouts(&stream, &shared.limits, |call, error| {
-        emit!(
-            obs,
-            Event::Error {
-                conn: session.id,
-                call,
-                error
-            }
-        );
+        emit!(obs, Event::Error { conn: session.id, call, error });
     });
     let stream = Arc::new(stream);
     session.serving(worker, &stream);
@@ -132,11 +118,7 @@ fn hand_off(listener: &Listener, pool: &ThreadPool, shared: &Arc<Shared>) {
             break;
         }
         // A worker is free, or (waiting) one will be.
-        let workers = if reject {
-            shared.limits.workers
-        } else {
-            usize::MAX
-        };
+        let workers = if reject { shared.limits.workers } else { usize::MAX };
         let Some(free) = busy.take(workers) else {
             refuse(stream, peer, shared);
             continue;
@@ -158,21 +140,8 @@ fn refuse(stream: Stream, peer: Endpoint, shared: &Shared) {
     let obs = shared.observer();
     let session = shared.accepted();
     bump(&shared.counters.rejected);
-    emit!(
-        obs,
-        Event::Accept {
-            conn: session.id,
-            peer: &peer,
-            worker: 0
-        }
-    );
-    emit!(
-        obs,
-        Event::Reject {
-            conn: session.id,
-            peer: &peer
-        }
-    );
+    emit!(obs, Event::Accept { conn: session.id, peer: &peer, worker: 0 });
+    emit!(obs, Event::Reject { conn: session.id, peer: &peer });
     let stream = Arc::new(stream);
     session.bytes_out.set(say_busy(&stream));
     session.close(stream);
@@ -190,9 +159,7 @@ pub(crate) struct StreamServer {
 
 /// Starts the workers (and, for hand-off, the acceptor) on a bound listener.
 pub(crate) fn start(listener: Listener, shared: &Arc<Shared>) -> Result<StreamServer, Error> {
-    let addr = listener
-        .local()
-        .map_err(|e| Error::new("getsockname()", None, e))?;
+    let addr = listener.local().map_err(|e| Error::new("getsockname()", None, e))?;
     let proto = match listener {
         Listener::Tcp(_) => Proto::Tcp,
         Listener::Unix(_) => Proto::Unix,
@@ -207,14 +174,7 @@ pub(crate) fn start(listener: Listener, shared: &Arc<Shared>) -> Result<StreamSe
     let pool = ThreadPool::with_hook(limits.workers, 0, "sockref-tcp", limits.stack_size, hook)
         .map_err(spawn_err)?;
     let pool = Arc::new(pool);
-    emit!(
-        shared.observer(),
-        Event::Listen {
-            proto,
-            addr: &addr,
-            backlog: LISTEN_BACKLOG
-        }
-    );
+    emit!(shared.observer(), Event::Listen { proto, addr: &addr, backlog: LISTEN_BACKLOG });
     let waker = StreamWaker::new(&listener, addr.clone())?;
     let listener = Arc::new(listener);
     let mut server = StreamServer {

@@ -46,9 +46,7 @@ pub struct Chargen {
 impl Chargen {
     /// Builds the 95-line cycle once, shared by every connection.
     pub fn new() -> Self {
-        Chargen {
-            cycle: chargen_pattern(RING * LINE_BYTES),
-        }
+        Chargen { cycle: chargen_pattern(RING * LINE_BYTES) }
     }
 }
 

@@ -10,15 +10,8 @@ use super::{Reply, Service};
 use crate::net::Endpoint;
 use crate::server::Conn;
 
-const WEEKDAYS: [&str; 7] = [
-    "Sunday",
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-];
+const WEEKDAYS: [&str; 7] =
+    ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
 const MONTHS: [&str; 12] = [
     "January",
     "February",
@@ -98,15 +91,9 @@ mod tests {
     fn formats_known_instants() {
         assert_eq!(at(0), "Thursday, January 1, 1970 00:00:00-UTC\r\n");
         // 2026-11-22T10:15:30Z
-        assert_eq!(
-            at(1_795_342_530),
-            "Sunday, November 22, 2026 10:15:30-UTC\r\n"
-        );
+        assert_eq!(at(1_795_342_530), "Sunday, November 22, 2026 10:15:30-UTC\r\n");
         // Leap day 2024-02-29T23:59:59Z
-        assert_eq!(
-            at(1_709_251_199),
-            "Thursday, February 29, 2024 23:59:59-UTC\r\n"
-        );
+        assert_eq!(at(1_709_251_199), "Thursday, February 29, 2024 23:59:59-UTC\r\n");
         // 2000-03-01T00:00:00Z (2000 was a leap year: divisible by 400)
         assert_eq!(at(951_868_800), "Wednesday, March 1, 2000 00:00:00-UTC\r\n");
     }
@@ -117,20 +104,7 @@ mod tests {
         for days in 0..200_000i64 {
             assert_eq!(civil_from_days(days), (y, m, d), "day {days}");
             let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-            let len = [
-                31,
-                if leap { 29 } else { 28 },
-                31,
-                30,
-                31,
-                30,
-                31,
-                31,
-                30,
-                31,
-                30,
-                31,
-            ];
+            let len = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
             d += 1;
             if d > len[m as usize - 1] {
                 d = 1;

@@ -97,10 +97,7 @@ pub fn names() -> Vec<&'static str> {
 
 /// Looks up a built-in service by name.
 pub fn builtin(name: &str) -> Option<Arc<dyn Service>> {
-    SERVICES
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, make)| make())
+    SERVICES.iter().find(|(n, _)| *n == name).map(|(_, make)| make())
 }
 
 /// A service made from a closure over a stream connection (datagrams: no reply).
@@ -114,10 +111,7 @@ pub fn tcp_handler<F>(name: &str, f: F) -> TcpHandler<F>
 where
     F: Fn(&mut Conn<'_>) -> io::Result<()> + Send + Sync + 'static,
 {
-    TcpHandler {
-        name: name.to_string(),
-        f,
-    }
+    TcpHandler { name: name.to_string(), f }
 }
 
 impl<F> Service for TcpHandler<F>
@@ -145,10 +139,7 @@ pub fn udp_handler<F>(name: &str, f: F) -> UdpHandler<F>
 where
     F: Fn(&[u8], &Endpoint) -> Option<Vec<u8>> + Send + Sync + 'static,
 {
-    UdpHandler {
-        name: name.to_string(),
-        f,
-    }
+    UdpHandler { name: name.to_string(), f }
 }
 
 impl<F> Service for UdpHandler<F>
