@@ -27,7 +27,7 @@
 //! | `close()` | `drop(stream)` | `close` |
 //! | `socket()`+`bind()` (UDP) | `UdpSocket::bind(addr)` | `socket`, `bind` |
 //! | `recvfrom()` / `sendto()` | `socket.recv_from(buf)` / `socket.send_to(buf, peer)` | `recvfrom` / `sendto` |
-//! | `socket()`+`bind()`+`listen()` (PF_LOCAL) | `UnixListener::bind(path)` | `socket(AF_UNIX, SOCK_STREAM)`, `bind`, `listen(fd, 128)` |
+//! | `socket()`+`bind()`+`listen()` (PF_LOCAL) | `UnixListener::bind(path)` | `socket(AF_UNIX, SOCK_STREAM)`, `bind`, `listen(fd, -1)` (= `somaxconn`) |
 //! | `socket()`+`bind()` (PF_LOCAL datagram) | `UnixDatagram::bind(path)` | `socket(AF_UNIX, SOCK_DGRAM)`, `bind` |
 //!
 //! std fixes the `listen()` backlog at 128 ([`limits::LISTEN_BACKLOG`]): the

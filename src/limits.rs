@@ -18,6 +18,18 @@ use std::time::Duration;
 /// retransmission (1 s, 3 s, 7 s, ...) rather than being refused.
 pub const LISTEN_BACKLOG: u32 = 128;
 
+/// The `listen()` backlog of a Unix-domain stream socket. Unlike TCP's,
+/// `UnixListener::bind` passes -1 (seen with `strace -f`: `listen(3, -1)`),
+/// which Linux reads as the largest allowed, `net.core.somaxconn` (4096 by
+/// default since Linux 5.4). Read from procfs for the trace; 4096 if it
+/// cannot be read.
+pub fn unix_listen_backlog() -> u32 {
+    std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(4096)
+}
+
 /// Largest UDP payload over IPv4: 65,535 - 8 (UDP header) - 20 (IP header).
 pub const MAX_DATAGRAM: usize = 65_507;
 

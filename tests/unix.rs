@@ -337,8 +337,9 @@ fn the_trace_names_the_path() {
     assert_eq!(
         p.lines[0],
         format!(
-            "socket() + bind() + listen() unix {} backlog=128",
-            path.display()
+            "socket() + bind() + listen() unix {} backlog={}",
+            path.display(),
+            sockref::limits::unix_listen_backlog()
         )
     );
     assert_eq!(exchange(&path, b""), b"Hello World!\0");

@@ -35,7 +35,7 @@ use crate::guard::backoff::Backoff;
 use crate::guard::deadline::set_socket_timeouts;
 use crate::guard::overload::{say_busy, Busy};
 use crate::guard::wake::StreamWaker;
-use crate::limits::{AcceptModel, Overload, LISTEN_BACKLOG};
+use crate::limits::{unix_listen_backlog, AcceptModel, Overload, LISTEN_BACKLOG};
 use crate::net::{Endpoint, Outcome};
 use crate::pool::ThreadPool;
 use crate::stats::bump;
@@ -174,7 +174,8 @@ pub(crate) fn start(listener: Listener, shared: &Arc<Shared>) -> Result<StreamSe
     let pool = ThreadPool::with_hook(limits.workers, 0, "sockref-tcp", limits.stack_size, hook)
         .map_err(spawn_err)?;
     let pool = Arc::new(pool);
-    emit!(shared.observer(), Event::Listen { proto, addr: &addr, backlog: LISTEN_BACKLOG });
+    let backlog = if proto == Proto::Tcp { LISTEN_BACKLOG } else { unix_listen_backlog() };
+    emit!(shared.observer(), Event::Listen { proto, addr: &addr, backlog });
     let waker = StreamWaker::new(&listener, addr.clone())?;
     let listener = Arc::new(listener);
     let mut server = StreamServer {
