@@ -508,3 +508,60 @@ fn everyday_clients_talk_to_unix_sockets() {
         assert_eq!(out, b"via python");
     }
 }
+
+#[test]
+fn a_panicking_handler_over_a_unix_socket_is_traced_then_closed_and_the_worker_serves_on() {
+    use sockref::trace::{text_line, Event, Observer};
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Default)]
+    struct Lines(Mutex<Vec<String>>);
+    impl Observer for Lines {
+        fn event(&self, event: &Event<'_>) {
+            self.0.lock().unwrap().push(text_line(event));
+        }
+    }
+    let dir = Dir::new("panic");
+    let path = dir.path("s");
+    let lines = Arc::new(Lines::default());
+    let server = ServerBuilder::new()
+        .addr(&format!("unix:{}", path.display()))
+        .protocols(Protocols::Tcp)
+        .workers(1)
+        .observer(lines.clone())
+        .service(sockref::tcp_handler("fragile", |conn| {
+            let mut word = [0u8; 8];
+            let n = conn.read(&mut word)?;
+            if &word[..n] == b"panic" {
+                panic!("on purpose");
+            }
+            conn.write_all(&word[..n])
+        }))
+        .start()
+        .unwrap();
+    let mut s = stream(&path);
+    s.write_all(b"panic").unwrap();
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest); // closed (or reset) without a reply
+    assert!(rest.is_empty());
+    // One worker: served only if the panic left it alive.
+    assert_eq!(exchange(&path, b"ok"), b"ok");
+    let stats = server.shutdown(Duration::from_secs(5));
+    assert_eq!((stats.accepted, stats.closed, stats.panics), (2, 2, 1));
+    assert_eq!(
+        stats.bytes_in,
+        5 + 2,
+        "the panicking connection's bytes still count"
+    );
+    let lines = lines.0.lock().unwrap().clone();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("panic "))
+        .expect("panic traced");
+    assert_eq!(
+        lines[at],
+        "panic      conn=1 handler panicked: on purpose\n"
+    );
+    assert!(lines[at + 1].starts_with("close()    conn=1 "), "{lines:?}");
+    assert!(lines[at + 1].ends_with(" in=5 out=0\n"), "{lines:?}");
+}

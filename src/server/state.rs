@@ -13,7 +13,7 @@ use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::guard::backoff;
 use crate::limits::Limits;
@@ -47,15 +47,8 @@ pub(crate) struct Shared {
 #[derive(Default)]
 struct Slot {
     stream: Option<Arc<Stream>>,
-    unwound: Option<Closed>,
-}
-
-/// A connection's last line in the trace.
-struct Closed {
-    conn: u64,
-    duration: Duration,
-    bytes_in: u64,
-    bytes_out: u64,
+    /// A connection a panic unwound: its number and its `close()` event.
+    unwound: Option<(u64, Event<'static>)>,
 }
 
 impl Shared {
@@ -134,11 +127,10 @@ impl Shared {
     /// connection's close.
     pub fn panicked(&self, worker: Option<usize>, message: &str) {
         bump(&self.counters.panics);
-        let unwound = worker.and_then(|w| self.slot(w)?.unwound.take());
-        let conn = unwound.as_ref().map_or(0, |c| c.conn);
-        emit!(self.observer(), Event::Panic { conn, message });
-        if let Some(c) = unwound {
-            emit!(self.observer(), c.event());
+        let (conn, close) = worker.and_then(|w| self.slot(w)?.unwound.take()).unzip();
+        emit!(self.observer(), Event::Panic { conn: conn.unwrap_or(0), message });
+        if let Some(close) = close {
+            emit!(self.observer(), close);
         }
     }
 
@@ -243,7 +235,7 @@ impl Session<'_> {
     pub fn close(mut self, stream: Arc<Stream>) {
         let closed = self.books();
         drop(stream);
-        emit!(self.shared.observer(), closed.event());
+        emit!(self.shared.observer(), closed);
     }
 
     /// Closes a connection accepted while the server was stopping: counted,
@@ -253,17 +245,13 @@ impl Session<'_> {
         drop(stream);
     }
 
-    fn books(&mut self) -> Closed {
+    /// Counts the connection closed and returns its `close()` event.
+    fn books(&mut self) -> Event<'static> {
         self.closed = true;
         let shared = self.shared;
-        let closed = Closed {
-            conn: self.id,
-            duration: self.started.elapsed(),
-            bytes_in: self.bytes_in.get(),
-            bytes_out: self.bytes_out.get(),
-        };
-        add(&shared.counters.bytes_in, closed.bytes_in);
-        add(&shared.counters.bytes_out, closed.bytes_out);
+        let (bytes_in, bytes_out) = (self.bytes_in.get(), self.bytes_out.get());
+        add(&shared.counters.bytes_in, bytes_in);
+        add(&shared.counters.bytes_out, bytes_out);
         // Out of the slot, but closed only after the counts below: a client
         // that sees end of file must find the connection counted closed.
         let held = self.slot.and_then(|w| shared.slot(w)?.stream.take());
@@ -276,7 +264,7 @@ impl Session<'_> {
             shared.notify();
         }
         drop(held);
-        closed
+        Event::Close { conn: self.id, duration: self.started.elapsed(), bytes_in, bytes_out }
     }
 }
 
@@ -291,19 +279,8 @@ impl Drop for Session<'_> {
         let closed = self.books();
         if thread::panicking() {
             if let Some(mut slot) = self.slot.and_then(|w| self.shared.slot(w)) {
-                slot.unwound = Some(closed);
+                slot.unwound = Some((self.id, closed));
             }
-        }
-    }
-}
-
-impl Closed {
-    fn event(&self) -> Event<'static> {
-        Event::Close {
-            conn: self.conn,
-            duration: self.duration,
-            bytes_in: self.bytes_in,
-            bytes_out: self.bytes_out,
         }
     }
 }
