@@ -5,8 +5,8 @@
 //! the README's limits table repeats these numbers by hand, so change both
 //! together. Nothing else in the crate invents a bound of its own.
 //!
-//! What this module does not do: it enforces nothing itself. `tcp`, `udp`
-//! and `conn` read these values.
+//! What this module does not do: it enforces nothing itself. `server/` and
+//! `guard/` read these values.
 
 use std::time::Duration;
 

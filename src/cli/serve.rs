@@ -252,6 +252,12 @@ mod tests {
     }
 
     #[test]
+    fn help_lists_every_service_of_the_table() {
+        let listed = SERVICE_NAMES.join(" | ");
+        assert!(HELP.contains(&listed), "{HELP}");
+    }
+
+    #[test]
     fn flags_take_values_both_ways() {
         let Ok(Command::Serve(o)) = p(&["serve", "--workers=8", "--service", "length", "--trace"])
         else {

@@ -67,7 +67,7 @@ pub trait Service: Send + Sync + 'static {
 pub type Make = fn() -> Arc<dyn Service>;
 
 /// The built-in services, the one table: a name as `--service` takes it,
-/// and how to make the service. `--help`, [`builtin`] and [`SERVICE_NAMES`]
+/// and how to make the service. `--service`, [`builtin`] and [`SERVICE_NAMES`]
 /// all read it.
 pub const SERVICES: [(&str, Make); 7] = [
     ("echo", || Arc::new(Echo)),
