@@ -21,12 +21,13 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use super::handle::Listening;
 use super::state::Shared;
 use crate::error::Error;
 use crate::guard::datagram::{Filter, Refusal};
 use crate::guard::wake::DatagramWaker;
 use crate::limits::{UDP_RECV_BUF, UDP_STOP_POLL};
-use crate::net::{Endpoint, Outcome};
+use crate::net::Outcome;
 use crate::pool::ThreadPool;
 use crate::service::Reply;
 use crate::stats::{add, bump};
@@ -120,8 +121,8 @@ impl Worker {
 
 /// A running datagram server.
 pub(crate) struct DatagramServer {
-    addr: Endpoint,
-    proto: Proto,
+    /// What the ready line says: `udp` or `unixgram`, address, workers.
+    pub info: Listening,
     pool: ThreadPool,
     running: Arc<AtomicUsize>,
     waker: DatagramWaker,
@@ -174,22 +175,10 @@ pub(crate) fn start(
             return Err(spawn_err(io::ErrorKind::BrokenPipe.into()));
         }
     }
-    Ok(DatagramServer { addr, proto, pool, running, waker })
+    Ok(DatagramServer { info: Listening { proto, addr, workers: n }, pool, running, waker })
 }
 
 impl DatagramServer {
-    pub fn addr(&self) -> &Endpoint {
-        &self.addr
-    }
-
-    pub fn proto(&self) -> Proto {
-        self.proto
-    }
-
-    pub fn workers(&self) -> usize {
-        self.pool.size()
-    }
-
     /// Wakes workers blocked in `recvfrom()` until all have seen the stop flag.
     pub fn stop_receiving(&self) {
         self.waker.wake(&self.running);

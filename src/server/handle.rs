@@ -41,33 +41,28 @@ impl ServerHandle {
 
     /// Every socket served, stream first: what the `listening` lines say.
     pub fn listening(&self) -> Vec<Listening> {
-        let stream = self.stream.as_ref().map(|s| (s.proto(), s.addr(), s.workers()));
-        let datagram = self.datagram.as_ref().map(|d| (d.proto(), d.addr(), d.workers()));
-        [stream, datagram]
-            .into_iter()
-            .flatten()
-            .map(|(proto, addr, workers)| Listening { proto, addr: addr.clone(), workers })
-            .collect()
+        let stream = self.stream.as_ref().map(|s| s.info.clone());
+        stream.into_iter().chain(self.datagram.as_ref().map(|d| d.info.clone())).collect()
     }
 
     /// The bound TCP address (with the real port when 0 was asked).
     pub fn tcp_addr(&self) -> Option<SocketAddr> {
-        self.stream.as_ref().and_then(|s| s.addr().inet())
+        self.stream.as_ref().and_then(|s| s.info.addr.inet())
     }
 
     /// The bound UDP address.
     pub fn udp_addr(&self) -> Option<SocketAddr> {
-        self.datagram.as_ref().and_then(|d| d.addr().inet())
+        self.datagram.as_ref().and_then(|d| d.info.addr.inet())
     }
 
     /// The stream worker count (0 when not serving a stream socket).
     pub fn tcp_workers(&self) -> usize {
-        self.stream.as_ref().map_or(0, |s| s.workers())
+        self.stream.as_ref().map_or(0, |s| s.info.workers)
     }
 
     /// The datagram worker count (0 when not serving a datagram socket).
     pub fn udp_workers(&self) -> usize {
-        self.datagram.as_ref().map_or(0, |d| d.workers())
+        self.datagram.as_ref().map_or(0, |d| d.info.workers)
     }
 
     /// The service's name.

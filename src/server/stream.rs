@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
 use super::conn::Conn;
+use super::handle::Listening;
 use super::state::Shared;
 use crate::error::Error;
 use crate::guard::backoff::Backoff;
@@ -149,11 +150,10 @@ fn refuse(stream: Stream, peer: Endpoint, shared: &Shared) {
 
 /// A running stream server: the listener and the threads serving it.
 pub(crate) struct StreamServer {
-    addr: Endpoint,
-    proto: Proto,
+    /// What the ready line says: `tcp` or `unix`, address, workers.
+    pub info: Listening,
     pool: Option<Arc<ThreadPool>>,
     acceptor: Option<JoinHandle<()>>,
-    workers: usize,
     waker: StreamWaker,
 }
 
@@ -179,11 +179,9 @@ pub(crate) fn start(listener: Listener, shared: &Arc<Shared>) -> Result<StreamSe
     let waker = StreamWaker::new(&listener, addr.clone())?;
     let listener = Arc::new(listener);
     let mut server = StreamServer {
-        addr,
-        proto,
+        info: Listening { proto, addr, workers: limits.workers },
         pool: Some(Arc::clone(&pool)),
         acceptor: None,
-        workers: limits.workers,
         waker,
     };
     match limits.accept_model {
@@ -212,21 +210,9 @@ pub(crate) fn start(listener: Listener, shared: &Arc<Shared>) -> Result<StreamSe
 }
 
 impl StreamServer {
-    pub fn addr(&self) -> &Endpoint {
-        &self.addr
-    }
-
-    pub fn proto(&self) -> Proto {
-        self.proto
-    }
-
-    pub fn workers(&self) -> usize {
-        self.workers
-    }
-
     /// Wakes every thread blocked in `accept()` so it sees the stop flag.
     pub fn stop_accepting(&self) {
-        self.waker.wake(self.workers);
+        self.waker.wake(self.info.workers);
     }
 
     /// Joins the acceptor (if any) and every worker.
