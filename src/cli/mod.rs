@@ -55,7 +55,7 @@ pub enum Command {
 
 /// The top-level help text.
 pub const HELP: &str = "\
-sockref: the C socket sequence in Rust std: a blocking TCP/UDP server with a fixed thread pool
+sockref: the C socket sequence in Rust std: a blocking TCP/UDP/Unix-domain server, fixed thread pool
 
 USAGE:
     sockref [serve] [OPTIONS]      run the server (no arguments: echo on 127.0.0.1:4000, TCP+UDP)
