@@ -30,7 +30,7 @@
 //! | `socket()`+`bind()`+`listen()` (PF_LOCAL) | `UnixListener::bind(path)` | `socket(AF_UNIX, SOCK_STREAM)`, `bind`, `listen(fd, -1)` (= `somaxconn`) |
 //! | `socket()`+`bind()` (PF_LOCAL datagram) | `UnixDatagram::bind(path)` | `socket(AF_UNIX, SOCK_DGRAM)`, `bind` |
 //!
-//! std fixes the `listen()` backlog at 128 ([`limits::LISTEN_BACKLOG`]): the
+//! std fixes the TCP `listen()` backlog at 128 ([`limits::LISTEN_BACKLOG`]): the
 //! kernel queues at most that many finished handshakes while every worker
 //! is busy. `tests/syscalls.rs` checks this table against the real binary
 //! under `strace -f`.

@@ -43,6 +43,14 @@ pub const UDP_RECV_BUF: usize = 65_536;
 /// bounds the stop even if those are lost (UDP may drop them).
 pub const UDP_STOP_POLL: Duration = Duration::from_secs(1);
 
+/// Longest a datagram worker waits in `sendto()` for room in the
+/// receiver's queue. UDP never waits (a full queue drops the datagram), but a
+/// Unix-domain `sendto()` blocks while the receiving socket's queue is full
+/// (`net.unix.max_dgram_qlen`, 10 by default): a client that sends and never
+/// reads would otherwise hold the worker, and the stop, for as long as it
+/// likes. Past this the reply is dropped and counted in `io_errors`.
+pub const DATAGRAM_SEND_TIMEOUT: Duration = Duration::from_millis(50);
+
 /// The stack buffer a connection reads into first. Small, so that an idle
 /// connection touches one page of memory, not four.
 pub const SMALL_READ_BUF: usize = 1024;

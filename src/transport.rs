@@ -75,17 +75,19 @@ pub enum Datagram {
 
 impl Listener {
     /// `socket()`, `setsockopt(SO_REUSEADDR)`, `bind()`, `listen(128)`: std
-    /// makes all of them inside `TcpListener::bind` / `UnixListener::bind`.
+    /// makes all of them inside `TcpListener::bind`.
     pub fn bind_tcp(addr: SocketAddr) -> Result<Listener, Error> {
         TcpListener::bind(addr)
             .map(Listener::Tcp)
             .map_err(|e| Error::new("bind()", Some(addr.to_string()), e))
     }
 
-    /// The Unix-domain listener at `path`, replacing a stale socket there
+    /// `socket(AF_UNIX)`, `bind()`, `listen(-1)` (the kernel's largest
+    /// backlog), inside `UnixListener::bind`: the listener at `path`,
+    /// replacing a stale socket there
     /// (a socket file nothing listens on any more; never anything else).
     pub fn bind_unix(path: &Path) -> Result<Listener, Error> {
-        clear_stale(path, |p| UnixStream::connect(p).map(drop))?;
+        clear_stale(path)?;
         UnixListener::bind(path)
             .map(Listener::Unix)
             .map_err(|e| Error::new("bind()", Some(path.display().to_string()), e))
@@ -257,7 +259,7 @@ impl Datagram {
     /// `socket()` + `bind()` for a Unix-domain datagram socket at `path`,
     /// replacing a stale socket there (a socket file nothing listens on).
     pub fn bind_unix(path: &Path) -> Result<Datagram, Error> {
-        clear_stale(path, |p| UnixDatagram::unbound()?.connect(p))?;
+        clear_stale(path)?;
         UnixDatagram::bind(path)
             .map(Datagram::Unix)
             .map_err(|e| Error::new("bind()", Some(path.display().to_string()), e))
@@ -375,21 +377,34 @@ fn invalid(what: &'static str, target: Option<&str>, why: String) -> Error {
 }
 
 /// Before binding a Unix-domain socket at `path`: a socket file that
-/// nothing listens on any more (`probe` is refused: a server that died
-/// without removing it) is removed, so the bind can succeed. A live socket
-/// is left alone (the bind then fails with "Address already in use"), and
-/// so is anything that is not a socket: a regular file is never removed.
-fn clear_stale(path: &Path, probe: impl Fn(&Path) -> io::Result<()>) -> Result<(), Error> {
+/// nothing is bound to any more (a server that died without removing it) is
+/// removed, so the bind can succeed. The probe is a datagram `connect()`,
+/// which never blocks and is never accepted: refused means stale; a live
+/// stream socket answers "wrong type" (EPROTOTYPE) and a live datagram one
+/// accepts, and both are left alone (the bind then fails with "Address
+/// already in use"). Anything that is not a socket is never removed: the
+/// server refuses to start.
+fn clear_stale(path: &Path) -> Result<(), Error> {
+    let target = || Some(path.display().to_string());
     let Ok(meta) = fs::symlink_metadata(path) else {
         return Ok(());
     };
     if !meta.file_type().is_socket() {
-        return Ok(());
+        let why = "exists and is not a socket (left untouched)";
+        return Err(Error::new(
+            "bind()",
+            target(),
+            io::Error::new(io::ErrorKind::AlreadyExists, why),
+        ));
     }
-    if let Err(e) = probe(path) {
-        if e.kind() == io::ErrorKind::ConnectionRefused {
-            fs::remove_file(path)
-                .map_err(|e| Error::new("unlink()", Some(path.display().to_string()), e))?;
+    let probe = UnixDatagram::unbound().and_then(|d| d.connect(path));
+    if probe.is_err_and(|e| e.kind() == io::ErrorKind::ConnectionRefused) {
+        // Another server starting on the same stale path may have replaced
+        // it meanwhile: remove only the file that was probed.
+        let same = fs::symlink_metadata(path)
+            .is_ok_and(|m| (m.dev(), m.ino()) == (meta.dev(), meta.ino()));
+        if same {
+            fs::remove_file(path).map_err(|e| Error::new("unlink()", target(), e))?;
         }
     }
     Ok(())
@@ -410,11 +425,18 @@ impl SocketFile {
         SocketFile { path: path.to_path_buf(), id }
     }
 
-    /// `unlink()` of the socket file, if it is still ours.
+    /// `unlink()` of the socket file, if it is still ours (also on drop, so
+    /// that a server failing after its bind leaves no file behind).
     pub fn remove(&self) {
         let now = fs::symlink_metadata(&self.path).ok().map(|m| (m.dev(), m.ino()));
         if now.is_some() && now == self.id {
             let _ = fs::remove_file(&self.path);
         }
+    }
+}
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        self.remove();
     }
 }

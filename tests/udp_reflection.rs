@@ -7,8 +7,8 @@
 //! own address* cannot be produced from a test with std alone: that port is
 //! taken by the server, and std offers neither SO_REUSEADDR for UDP nor raw
 //! sockets to forge a source. That rule is proven by the unit test
-//! `udp::tests::refuses_low_ports_and_itself` on the function the receive
-//! loop calls.
+//! `guard::datagram::tests::refuses_low_ports_and_itself` on the function
+//! the receive loop calls.
 
 mod common;
 use common::procfs::wait_until;

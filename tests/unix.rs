@@ -285,9 +285,12 @@ fn a_path_that_is_not_a_socket_is_never_removed_or_overwritten() {
     for proto in ["tcp", "udp"] {
         let (code, err) = run_expecting_failure(&path, &["--proto", proto]);
         assert_eq!(code, Some(1), "{err}");
-        assert!(
-            err.starts_with(&format!("sockref: bind() error: {}: ", path.display())),
-            "{err}"
+        assert_eq!(
+            err,
+            format!(
+                "sockref: bind() error: {}: exists and is not a socket (left untouched)\n",
+                path.display()
+            )
         );
         assert_eq!(std::fs::read(&path).unwrap(), b"precious");
     }
@@ -564,4 +567,165 @@ fn a_panicking_handler_over_a_unix_socket_is_traced_then_closed_and_the_worker_s
     );
     assert!(lines[at + 1].starts_with("close()    conn=1 "), "{lines:?}");
     assert!(lines[at + 1].ends_with(" in=5 out=0\n"), "{lines:?}");
+}
+
+#[test]
+fn a_live_socket_that_accepts_nobody_is_probed_without_a_connection() {
+    let dir = Dir::new("busy");
+    let path = dir.path("s");
+    // Live, but never accepting: a probe by connect() would wait in its
+    // backlog (or be accepted by a healthy server). The datagram probe is
+    // refused with "wrong type" at once and leaves no connection behind.
+    let live = UnixListener::bind(&path).unwrap();
+    let (code, err) = run_expecting_failure(&path, &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("Address already in use"), "{err}");
+    live.set_nonblocking(true).unwrap();
+    let pending = live.accept().map(drop).map_err(|e| e.kind());
+    assert_eq!(
+        pending,
+        Err(std::io::ErrorKind::WouldBlock),
+        "the probe made no connection"
+    );
+}
+
+#[test]
+fn a_datagram_client_that_never_reads_holds_neither_the_worker_nor_the_stop() {
+    let dir = Dir::new("noread");
+    let path = dir.path("s");
+    let server = ServerBuilder::new()
+        .addr(&format!("unix:{}", path.display()))
+        .protocols(Protocols::Udp)
+        .start()
+        .unwrap();
+    // Fills its own receive queue (10 datagrams by default) and more.
+    let greedy = UnixDatagram::bind(dir.path("greedy")).unwrap();
+    greedy.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+    for _ in 0..40 {
+        if greedy.send_to(b"never read", &path).is_err() {
+            break;
+        }
+    }
+    // Another client is still answered: the worker is not stuck in sendto().
+    let polite = dgram_client(&dir, "polite");
+    assert_eq!(dgram_exchange(&polite, &path, b"me too"), b"me too");
+    // And the stop completes (bounded here so that a hang fails the test).
+    let (done, stopped) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(server.shutdown(Duration::from_secs(1)));
+    });
+    let stats = stopped
+        .recv_timeout(Duration::from_secs(60))
+        .expect("shutdown returned");
+    assert!(
+        stats.io_errors > 0,
+        "undeliverable replies are counted: {stats}"
+    );
+    drop(greedy);
+}
+
+#[test]
+fn a_datagram_from_a_relative_path_is_never_answered() {
+    let dir = Dir::new("relative");
+    let path = dir.path("s");
+    let server = ServerBuilder::new()
+        .addr(&format!("unix:{}", path.display()))
+        .protocols(Protocols::Udp)
+        .max_datagrams(1)
+        .start()
+        .unwrap();
+    // A relative name, resolved in this process's working directory: the
+    // server (same process, same directory) must not send to it, since in
+    // its own directory the name could be another socket.
+    let name = format!("sockref-relative-{}.sock", std::process::id());
+    let _ = std::fs::remove_file(&name);
+    let relative = UnixDatagram::bind(&name).unwrap();
+    relative.send_to(b"reply to where?", &path).unwrap();
+    assert!(
+        server.wait(Some(Duration::from_secs(30))),
+        "the datagram was handled"
+    );
+    let stats = server.shutdown(Duration::from_secs(5));
+    let _ = std::fs::remove_file(&name);
+    assert_eq!(
+        (
+            stats.datagrams_in,
+            stats.datagrams_out,
+            stats.dropped_datagrams
+        ),
+        (1, 0, 1)
+    );
+}
+
+#[test]
+fn a_panicking_observer_on_the_acceptor_thread_stops_nothing() {
+    use sockref::trace::{Event, Observer};
+    use sockref::{Limits, Overload};
+    use std::sync::Arc;
+
+    /// Panics whenever the acceptor says `busy`.
+    struct PanicsOnReject;
+    impl Observer for PanicsOnReject {
+        fn event(&self, event: &Event<'_>) {
+            if matches!(event, Event::Reject { .. }) {
+                panic!("observer fails on purpose");
+            }
+        }
+    }
+    let dir = Dir::new("acceptor");
+    let path = dir.path("s");
+    let limits = Limits {
+        workers: 1,
+        overload: Overload::Reject,
+        ..Limits::default()
+    };
+    let server = ServerBuilder::new()
+        .addr(&format!("unix:{}", path.display()))
+        .protocols(Protocols::Tcp)
+        .limits(limits)
+        .observer(Arc::new(PanicsOnReject))
+        .start()
+        .unwrap();
+    // Hold the one worker: echo waits for our end of file.
+    let mut held = stream(&path);
+    held.write_all(b"x").unwrap();
+    let mut b = [0u8; 1];
+    held.read_exact(&mut b).unwrap();
+    // Refused while the worker is busy; the observer panics on each refusal.
+    for _ in 0..3 {
+        let mut refused = stream(&path);
+        let mut out = Vec::new();
+        let _ = refused.read_to_end(&mut out);
+    }
+    drop(held);
+    // The acceptor survived: once the worker is free again, a new client is
+    // served (until then it may still be told `busy`, which resets what it sent).
+    let try_once = || -> std::io::Result<Vec<u8>> {
+        let mut s = UnixStream::connect(&path)?;
+        s.set_read_timeout(Some(IO_TIMEOUT))?;
+        s.write_all(b"again")?;
+        s.shutdown(Shutdown::Write)?;
+        let mut out = Vec::new();
+        s.read_to_end(&mut out)?;
+        Ok(out)
+    };
+    let mut busy = 0;
+    let served = common::procfs::wait_until(Duration::from_secs(60), || match try_once() {
+        Ok(reply) if reply == b"again" => true,
+        _ => {
+            busy += 1;
+            false
+        }
+    });
+    assert!(
+        served,
+        "the acceptor kept accepting after its observer panicked"
+    );
+    let stats = server.shutdown(Duration::from_secs(5));
+    assert_eq!(
+        (stats.panics, stats.rejected),
+        (3 + busy, 3 + busy),
+        "{stats}"
+    );
+    assert_eq!(stats.accepted, stats.closed, "{stats}");
 }

@@ -90,8 +90,11 @@ SERVE OPTIONS:
     --stop-on-stdin        stop when a line 'stop' arrives on stdin (or stdin closes), print the counters
     --grace SECS           on stop, how long in-flight connections may finish  [5]
 
-Once bound, prints one line per protocol on stdout:
+Once bound, prints one line per socket on stdout:
     listening tcp 127.0.0.1:4000 service=echo workers=128
+    listening udp 127.0.0.1:4000 service=echo workers=1
+    listening unix /tmp/echo.sock service=echo workers=128       (--addr unix:/tmp/echo.sock)
+    listening unixgram /tmp/echo.sock service=echo workers=1     (... --proto udp)
 
 EXIT STATUS: 0 ok, 1 runtime failure (e.g. bind() error), 2 usage error.
 ";

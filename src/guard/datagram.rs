@@ -1,11 +1,14 @@
 //! Datagrams that must not be answered: those that could start a loop
 //! between servers (a source port below 1024, where the classic services
 //! live, or the server's own address: CERT CA-1996-01), those from an
-//! unnamed Unix-domain socket (there is no address to answer), and, when a
-//! rate is set, those over their source's per-second budget.
+//! unnamed (or abstract) Unix-domain socket (there is no path to answer),
+//! those from a relative Unix-domain path (`sendto()` would resolve it
+//! against the server's own directory: another socket there, even another
+//! server, would get the reply), and, when a rate is set, those over their
+//! source's per-second budget (an IP address, or a Unix-domain path).
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -53,11 +56,8 @@ impl Filter {
         if let Some(why) = refusal(peer, &self.local, self.allow_low_ports) {
             return Some(Refusal::Dropped(why));
         }
-        // Keyed by IP: Unix-domain senders are local users, guarded by the
-        // socket file's permissions, and have no address to budget.
-        let ip = peer.inet().map(|a| a.ip());
-        match (&self.limiter, ip) {
-            (Some(l), Some(ip)) if !l.allow(ip) => Some(Refusal::RateLimited),
+        match &self.limiter {
+            Some(l) if !l.allow(source(peer)) => Some(Refusal::RateLimited),
             _ => None,
         }
     }
@@ -82,19 +82,28 @@ pub(crate) fn refusal(
             }
         }
         (Endpoint::Unix(None), _) => Some("unnamed sender"),
+        (Endpoint::Unix(Some(path)), _) if path.is_relative() => Some("relative sender path"),
         (peer, local) if peer == local => Some("own address"),
         _ => None,
     }
 }
 
-/// Per-source-address budget of datagrams per one-second window. Keyed by
-/// IP, not port: a flood from one host uses many ports. The table is bounded:
+/// What a budget is kept for: the IP address (port 0), not the port, since
+/// a flood from one host uses many ports; or the Unix-domain path.
+fn source(peer: &Endpoint) -> Endpoint {
+    match peer {
+        Endpoint::Inet(a) => Endpoint::Inet(SocketAddr::new(a.ip(), 0)),
+        unix => unix.clone(),
+    }
+}
+
+/// Per-source budget of datagrams per one-second window (see [`source`]). The table is bounded:
 /// when full it is cleared, which at worst lets a spoofed flood through for
 /// one window, and never grows memory.
 pub(crate) struct RateLimiter {
     rate: u32,
     max_peers: usize,
-    peers: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    peers: Mutex<HashMap<Endpoint, (Instant, u32)>>,
 }
 
 impl RateLimiter {
@@ -102,14 +111,14 @@ impl RateLimiter {
         RateLimiter { rate, max_peers: max_peers.max(1), peers: Mutex::new(HashMap::new()) }
     }
 
-    /// Counts one datagram from `ip`; false if it is over the budget.
-    pub fn allow(&self, ip: IpAddr) -> bool {
+    /// Counts one datagram from `source`; false if it is over the budget.
+    pub fn allow(&self, source: Endpoint) -> bool {
         let now = Instant::now();
         let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
-        if peers.len() >= self.max_peers && !peers.contains_key(&ip) {
+        if peers.len() >= self.max_peers && !peers.contains_key(&source) {
             peers.clear();
         }
-        let entry = peers.entry(ip).or_insert((now, 0));
+        let entry = peers.entry(source).or_insert((now, 0));
         if now.duration_since(entry.0) >= Duration::from_secs(1) {
             *entry = (now, 0);
         }
@@ -121,7 +130,7 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::SocketAddr;
+    use std::net::IpAddr;
 
     #[test]
     fn refuses_low_ports_and_itself() -> Result<(), std::net::AddrParseError> {
@@ -143,19 +152,30 @@ mod tests {
         assert_eq!(refusal(&local.clone(), &local, false), Some("own address"));
         let other = Endpoint::Unix(Some("/tmp/client".into()));
         assert_eq!(refusal(&other, &local, false), None);
+        let relative = Endpoint::Unix(Some("s".into()));
+        assert_eq!(refusal(&relative, &local, false), Some("relative sender path"));
     }
 
     #[test]
     fn rate_limiter_counts_per_ip_and_stays_bounded() -> Result<(), std::net::AddrParseError> {
         let l = RateLimiter::new(3, 2);
-        let a: IpAddr = "127.0.0.1".parse()?;
-        let b: IpAddr = "127.0.0.2".parse()?;
-        assert!((0..3).all(|_| l.allow(a)));
+        let ip = |s: &str| s.parse::<IpAddr>().map(|ip| source(&Endpoint::Inet((ip, 9).into())));
+        let a = ip("127.0.0.1")?;
+        let b = ip("127.0.0.2")?;
+        assert!((0..3).all(|_| l.allow(a.clone())));
         assert!(!l.allow(a));
         assert!(l.allow(b));
-        let c: IpAddr = "127.0.0.3".parse()?;
+        let c = ip("127.0.0.3")?;
         assert!(l.allow(c));
         assert!(l.peers.lock().map_or(usize::MAX, |p| p.len()) <= 2);
+        // Every port of one host shares its budget; a Unix path has its own.
+        let port = |p| source(&Endpoint::Inet(([127, 0, 0, 9], p).into()));
+        let l = RateLimiter::new(1, 8);
+        assert!(l.allow(port(1000)));
+        assert!(!l.allow(port(2000)));
+        let path = Endpoint::Unix(Some("/tmp/c".into()));
+        assert!(l.allow(path.clone()));
+        assert!(!l.allow(path));
         Ok(())
     }
 }

@@ -32,7 +32,7 @@ use crate::transport::Stream;
 /// returning one from a handler just closes this connection.
 pub struct Conn<'a> {
     stream: &'a Stream,
-    session: &'a Session<'a>,
+    session: &'a Session,
     peer: Endpoint,
     worker: usize,
     observer: Option<&'a dyn Observer>,
@@ -47,7 +47,7 @@ pub struct Conn<'a> {
 impl<'a> Conn<'a> {
     pub(crate) fn new(
         stream: &'a Stream,
-        session: &'a Session<'a>,
+        session: &'a Session,
         peer: Endpoint,
         worker: usize,
         observer: Option<&'a dyn Observer>,

@@ -1,7 +1,7 @@
 //! The datagram server (UDP or Unix-domain), in the order of the C program:
 //!
 //! ```text
-//! socket() + bind()      builder.rs       UdpSocket::bind / UnixDatagram::bind
+//! socket() + bind()      transport.rs     Datagram::bind_udp / bind_unix (from builder.rs)
 //! recvfrom()             answer_next()    socket.recv_from(&mut buf)
 //! (service)              answer_next()    service.serve_datagram(request, peer, reply)
 //! sendto()               answer_next()    socket.send_to(&reply, peer)
@@ -26,7 +26,7 @@ use super::state::Shared;
 use crate::error::Error;
 use crate::guard::datagram::{Filter, Refusal};
 use crate::guard::wake::DatagramWaker;
-use crate::limits::{UDP_RECV_BUF, UDP_STOP_POLL};
+use crate::limits::{DATAGRAM_SEND_TIMEOUT, UDP_RECV_BUF, UDP_STOP_POLL};
 use crate::net::Outcome;
 use crate::pool::ThreadPool;
 use crate::service::Reply;
@@ -76,6 +76,13 @@ fn answer_next(socket: &Datagram, filter: &Filter, shared: &Shared, buf: &mut Wo
                 emit!(obs, Event::SendTo { peer: &peer, bytes: sent });
             }
             Err(error) => {
+                let error = match Outcome::of(&error) {
+                    Outcome::TimedOut => io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("{peer}: the receiver's queue stayed full; reply dropped"),
+                    ),
+                    _ => error,
+                };
                 bump(&c.io_errors);
                 emit!(obs, Event::Error { conn: 0, call: "sendto()", error: &error });
             }
@@ -155,6 +162,9 @@ pub(crate) fn start(
     socket
         .set_read_timeout(Some(UDP_STOP_POLL))
         .map_err(|e| Error::new("setsockopt(SO_RCVTIMEO)", Some(addr.to_string()), e))?;
+    socket
+        .set_write_timeout(Some(DATAGRAM_SEND_TIMEOUT))
+        .map_err(|e| Error::new("setsockopt(SO_SNDTIMEO)", Some(addr.to_string()), e))?;
     let socket = Arc::new(socket);
     let filter = Arc::new(Filter::new(addr.clone(), &shared.limits));
     let running = Arc::new(AtomicUsize::new(n));

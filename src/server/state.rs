@@ -101,13 +101,13 @@ impl Shared {
 
     /// Called as soon as `accept()` returns: the connection counts as
     /// accepted and in flight until its session is closed or dropped.
-    pub fn accepted(&self) -> Session<'_> {
+    pub fn accepted(self: &Arc<Self>) -> Session {
         bump(&self.counters.accepted);
         // SeqCst here and in `begin_stop`: the flag and the count are two
         // variables each side writes one of and reads the other.
         self.active.fetch_add(1, Ordering::SeqCst);
         Session {
-            shared: self,
+            shared: Arc::clone(self),
             id: self.next_conn.fetch_add(1, Ordering::Relaxed) + 1,
             started: Instant::now(),
             slot: None,
@@ -202,8 +202,8 @@ impl Shared {
 }
 
 /// One accepted connection's books (see the module docs).
-pub(crate) struct Session<'s> {
-    shared: &'s Shared,
+pub(crate) struct Session {
+    shared: Arc<Shared>,
     /// Connection number, counting from 1, as the trace shows it.
     pub id: u64,
     pub started: Instant,
@@ -216,7 +216,7 @@ pub(crate) struct Session<'s> {
     pub bytes_out: Cell<u64>,
 }
 
-impl Session<'_> {
+impl Session {
     /// The connection is being served on `worker`: put it in that worker's
     /// slot so that shutdown can cut it if it outlives the grace period.
     pub fn serving(&mut self, worker: usize, stream: &Arc<Stream>) {
@@ -248,7 +248,7 @@ impl Session<'_> {
     /// Counts the connection closed and returns its `close()` event.
     fn books(&mut self) -> Event<'static> {
         self.closed = true;
-        let shared = self.shared;
+        let shared = &self.shared;
         let (bytes_in, bytes_out) = (self.bytes_in.get(), self.bytes_out.get());
         add(&shared.counters.bytes_in, bytes_in);
         add(&shared.counters.bytes_out, bytes_out);
@@ -268,7 +268,7 @@ impl Session<'_> {
     }
 }
 
-impl Drop for Session<'_> {
+impl Drop for Session {
     /// Only a panic gets here unclosed: close the books while unwinding,
     /// and leave the trace line for [`Shared::panicked`], so that the trace
     /// reads panic, then close (and no observer runs during unwinding).

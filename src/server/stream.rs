@@ -1,7 +1,7 @@
 //! The stream server (TCP or Unix-domain), in the order of the C program:
 //!
 //! ```text
-//! socket() + bind() + listen()   builder.rs      TcpListener::bind / UnixListener::bind
+//! socket() + bind() + listen()   transport.rs    Listener::bind_tcp / bind_unix (from builder.rs)
 //! accept()                       accept_next()   listener.accept()
 //! read() / write()               serve()         the service, through Conn
 //! close()                        serve()         session.close(stream)
@@ -26,11 +26,10 @@
 
 use std::io;
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
 
 use super::conn::Conn;
 use super::handle::Listening;
-use super::state::Shared;
+use super::state::{Session, Shared};
 use crate::error::Error;
 use crate::guard::backoff::Backoff;
 use crate::guard::deadline::set_socket_timeouts;
@@ -43,31 +42,49 @@ use crate::stats::bump;
 use crate::trace::{emit, Event, Proto};
 use crate::transport::{Listener, Stream};
 
-/// Accepts on the listener until stopped: one connection per call of the
-/// loop, `accept()` -> [`serve`] -> `close()`. False once stopping.
-fn accept_next(worker: usize, listener: &Listener, shared: &Shared, backoff: &mut Backoff) -> bool {
-    // accept(): sleeps until a client's handshake completes.
-    let accepted = listener.accept();
+/// What `accept()` gave: a connection (counted in flight), a failure to
+/// retry after the back-off, or the stop.
+enum Next {
+    Conn(Stream, Endpoint, Session),
+    Retry,
+    Stop,
+}
+
+/// `accept()`: sleeps until a client's handshake completes.
+fn accept(listener: &Listener, shared: &Arc<Shared>, backoff: &mut Backoff) -> Next {
+    let (stream, peer) = match listener.accept() {
+        Ok(ok) => ok,
+        Err(_) if shared.stopping() => return Next::Stop,
+        Err(e) => {
+            backoff.failed(&e, &shared.backoff());
+            return Next::Retry;
+        }
+    };
+    // Counted in flight before the stop flag is read: either shutdown sees
+    // this connection, or this thread sees the flag (see `Shared::accepted`).
+    let session = shared.accepted();
     if shared.stopping() {
-        if let Ok((stream, _)) = accepted {
-            shared.accepted().close_unserved(stream); // during shutdown: close it unserved
-        }
-        return false;
+        session.close_unserved(stream);
+        return Next::Stop;
     }
-    match accepted {
-        Ok((stream, peer)) => {
-            backoff.recovered(&shared.backoff());
-            serve(worker, stream, peer, shared);
-        }
-        Err(e) => backoff.failed(&e, &shared.backoff()),
+    backoff.recovered(&shared.backoff());
+    Next::Conn(stream, peer, session)
+}
+
+/// A worker's loop in the prethreaded design: `accept()` -> [`serve`] ->
+/// `close()`, one connection per call. False once stopping.
+fn accept_next(worker: usize, listener: &Listener, shared: &Arc<Shared>, b: &mut Backoff) -> bool {
+    match accept(listener, shared, b) {
+        Next::Conn(stream, peer, session) => serve(worker, stream, peer, session, shared),
+        Next::Retry => {}
+        Next::Stop => return false,
     }
     true
 }
 
 /// One connection, from `accept()` to `close()`.
-fn serve(worker: usize, stream: Stream, peer: Endpoint, shared: &Shared) {
+fn serve(worker: usize, stream: Stream, peer: Endpoint, mut session: Session, shared: &Shared) {
     let obs = shared.observer();
-    let mut session = shared.accepted();
     emit!(obs, Event::Accept { conn: session.id, peer: &peer, worker });
     // setsockopt(SO_RCVTIMEO / SO_SNDTIMEO): the idle timeout.
     set_socket_timeouts(&stream, &shared.limits, |call, error| {
@@ -98,48 +115,40 @@ fn serve(worker: usize, stream: Stream, peer: Endpoint, shared: &Shared) {
     session.close(stream);
 }
 
-/// The hand-off design: one thread accepts and gives each connection to a
-/// free worker; with `--overload reject`, says `busy` when none is free.
-fn hand_off(listener: &Listener, pool: &ThreadPool, shared: &Arc<Shared>) {
-    let mut backoff = Backoff::default();
-    let busy = Busy::default();
-    let reject = shared.limits.overload == Overload::Reject;
-    while !shared.stopping() {
-        let (stream, peer) = match listener.accept() {
-            Ok(ok) => ok,
-            Err(_) if shared.stopping() => break,
-            Err(e) => {
-                backoff.failed(&e, &shared.backoff());
-                continue;
-            }
-        };
-        backoff.recovered(&shared.backoff());
-        if shared.stopping() {
-            shared.accepted().close_unserved(stream);
-            break;
-        }
-        // A worker is free, or (waiting) one will be.
-        let workers = if reject { shared.limits.workers } else { usize::MAX };
-        let Some(free) = busy.take(workers) else {
-            refuse(stream, peer, shared);
-            continue;
-        };
-        let job_shared = Arc::clone(shared);
-        let job = move |worker: usize| {
-            let _free = free;
-            serve(worker, stream, peer, &job_shared);
-        };
-        if pool.execute(job).is_err() {
-            break;
-        }
-    }
+/// The hand-off design: the acceptor's loop, one connection per call. It
+/// gives each connection to a free worker (waiting for one), or, with
+/// `--overload reject` and every worker busy, says `busy`. False once stopping.
+fn hand_off(
+    listener: &Listener,
+    workers: &ThreadPool,
+    shared: &Arc<Shared>,
+    busy: &Busy,
+    b: &mut Backoff,
+) -> bool {
+    let (stream, peer, session) = match accept(listener, shared, b) {
+        Next::Conn(stream, peer, session) => (stream, peer, session),
+        Next::Retry => return true,
+        Next::Stop => return false,
+    };
+    let limit =
+        if shared.limits.overload == Overload::Reject { shared.limits.workers } else { usize::MAX };
+    let Some(free) = busy.take(limit) else {
+        refuse(stream, peer, session, shared);
+        return true;
+    };
+    let shared = Arc::clone(shared);
+    // `free` goes with the job: dropped when it ends, panic or not.
+    let job = move |worker| {
+        serve(worker, stream, peer, session, &shared);
+        drop(free);
+    };
+    workers.execute(job).is_ok()
 }
 
 /// `--overload reject`: accept, write `busy`, close. The client gets an
 /// answer at once instead of waiting in the backlog.
-fn refuse(stream: Stream, peer: Endpoint, shared: &Shared) {
+fn refuse(stream: Stream, peer: Endpoint, session: Session, shared: &Shared) {
     let obs = shared.observer();
-    let session = shared.accepted();
     bump(&shared.counters.rejected);
     emit!(obs, Event::Accept { conn: session.id, peer: &peer, worker: 0 });
     emit!(obs, Event::Reject { conn: session.id, peer: &peer });
@@ -153,7 +162,9 @@ pub(crate) struct StreamServer {
     /// What the ready line says: `tcp` or `unix`, address, workers.
     pub info: Listening,
     pool: Option<Arc<ThreadPool>>,
-    acceptor: Option<JoinHandle<()>>,
+    /// The hand-off design's acceptor: a pool of one, so that its panics
+    /// (an observer's, say) are caught and counted like any worker's.
+    acceptor: Option<ThreadPool>,
     waker: StreamWaker,
 }
 
@@ -167,8 +178,7 @@ pub(crate) fn start(listener: Listener, shared: &Arc<Shared>) -> Result<StreamSe
     let limits = &shared.limits;
     let spawn_err = |e: io::Error| Error::new("pthread_create()", None, e);
     let hook_shared = Arc::clone(shared);
-    let hook =
-        Arc::new(move |worker: usize, message: &str| hook_shared.panicked(Some(worker), message));
+    let hook = Arc::new(move |worker, message: &str| hook_shared.panicked(Some(worker), message));
     // Rendezvous queue: a job is handed over only to a worker that is
     // waiting for one, so no connection ever sits in a user-space queue.
     let pool = ThreadPool::with_hook(limits.workers, 0, "sockref-tcp", limits.stack_size, hook)
@@ -197,12 +207,16 @@ pub(crate) fn start(listener: Listener, shared: &Arc<Shared>) -> Result<StreamSe
             }
         }
         AcceptModel::Handoff => {
-            let shared = Arc::clone(shared);
-            let acceptor = thread::Builder::new()
-                .name("sockref-accept".into())
-                .stack_size(limits.stack_size)
-                .spawn(move || hand_off(&listener, &pool, &shared))
+            let hook_shared = Arc::clone(shared);
+            let hook = Arc::new(move |_, message: &str| hook_shared.panicked(None, message));
+            let acceptor = ThreadPool::with_hook(1, 0, "sockref-accept", limits.stack_size, hook)
                 .map_err(spawn_err)?;
+            let shared = Arc::clone(shared);
+            let (busy, mut backoff) = (Busy::default(), Backoff::default());
+            let job = move |_| hand_off(&listener, &pool, &shared, &busy, &mut backoff);
+            if acceptor.repeat(job).is_err() {
+                return Err(spawn_err(io::ErrorKind::BrokenPipe.into()));
+            }
             server.acceptor = Some(acceptor);
         }
     }
@@ -218,7 +232,7 @@ impl StreamServer {
     /// Joins the acceptor (if any) and every worker.
     pub fn join(mut self) {
         if let Some(a) = self.acceptor.take() {
-            let _ = a.join();
+            a.join();
         }
         if let Some(pool) = self.pool.take() {
             // The acceptor has exited, so this is the last reference.
