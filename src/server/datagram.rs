@@ -154,8 +154,9 @@ pub(crate) fn start(
         hook_shared.panicked(None, message);
         hook_shared.datagram_done();
     });
-    let pool = ThreadPool::with_hook(n, 0, "sockref-udp", shared.limits.stack_size, hook)
-        .map_err(spawn_err)?;
+    let pool =
+        ThreadPool::with_hook(n, 0, &format!("sockref-{proto}"), shared.limits.stack_size, hook)
+            .map_err(spawn_err)?;
     emit!(shared.observer(), Event::Listen { proto, addr: &addr, backlog: 0 });
     // Workers wake at least this often to look at the stop flag, so that
     // stopping never depends on a wake-up datagram arriving.

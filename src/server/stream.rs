@@ -181,8 +181,14 @@ pub(crate) fn start(listener: Listener, shared: &Arc<Shared>) -> Result<StreamSe
     let hook = Arc::new(move |worker, message: &str| hook_shared.panicked(Some(worker), message));
     // Rendezvous queue: a job is handed over only to a worker that is
     // waiting for one, so no connection ever sits in a user-space queue.
-    let pool = ThreadPool::with_hook(limits.workers, 0, "sockref-tcp", limits.stack_size, hook)
-        .map_err(spawn_err)?;
+    let pool = ThreadPool::with_hook(
+        limits.workers,
+        0,
+        &format!("sockref-{proto}"),
+        limits.stack_size,
+        hook,
+    )
+    .map_err(spawn_err)?;
     let pool = Arc::new(pool);
     let backlog = if proto == Proto::Tcp { LISTEN_BACKLOG } else { unix_listen_backlog() };
     emit!(shared.observer(), Event::Listen { proto, addr: &addr, backlog });
