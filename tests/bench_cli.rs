@@ -4,6 +4,7 @@
 //! as a table, and counts wrong echoes and refused connections as errors.
 
 mod common;
+use common::field;
 use common::*;
 
 use std::io::Write;
@@ -22,20 +23,6 @@ fn bench(addr: SocketAddr, args: &[&str]) -> Output {
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// The number after `"key":` in a one-line JSON object.
-fn field(json: &str, key: &str) -> f64 {
-    let pat = format!("\"{key}\":");
-    let start = json
-        .find(&pat)
-        .unwrap_or_else(|| panic!("no {key} in {json}"))
-        + pat.len();
-    let rest = &json[start..];
-    let end = rest.find([',', '}']).unwrap_or(rest.len());
-    rest[..end]
-        .parse()
-        .unwrap_or_else(|_| panic!("{key} is not a number in {json}"))
 }
 
 fn json_run(addr: SocketAddr, args: &[&str]) -> String {

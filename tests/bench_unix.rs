@@ -5,6 +5,9 @@
 //! report names the server `unix:PATH`, and the UDP mode's client socket
 //! files are gone afterwards.
 
+mod common;
+use common::field;
+
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
 use std::path::PathBuf;
@@ -158,20 +161,6 @@ fn bin(addr: &str, args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run sockref bench")
-}
-
-/// The number after `"key":` in a one-line JSON object.
-fn field(json: &str, key: &str) -> f64 {
-    let pat = format!("\"{key}\":");
-    let start = json
-        .find(&pat)
-        .unwrap_or_else(|| panic!("no {key} in {json}"))
-        + pat.len();
-    let rest = &json[start..];
-    let end = rest.find([',', '}']).unwrap_or(rest.len());
-    rest[..end]
-        .parse()
-        .unwrap_or_else(|_| panic!("{key} is not a number in {json}"))
 }
 
 #[test]

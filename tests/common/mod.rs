@@ -201,3 +201,17 @@ pub fn fnv1a(data: &[u8]) -> u64 {
     }
     h
 }
+
+/// The number after `"key":` in a one-line JSON object.
+pub fn field(json: &str, key: &str) -> f64 {
+    let pat = format!("\"{key}\":");
+    let start = json
+        .find(&pat)
+        .unwrap_or_else(|| panic!("no {key} in {json}"))
+        + pat.len();
+    let rest = &json[start..];
+    let end = rest.find([',', '}']).unwrap_or(rest.len());
+    rest[..end]
+        .parse()
+        .unwrap_or_else(|_| panic!("{key} is not a number in {json}"))
+}
