@@ -21,8 +21,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use super::handle::Listening;
-use super::state::Shared;
+use super::state::{Listening, Shared};
 use crate::error::Error;
 use crate::guard::datagram::{Filter, Refusal};
 use crate::guard::wake::DatagramWaker;

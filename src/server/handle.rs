@@ -6,11 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::datagram::DatagramServer;
-use super::state::Shared;
+use super::state::{Listening, Shared};
 use super::stream::StreamServer;
-use crate::net::Endpoint;
 use crate::stats::Stats;
-use crate::trace::Proto;
 use crate::transport::SocketFile;
 
 /// A running server. Dropping it stops the server at once (no grace period);
@@ -21,17 +19,6 @@ pub struct ServerHandle {
     pub(super) datagram: Option<DatagramServer>,
     file: Option<SocketFile>,
     done: bool,
-}
-
-/// One socket a server listens on, as its ready line shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Listening {
-    /// `tcp`, `udp`, `unix` or `unixgram`.
-    pub proto: Proto,
-    /// The bound address (the real port when 0 was asked), or path.
-    pub addr: Endpoint,
-    /// Worker threads serving it.
-    pub workers: usize,
 }
 
 impl ServerHandle {

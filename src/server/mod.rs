@@ -24,4 +24,5 @@ mod stream;
 pub use crate::transport::Protocols;
 pub use builder::ServerBuilder;
 pub use conn::Conn;
-pub use handle::{Listening, ServerHandle, StopSignal};
+pub use handle::{ServerHandle, StopSignal};
+pub use state::Listening;

@@ -17,10 +17,22 @@ use std::time::Instant;
 
 use crate::guard::backoff;
 use crate::limits::Limits;
+use crate::net::Endpoint;
 use crate::service::Service;
 use crate::stats::{add, bump, Counters, Quota};
-use crate::trace::{emit, Event, Observer};
+use crate::trace::{emit, Event, Observer, Proto};
 use crate::transport::Stream;
+
+/// One socket a server listens on, as its ready line shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listening {
+    /// `tcp`, `udp`, `unix` or `unixgram`.
+    pub proto: Proto,
+    /// The bound address (the real port when 0 was asked), or path.
+    pub addr: Endpoint,
+    /// Worker threads serving it.
+    pub workers: usize,
+}
 
 /// State every server thread shares.
 pub(crate) struct Shared {

@@ -28,8 +28,7 @@ use std::io;
 use std::sync::Arc;
 
 use super::conn::Conn;
-use super::handle::Listening;
-use super::state::{Session, Shared};
+use super::state::{Listening, Session, Shared};
 use crate::error::Error;
 use crate::guard::backoff::Backoff;
 use crate::guard::deadline::set_socket_timeouts;
