@@ -79,9 +79,9 @@ fn serve(worker: usize, stream: Stream, peer: Endpoint, shared: &Shared) {
 
     // read() / write() ...: whatever the service does with the connection.
     let served = shared.service.serve_stream(&mut conn);
-    if served.is_ok() {
-        // shutdown(SHUT_WR), then read to the client's FIN: see Conn::linger.
-        conn.linger(&shared.limits);
+    // shutdown(SHUT_WR), then read to the client's FIN: see Conn::linger.
+    if served.is_ok() && conn.linger(&shared.limits) {
+        bump(&shared.counters.timed_out);
     }
     conn.ended(&served);
     drop(conn);
