@@ -118,6 +118,12 @@ pub struct Limits {
     /// pauses, and those must keep working by default. Set it for services
     /// that take input in bulk (a `discard` sink, an upload body).
     pub min_rate_in: u32,
+    /// Most connections from one source IP address served at once; one more
+    /// from that address is answered `busy\r\n` and closed at once
+    /// (`guard::per_ip`). 0 (the default) = no cap, so that a benchmark
+    /// from one host can use every worker. Unix-domain peers have no
+    /// address and are not capped.
+    pub max_per_ip: usize,
     /// After a service finishes while the peer still sends, how long the
     /// server keeps reading (and discarding) so that closing does not turn
     /// into a reset that destroys the reply in flight. Shutdown uses it too:
@@ -155,6 +161,7 @@ impl Default for Limits {
             max_conn_time: None,
             min_rate_out: DEFAULT_MIN_RATE_OUT,
             min_rate_in: 0,
+            max_per_ip: 0,
             drain_timeout: Duration::from_secs(1),
             drain_bytes: 1 << 20,
             overload: Overload::Wait,
@@ -237,6 +244,9 @@ impl Limits {
                 }
                 _ => {}
             }
+        }
+        if self.max_per_ip > MAX_WORKERS {
+            return Err(format!("max_per_ip must be from 0 (off) to {MAX_WORKERS}"));
         }
         if self.accept_backoff_max < self.accept_backoff_min {
             return Err("accept_backoff_max must be at least accept_backoff_min".into());

@@ -81,6 +81,9 @@ SERVE OPTIONS:
                            timeout + 1 s); 0 = only the idle timeout      [16384]
     --min-rate-in BYTES    the same floor for input while a read() waits; 0 = off (a human
                            typing into nc sends far less)                 [0]
+    --max-per-ip N         at most N connections from one source IP address served at once;
+                           one more from it gets \"busy\\r\\n\" and is closed at once;
+                           Unix-domain peers are not capped; 0 = off      [0]
     --overload MODE        wait: new clients wait in the listen() backlog while all workers are busy;
                            reject: accept, write \"busy\\r\\n\", close at once        [wait]
     --accept MODEL         workers: every worker calls accept(); handoff: one acceptor thread

@@ -66,6 +66,10 @@ fn accept_next(worker: usize, listener: &Listener, shared: &Shared, backoff: &mu
 
 /// One connection, from `accept()` to `close()`.
 fn serve(worker: usize, stream: Stream, peer: Endpoint, shared: &Shared) {
+    // --max-per-ip: a place among its address's connections, or `busy`.
+    let Some(_per_ip) = shared.per_ip.take(&peer) else {
+        return refuse(stream, peer, shared, "per-IP limit reached");
+    };
     let obs = shared.observer();
     let mut session = shared.accepted();
     emit!(obs, Event::Accept { conn: session.id, peer: &peer, worker });
@@ -121,7 +125,7 @@ fn hand_off(listener: &Listener, pool: &ThreadPool, shared: &Arc<Shared>) {
         // A worker is free, or (waiting) one will be.
         let workers = if reject { shared.limits.workers } else { usize::MAX };
         let Some(free) = busy.take(workers) else {
-            refuse(stream, peer, shared);
+            refuse(stream, peer, shared, "all workers busy");
             continue;
         };
         let job_shared = Arc::clone(shared);
@@ -135,14 +139,14 @@ fn hand_off(listener: &Listener, pool: &ThreadPool, shared: &Arc<Shared>) {
     }
 }
 
-/// `--overload reject`: accept, write `busy`, close. The client gets an
-/// answer at once instead of waiting in the backlog.
-fn refuse(stream: Stream, peer: Endpoint, shared: &Shared) {
+/// `--overload reject` or `--max-per-ip`: accept, write `busy`, close. The
+/// client gets an answer at once instead of waiting in the backlog.
+fn refuse(stream: Stream, peer: Endpoint, shared: &Shared, reason: &str) {
     let obs = shared.observer();
     let session = shared.accepted();
     bump(&shared.counters.rejected);
     emit!(obs, Event::Accept { conn: session.id, peer: &peer, worker: 0 });
-    emit!(obs, Event::Reject { conn: session.id, peer: &peer });
+    emit!(obs, Event::Reject { conn: session.id, peer: &peer, reason });
     let stream = Arc::new(stream);
     session.bytes_out.set(say_busy(&stream));
     session.close(stream);
