@@ -102,15 +102,16 @@ pub struct Limits {
     /// `None` = no limit.
     pub max_conn_time: Option<Duration>,
     /// The minimum rate, in bytes per second, at which a client must take
-    /// the server's output while the worker waits in `write()`, judged over
-    /// each idle timeout of waiting (`guard::min_rate`). 0 = no floor: then
-    /// the rule is the idle timeout alone, counted over a whole blocked
-    /// write rather than per `write()` call. Default 16 KiB/s: a quarter of
-    /// the slowest steady reader the server promises to keep (64 KiB each
-    /// second, [`MIN_RATE_SAMPLE`] explains why that promise needs a
-    /// receive buffer of at most 16 KiB), and ten times what a client that
-    /// stopped reading still lets through (measured: 1.4-3.3 KB in the
-    /// first stalled 2 s). Needs an idle timeout (the window).
+    /// the server's output while the worker waits in `write()`: on average
+    /// over that waiting, with one idle timeout of credit
+    /// (`guard::min_rate`). 0 = no floor: then the rule is the idle timeout
+    /// alone, counted over a whole blocked write rather than per `write()`
+    /// call. Default 16 KiB/s: a quarter of the slowest steady reader the
+    /// server promises to keep (64 KiB each second; [`MIN_RATE_SAMPLE`]
+    /// says why that promise needs a small receive buffer), and well above
+    /// what a client that stopped reading still lets through once the
+    /// socket buffers are full (measured: 0-4 KB in the next 2 s). Needs an
+    /// idle timeout (the credit).
     pub min_rate_out: u32,
     /// The same floor for input, while the worker waits in `read()`. 0 (the
     /// default) = off: a server cannot tell a client trickling input from
@@ -202,7 +203,7 @@ pub const DEFAULT_MIN_RATE_OUT: u32 = 16 * 1024;
 /// non-reader held its worker 6.06 s with `--idle-timeout 2`). A `write()`
 /// that times out returns what it copied, and the next one takes the space
 /// freed meanwhile: sampled every 250 ms, a 64 KiB/s reader shows 10-24 KB
-/// per sample and a non-reader none. The cost: one `setsockopt()` per
+/// per sample and a non-reader, once its buffers are full, none. The cost: one `setsockopt()` per
 /// connection (as before) and one more `write()` per 250 ms a worker is
 /// blocked. Also the release bound's slack: a client that stops reading
 /// is cut at most idle timeout + this after the server's last progress.

@@ -76,7 +76,7 @@ SERVE OPTIONS:
     --idle-timeout SECS    longest a read()/write() waits for the client; 0 = forever   [30]
     --max-conn-time SECS   longest one connection may hold a worker; 0 = no limit      [0]
     --min-rate-out BYTES   while a write() waits, the client must read at least BYTES a
-                           second, judged over each idle timeout of waiting, or is cut
+                           second on average, with one idle timeout of credit, or is cut
                            (a client that stops reading frees its worker within idle
                            timeout + 1 s); 0 = only the idle timeout      [16384]
     --min-rate-in BYTES    the same floor for input while a read() waits; 0 = off (a human

@@ -79,7 +79,7 @@ impl Deadlines {
             // A limit too large to add to the clock is no limit.
             whole: limits.max_conn_time.and_then(|t| started.checked_add(t).map(|at| (at, t))),
             drain_until: None,
-            // The window is the idle timeout: without one, no rule.
+            // The credit is the idle timeout: without one, no rule.
             out: idle.map(|t| MinRate::new(limits.min_rate_out, t)),
             input: idle
                 .filter(|_| limits.min_rate_in > 0)

@@ -4,7 +4,7 @@
 //! | file | threat | limit it applies |
 //! |---|---|---|
 //! | [`deadline`] | a client that goes silent, stops reading, or holds on for ever | idle timeout, whole-connection time, drain after the reply |
-//! | [`min_rate`] | a client that reads (or sends) a trickle: Slow Read, trickled bodies | a floor in bytes per second of waiting, judged each idle timeout |
+//! | [`min_rate`] | a client that reads (or sends) a trickle: Slow Read, trickled bodies | a floor in bytes per second of waiting, with one idle timeout of credit |
 //! | [`per_ip`] | one source address holding every worker | at most N served at once per address; `busy\r\n` and close beyond |
 //! | [`backoff`] | `accept()` failing in a loop (out of descriptors or memory) | a pause from 5 ms doubling to 1 s, one message per episode |
 //! | [`overload`] | more clients than workers, with `--overload reject` | `busy\r\n` and close, at once |
