@@ -109,6 +109,30 @@ pub struct Limits {
     /// Longest one connection may hold a worker, however active it is.
     /// `None` = no limit.
     pub max_conn_time: Option<Duration>,
+    /// The minimum rate, in bytes per second, at which a client must take
+    /// the server's output while the worker waits in `write()`: on average
+    /// over that waiting, with one idle timeout of credit
+    /// (`guard::min_rate`). 0 = no floor: then the rule is the idle timeout
+    /// alone, counted over a whole blocked write rather than per `write()`
+    /// call. Default 16 KiB/s: a quarter of the slowest steady reader the
+    /// server promises to keep (64 KiB each second; [`MIN_RATE_SAMPLE`]
+    /// says why that promise needs a small receive buffer), and well above
+    /// what a client that stopped reading still lets through once the
+    /// socket buffers are full (measured: 0-4 KB in the next 2 s). Needs an
+    /// idle timeout (the credit).
+    pub min_rate_out: u32,
+    /// The same floor for input, while the worker waits in `read()`. 0 (the
+    /// default) = off: a server cannot tell a client trickling input from
+    /// a human typing into `nc` or a request/response client with long
+    /// pauses, and those must keep working by default. Set it for services
+    /// that take input in bulk (a `discard` sink, an upload body).
+    pub min_rate_in: u32,
+    /// Most connections from one source IP address served at once; one more
+    /// from that address is answered `busy\r\n` and closed at once
+    /// (`guard::per_ip`). 0 (the default) = no cap, so that a benchmark
+    /// from one host can use every worker. Unix-domain peers have no
+    /// address and are not capped.
+    pub max_per_ip: usize,
     /// After a service finishes while the peer still sends, how long the
     /// server keeps reading (and discarding) so that closing does not turn
     /// into a reset that destroys the reply in flight. Shutdown uses it too:
@@ -144,6 +168,9 @@ impl Default for Limits {
             stack_size: 256 * 1024,
             idle_timeout: Some(Duration::from_secs(30)),
             max_conn_time: None,
+            min_rate_out: DEFAULT_MIN_RATE_OUT,
+            min_rate_in: 0,
+            max_per_ip: 0,
             drain_timeout: Duration::from_secs(1),
             drain_bytes: 1 << 20,
             overload: Overload::Wait,
@@ -167,6 +194,28 @@ pub const DEFAULT_WORKERS: usize = 128;
 /// common descriptor limits are in the tens of thousands: more threads than
 /// that could never all be used.
 pub const MAX_WORKERS: usize = 20_000;
+
+/// Default [`Limits::min_rate_out`]: 16 KiB/s (see there for why).
+pub const DEFAULT_MIN_RATE_OUT: u32 = 16 * 1024;
+
+/// How often a worker blocked in `write()` looks at the client's progress:
+/// the `SO_SNDTIMEO` of every connection while an idle timeout is set (or
+/// the idle timeout, if shorter), the blocked `write()` being retried after
+/// each. Why not let one `write()` wait the whole idle timeout: Linux wakes
+/// a writer blocked on a full send buffer only once half of what is queued
+/// has been acknowledged, and the send buffer auto-tunes to 4 MiB on
+/// loopback, so a client reading a steady 64 KiB/s left one `write()`
+/// blocked for its whole 2 s timeout with under 7 KB moved (measured),
+/// while space it had freed sat unused; a client that had stopped reading
+/// looked the same, and each partial `write()` restarted the timeout (a
+/// non-reader held its worker 6.06 s with `--idle-timeout 2`). A `write()`
+/// that times out returns what it copied, and the next one takes the space
+/// freed meanwhile: sampled every 250 ms, a 64 KiB/s reader shows 10-24 KB
+/// per sample and a non-reader, once its buffers are full, none. The cost: one `setsockopt()` per
+/// connection (as before) and one more `write()` per 250 ms a worker is
+/// blocked. Also the release bound's slack: a client that stops reading
+/// is cut at most idle timeout + this after the server's last progress.
+pub const MIN_RATE_SAMPLE: Duration = Duration::from_millis(250);
 
 /// Longest duration any limit may be: a year. Far beyond any sane setting,
 /// and small enough that adding it to the clock can never overflow.
@@ -204,6 +253,9 @@ impl Limits {
                 }
                 _ => {}
             }
+        }
+        if self.max_per_ip > MAX_WORKERS {
+            return Err(format!("max_per_ip must be from 0 (off) to {MAX_WORKERS}"));
         }
         if self.accept_backoff_max < self.accept_backoff_min {
             return Err("accept_backoff_max must be at least accept_backoff_min".into());

@@ -140,12 +140,15 @@ pub enum Event<'a> {
         /// The panic message.
         message: &'a str,
     },
-    /// Overload policy `reject`: accepted, told `busy`, closed.
+    /// Accepted, told `busy`, closed: overload policy `reject`, or the
+    /// per-address cap (`--max-per-ip`).
     Reject {
         /// Connection number.
         conn: u64,
         /// Client address.
         peer: &'a Endpoint,
+        /// Which limit: `all workers busy` or `per-IP limit reached`.
+        reason: &'a str,
     },
     /// `close()` of an accepted connection.
     Close {
@@ -303,7 +306,7 @@ pub fn text_line(event: &Event<'_>) -> String {
         Event::ShutdownWrite { conn } => format!("conn={conn} how=SHUT_WR"),
         Event::Error { conn, error, .. } => format!("error conn={conn}: {error}"),
         Event::Panic { conn, message } => format!("conn={conn} handler panicked: {message}"),
-        Event::Reject { conn, peer } => format!("conn={conn} peer={peer} all workers busy"),
+        Event::Reject { conn, peer, reason } => format!("conn={conn} peer={peer} {reason}"),
         Event::Close { conn, duration, bytes_in, bytes_out } => {
             format!("conn={conn} duration={} in={bytes_in} out={bytes_out}", ms(*duration))
         }
@@ -383,10 +386,11 @@ pub fn json_line(event: &Event<'_>) -> String {
             j.num("conn", *conn);
             j.str("message", message);
         }
-        Event::Reject { conn, peer } => {
+        Event::Reject { conn, peer, reason } => {
             j.str("event", "reject");
             j.num("conn", *conn);
             j.str("peer", &peer.to_string());
+            j.str("reason", reason);
         }
         Event::Close { conn, duration, bytes_in, bytes_out } => {
             j.str("event", "close");

@@ -75,6 +75,15 @@ SERVE OPTIONS:
     --udp-workers N        UDP worker threads sharing the socket               [1]
     --idle-timeout SECS    longest a read()/write() waits for the client; 0 = forever   [30]
     --max-conn-time SECS   longest one connection may hold a worker; 0 = no limit      [0]
+    --min-rate-out BYTES   while a write() waits, the client must read at least BYTES a
+                           second on average, with one idle timeout of credit, or is cut
+                           (a client that stops reading frees its worker within idle
+                           timeout + 1 s); 0 = only the idle timeout      [16384]
+    --min-rate-in BYTES    the same floor for input while a read() waits; 0 = off (a human
+                           typing into nc sends far less)                 [0]
+    --max-per-ip N         at most N connections from one source IP address served at once;
+                           one more from it gets \"busy\\r\\n\" and is closed at once;
+                           Unix-domain peers are not capped; 0 = off      [0]
     --overload MODE        wait: new clients wait in the listen() backlog while all workers are busy;
                            reject: accept, write \"busy\\r\\n\", close at once        [wait]
     --accept MODEL         workers: every worker calls accept(); handoff: one acceptor thread

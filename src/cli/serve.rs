@@ -94,6 +94,15 @@ pub(super) fn parse_serve(args: Vec<String>) -> Result<Command, Usage> {
             "--max-conn-time" => {
                 o.limits.max_conn_time = seconds(f, &args.value(f, inline)?, true)?
             }
+            "--min-rate-out" => {
+                o.limits.min_rate_out = number(f, &args.value(f, inline)?, 0, u32::MAX)?
+            }
+            "--min-rate-in" => {
+                o.limits.min_rate_in = number(f, &args.value(f, inline)?, 0, u32::MAX)?
+            }
+            "--max-per-ip" => {
+                o.limits.max_per_ip = number(f, &args.value(f, inline)?, 0, MAX_WORKERS)?
+            }
             "--drain-timeout" => {
                 o.limits.drain_timeout =
                     seconds(f, &args.value(f, inline)?, false)?.unwrap_or_default()
@@ -293,6 +302,25 @@ mod tests {
         assert_eq!(e.0, "--stack-size: '65537' is not a number from 64 to 65536");
         let e = p(&["--udp-workers", "x"]).unwrap_err();
         assert_eq!(e.0, "--udp-workers: 'x' is not a number from 1 to 1024");
+    }
+
+    #[test]
+    fn rate_floors_and_the_per_ip_cap_take_numbers_with_0_for_off() {
+        let Ok(Command::Serve(o)) = p(&[]) else { panic!() };
+        let l = &o.limits;
+        assert_eq!((l.min_rate_out, l.min_rate_in, l.max_per_ip), (16384, 0, 0));
+        let Ok(Command::Serve(o)) =
+            p(&["--min-rate-out", "0", "--min-rate-in=4096", "--max-per-ip", "4"])
+        else {
+            panic!()
+        };
+        let l = &o.limits;
+        assert_eq!((l.min_rate_out, l.min_rate_in, l.max_per_ip), (0, 4096, 4));
+        let e = p(&["--max-per-ip", "-1"]).unwrap_err();
+        assert!(e.0.starts_with("--max-per-ip: "), "{e}");
+        let e = p(&["--max-per-ip", "20001"]).unwrap_err();
+        assert!(e.0.starts_with("--max-per-ip: "), "{e}");
+        assert!(HELP.contains("--max-per-ip N") && HELP.contains("--min-rate-out"), "{HELP}");
     }
 
     #[test]

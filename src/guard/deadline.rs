@@ -1,41 +1,70 @@
 //! Deadlines on a connection: the idle timeout (each `read()`/`write()`),
-//! the whole-connection limit, and the drain after the reply.
+//! the minimum rate (`guard::min_rate`), the whole-connection limit, and
+//! the drain after the reply.
 //!
 //! The idle timeout is one `setsockopt(SO_RCVTIMEO/SO_SNDTIMEO)` at accept;
-//! the kernel enforces it. The other two are instants: while one is set,
-//! each call may wait only for what is left of it (one `setsockopt()` per
-//! call, paid only when such a limit is set). An expired timer becomes a
-//! `TimedOut` error that names the limit that ran out.
+//! the kernel enforces it. Writes get the shorter sample of
+//! `limits::MIN_RATE_SAMPLE` instead, and a blocked `write()` is retried
+//! until the minimum rate judges it, so that the idle timeout counts a
+//! whole blocked write, not each partial `write()` call. The other two are
+//! instants: while one is set, each call may wait only for what is left of
+//! it (one `setsockopt()` per call, paid only when such a limit is set).
+//! An expired timer becomes a `TimedOut` error that names the limit that
+//! ran out.
 
 use std::io;
 use std::time::{Duration, Instant};
 
-use crate::limits::Limits;
-use crate::net::secs;
+use super::min_rate::{MinRate, Verdict};
+use crate::limits::{Limits, MIN_RATE_SAMPLE};
+use crate::net::{secs, Outcome};
 use crate::transport::Stream;
 
 /// The per-connection timers.
 pub(crate) struct Deadlines {
     idle: Option<Duration>,
+    /// Longest one `write()` call waits: the sample (see module docs).
+    write_wait: Option<Duration>,
     whole: Option<(Instant, Duration)>,
     drain_until: Option<Instant>,
+    /// The minimum rate of output (always, with an idle timeout) and of
+    /// input (when its floor is set).
+    out: Option<MinRate>,
+    input: Option<MinRate>,
+    /// When the call in progress started, if its direction is judged.
+    call_started: Option<Instant>,
+    /// Set once the minimum rate has cut one direction (true: output):
+    /// every later call in that direction fails with it. The call that
+    /// tripped it returns what it moved, so that the bytes are counted; the
+    /// next one in that direction (a `write_all` goes on writing, a reader
+    /// reads again) is the one the trace shows failing.
+    verdict: Option<(bool, Verdict)>,
 }
 
-/// `setsockopt(SO_RCVTIMEO/SO_SNDTIMEO)` at accept: the idle timeout, or
-/// without one the whole-connection limit, so that no call blocks past it.
-/// A client that goes silent or stops reading frees its worker.
+/// The longest a single `write()` waits: the sample, or the idle timeout
+/// if shorter.
+fn write_wait(idle: Duration) -> Duration {
+    idle.min(MIN_RATE_SAMPLE)
+}
+
+/// `setsockopt(SO_RCVTIMEO / SO_SNDTIMEO)` at accept: the idle timeout
+/// (for writes its sample), or without one the whole-connection limit, so
+/// that no call blocks past it. A client that goes silent or stops reading
+/// frees its worker.
 pub(crate) fn set_socket_timeouts(
     stream: &Stream,
     limits: &Limits,
     mut failed: impl FnMut(&'static str, &io::Error),
 ) {
-    let Some(t) = limits.idle_timeout.or(limits.max_conn_time) else {
-        return;
+    let (read, write) = match (limits.idle_timeout, limits.max_conn_time) {
+        (Some(idle), _) => (idle, write_wait(idle)),
+        (None, Some(whole)) => (whole, whole),
+        (None, None) => return,
     };
-    if let Err(e) = stream.set_read_timeout(Some(t)) {
+    if let Err(e) = stream.set_read_timeout(Some(read)) {
         failed("setsockopt(SO_RCVTIMEO)", &e);
     }
-    if let Err(e) = stream.set_write_timeout(Some(t)) {
+    if let Err(e) = stream.set_write_timeout(Some(write)) {
         failed("setsockopt(SO_SNDTIMEO)", &e);
     }
 }
@@ -43,11 +72,20 @@ pub(crate) fn set_socket_timeouts(
 impl Deadlines {
     /// The timers of a connection accepted at `started`.
     pub fn new(limits: &Limits, started: Instant) -> Deadlines {
+        let idle = limits.idle_timeout;
         Deadlines {
-            idle: limits.idle_timeout,
+            idle,
+            write_wait: idle.map(write_wait),
             // A limit too large to add to the clock is no limit.
             whole: limits.max_conn_time.and_then(|t| started.checked_add(t).map(|at| (at, t))),
             drain_until: None,
+            // The credit is the idle timeout: without one, no rule.
+            out: idle.map(|t| MinRate::new(limits.min_rate_out, t)),
+            input: idle
+                .filter(|_| limits.min_rate_in > 0)
+                .map(|t| MinRate::new(limits.min_rate_in, t)),
+            call_started: None,
+            verdict: None,
         }
     }
 
@@ -56,10 +94,16 @@ impl Deadlines {
         self.drain_until = Some(Instant::now().checked_add(timeout).unwrap_or_else(Instant::now));
     }
 
-    /// Before a call: `Ok(None)` when the socket timeout set at accept is
-    /// enough, `Ok(Some(wait))` for the wait to arm, `Err` if a deadline
-    /// has already passed.
-    pub fn before_call(&self) -> Result<Option<Duration>, io::Error> {
+    /// Before a `write` (or read) call: `Ok(None)` when the socket timeout
+    /// set at accept is enough, `Ok(Some(wait))` for the wait to arm, `Err`
+    /// if a deadline has already passed or the minimum rate cut the
+    /// connection.
+    pub fn before_call(&mut self, write: bool) -> Result<Option<Duration>, io::Error> {
+        if let Some((_, v)) = self.verdict.as_ref().filter(|(out, _)| *out == write) {
+            return Err(v.error());
+        }
+        let judged = if write { self.out.is_some() } else { self.input.is_some() };
+        self.call_started = judged.then(Instant::now);
         let limit = match (self.whole.map(|(at, _)| at), self.drain_until) {
             (Some(a), Some(b)) => a.min(b),
             (Some(a), None) | (None, Some(a)) => a,
@@ -69,21 +113,48 @@ impl Deadlines {
         if left.is_zero() {
             return Err(self.expired());
         }
-        Ok(Some(self.idle.map_or(left, |idle| idle.min(left))))
+        let per_call = if write { self.write_wait } else { self.idle };
+        Ok(Some(per_call.map_or(left, |wait| wait.min(left))))
+    }
+
+    /// After the call: tells the minimum rate what it moved and how long it
+    /// waited. True if the call should be made again: a `write()` sample
+    /// that timed out before the rule has judged it.
+    pub fn after_call(&mut self, write: bool, result: &io::Result<usize>) -> bool {
+        let Some(started) = self.call_started.take() else {
+            return false;
+        };
+        let (moved, timed_out) = match result {
+            Ok(n) => (*n, false),
+            Err(e) if Outcome::of(e) == Outcome::TimedOut => (0, true),
+            Err(_) => return false,
+        };
+        let rule = if write { self.out.as_mut() } else { self.input.as_mut() };
+        let Some(rule) = rule else {
+            return false;
+        };
+        match rule.after(started.elapsed(), moved) {
+            Ok(()) => write && timed_out,
+            Err(v) => {
+                self.verdict = Some((write, v));
+                false
+            }
+        }
     }
 
     /// The error for a call whose socket timeout fired (Unix reports it as
-    /// EAGAIN), naming the limit that ran out.
+    /// EAGAIN), or that the minimum rate cut, naming the limit that ran out.
     pub fn expired(&self) -> io::Error {
         let now = Instant::now();
         let msg = if self.drain_until.is_some_and(|until| now >= until) {
             "drain time after the reply ended".to_string()
         } else {
-            match (self.whole, self.idle) {
-                (Some((at, total)), _) if now >= at => {
+            match (self.whole, &self.verdict, self.idle) {
+                (Some((at, total)), _, _) if now >= at => {
                     format!("connection time limit reached ({})", secs(total))
                 }
-                (_, Some(idle)) => format!("timed out after {}", secs(idle)),
+                (_, Some((_, v)), _) => return v.error(),
+                (_, None, Some(idle)) => format!("timed out after {}", secs(idle)),
                 _ => "timed out".to_string(),
             }
         };

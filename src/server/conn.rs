@@ -167,41 +167,56 @@ impl<'a> Conn<'a> {
 
     /// The one place a system call on the connection is made: arms the
     /// deadlines, then the call, retried on EINTR and traced; reports any
-    /// failure.
-    fn syscall(&mut self, write: bool, op: impl FnMut() -> io::Result<usize>) -> io::Result<usize> {
+    /// failure. A blocked `write()` is a series of short waits, each one
+    /// retried (untraced) until the minimum rate judges it
+    /// (`guard::min_rate`).
+    fn syscall(
+        &mut self,
+        write: bool,
+        mut op: impl FnMut() -> io::Result<usize>,
+    ) -> io::Result<usize> {
         let call = if write { "write()" } else { "read()" };
-        match self.deadlines.before_call() {
-            Err(e) => return Err(self.fail(call, e)),
-            Ok(None) => {}
-            Ok(Some(wait)) => {
-                let set = if write {
-                    self.stream.set_write_timeout(Some(wait))
-                } else {
-                    self.stream.set_read_timeout(Some(wait))
-                };
-                set.map_err(|e| self.fail("setsockopt()", e))?;
+        loop {
+            match self.deadlines.before_call(write) {
+                Err(e) => return Err(self.fail(call, e)),
+                Ok(None) => {}
+                Ok(Some(wait)) => {
+                    let set = if write {
+                        self.stream.set_write_timeout(Some(wait))
+                    } else {
+                        self.stream.set_read_timeout(Some(wait))
+                    };
+                    set.map_err(|e| self.fail("setsockopt()", e))?;
+                }
+            }
+            let result = io_call(self.observer, self.id(), write, &mut op);
+            if !self.deadlines.after_call(write, &result) {
+                return result.map_err(|e| self.fail(call, e));
             }
         }
-        io_call(self.observer, self.id(), write, op).map_err(|e| self.fail(call, e))
     }
 
     /// After a service is done while the client may still be sending: send
     /// FIN, then read and discard (bounded in time and bytes) until the
     /// client's FIN. Closing with unread input would make the kernel send a
     /// reset, which can destroy the reply before the client reads it.
-    pub(crate) fn linger(&mut self, limits: &Limits) {
+    /// True if the drain ended on a time limit (the client kept sending,
+    /// or kept its side open), which the server counts as `timed_out`.
+    pub(crate) fn linger(&mut self, limits: &Limits) -> bool {
         if self.peer_closed || self.shutdown_write().is_err() {
-            return;
+            return false;
         }
         self.deadlines.drain(limits.drain_timeout);
         let mut scratch = [0u8; SMALL_READ_BUF];
         let mut drained = 0usize;
         while drained <= limits.drain_bytes {
             match self.read(&mut scratch) {
-                Ok(0) | Err(_) => return,
+                Ok(0) => return false,
+                Err(e) => return Outcome::of(&e) == Outcome::TimedOut,
                 Ok(n) => drained += n,
             }
         }
+        false
     }
 }
 

@@ -16,6 +16,7 @@ use std::thread;
 use std::time::Instant;
 
 use crate::guard::backoff;
+use crate::guard::per_ip::PerIp;
 use crate::limits::Limits;
 use crate::net::Endpoint;
 use crate::service::Service;
@@ -40,6 +41,8 @@ pub(crate) struct Shared {
     pub limits: Limits,
     pub observer: Option<Arc<dyn Observer>>,
     pub counters: Counters,
+    /// `--max-per-ip`: connections being served per source address.
+    pub per_ip: PerIp,
     /// Set while `accept()` fails for lack of descriptors (see `guard::backoff`).
     accept_paused: AtomicBool,
     stopping: AtomicBool,
@@ -73,6 +76,7 @@ impl Shared {
     ) -> Shared {
         Shared {
             service,
+            per_ip: PerIp::new(limits.max_per_ip),
             limits,
             observer,
             counters: Counters::default(),

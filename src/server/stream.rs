@@ -83,6 +83,10 @@ fn accept_next(worker: usize, listener: &Listener, shared: &Arc<Shared>, b: &mut
 
 /// One connection, from `accept()` to `close()`.
 fn serve(worker: usize, stream: Stream, peer: Endpoint, mut session: Session, shared: &Shared) {
+    // --max-per-ip: a place among its address's connections, or `busy`.
+    let Some(_per_ip) = shared.per_ip.take(&peer) else {
+        return refuse(stream, peer, session, shared, "per-IP limit reached");
+    };
     let obs = shared.observer();
     emit!(obs, Event::Accept { conn: session.id, peer: &peer, worker });
     // setsockopt(SO_RCVTIMEO / SO_SNDTIMEO): the idle timeout.
@@ -95,9 +99,9 @@ fn serve(worker: usize, stream: Stream, peer: Endpoint, mut session: Session, sh
 
     // read() / write() ...: whatever the service does with the connection.
     let served = shared.service.serve_stream(&mut conn);
-    if served.is_ok() {
-        // shutdown(SHUT_WR), then read to the client's FIN: see Conn::linger.
-        conn.linger(&shared.limits);
+    // shutdown(SHUT_WR), then read to the client's FIN: see Conn::linger.
+    if served.is_ok() && conn.linger(&shared.limits) {
+        bump(&shared.counters.timed_out);
     }
     conn.ended(&served);
     drop(conn);
@@ -132,7 +136,7 @@ fn hand_off(
     let limit =
         if shared.limits.overload == Overload::Reject { shared.limits.workers } else { usize::MAX };
     let Some(free) = busy.take(limit) else {
-        refuse(stream, peer, session, shared);
+        refuse(stream, peer, session, shared, "all workers busy");
         return true;
     };
     let shared = Arc::clone(shared);
@@ -144,13 +148,13 @@ fn hand_off(
     workers.execute(job).is_ok()
 }
 
-/// `--overload reject`: accept, write `busy`, close. The client gets an
-/// answer at once instead of waiting in the backlog.
-fn refuse(stream: Stream, peer: Endpoint, session: Session, shared: &Shared) {
+/// `--overload reject` or `--max-per-ip`: accept, write `busy`, close. The
+/// client gets an answer at once instead of waiting in the backlog.
+fn refuse(stream: Stream, peer: Endpoint, session: Session, shared: &Shared, reason: &str) {
     let obs = shared.observer();
     bump(&shared.counters.rejected);
     emit!(obs, Event::Accept { conn: session.id, peer: &peer, worker: 0 });
-    emit!(obs, Event::Reject { conn: session.id, peer: &peer });
+    emit!(obs, Event::Reject { conn: session.id, peer: &peer, reason });
     let stream = Arc::new(stream);
     session.bytes_out.set(say_busy(&stream));
     session.close(stream);
