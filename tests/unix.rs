@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sockref::service::{chargen_pattern, daytime_line, CHARGEN_UDP_LEN};
+use sockref::service::{chargen_pattern, daytime_line, CHARGEN_UDP_LEN, SERVICE_NAMES};
 use sockref::{Protocols, ServerBuilder};
 
 /// A fresh directory for this test's sockets, removed on drop.
@@ -112,9 +112,7 @@ fn check_time(reply: Vec<u8>) {
 #[test]
 fn every_service_answers_over_a_unix_stream_socket_as_over_tcp() {
     let dir = Dir::new("stream");
-    for service in [
-        "echo", "discard", "chargen", "daytime", "time", "hello", "length",
-    ] {
+    for service in SERVICE_NAMES {
         let path = dir.path(service);
         let (_p, line) = serve(&path, &["--service", service, "--workers", "2"]);
         assert_eq!(
@@ -156,9 +154,7 @@ fn every_service_answers_over_a_unix_stream_socket_as_over_tcp() {
 #[test]
 fn every_service_answers_over_a_unix_datagram_socket_as_over_udp() {
     let dir = Dir::new("dgram");
-    for service in [
-        "echo", "discard", "chargen", "daytime", "time", "hello", "length",
-    ] {
+    for service in SERVICE_NAMES {
         let path = dir.path(service);
         let (_p, line) = serve(&path, &["--service", service, "--proto", "udp"]);
         assert_eq!(
