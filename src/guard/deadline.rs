@@ -98,6 +98,11 @@ impl Deadlines {
     /// set at accept is enough, `Ok(Some(wait))` for the wait to arm, `Err`
     /// if a deadline has already passed or the minimum rate cut the
     /// connection.
+    /// True while a call's duration is being judged (it needs its end time).
+    pub fn timing(&self) -> bool {
+        self.call_started.is_some()
+    }
+
     pub fn before_call(&mut self, write: bool) -> Result<Option<Duration>, io::Error> {
         if let Some((_, v)) = self.verdict.as_ref().filter(|(out, _)| *out == write) {
             return Err(v.error());
@@ -120,8 +125,15 @@ impl Deadlines {
     /// After the call: tells the minimum rate what it moved and how long it
     /// waited. True if the call should be made again: a `write()` sample
     /// that timed out before the rule has judged it.
-    pub fn after_call(&mut self, write: bool, result: &io::Result<usize>) -> bool {
-        let Some(started) = self.call_started.take() else {
+    /// `ended` is when the system call returned, before any trace was
+    /// written: time a slow observer takes is not the client's.
+    pub fn after_call(
+        &mut self,
+        write: bool,
+        result: &io::Result<usize>,
+        ended: Option<Instant>,
+    ) -> bool {
+        let (Some(started), Some(ended)) = (self.call_started.take(), ended) else {
             return false;
         };
         let (moved, timed_out) = match result {
@@ -133,7 +145,7 @@ impl Deadlines {
         let Some(rule) = rule else {
             return false;
         };
-        match rule.after(started.elapsed(), moved) {
+        match rule.after(ended.saturating_duration_since(started), moved) {
             Ok(()) => write && timed_out,
             Err(v) => {
                 self.verdict = Some((write, v));

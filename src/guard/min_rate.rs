@@ -12,8 +12,10 @@
 //! "timed out" if nothing moved since the credit was last full, "below the
 //! minimum rate" otherwise. A floor of 0 earns the full `T` back with any
 //! progress: the idle timeout, counted over a whole blocked `write()`.
-//! Only time spent inside a call counts, so a request/response client that
-//! pauses between requests, or a service that computes, is never charged.
+//! Only time spent inside a call counts, so a service that computes is
+//! never charged, nor (for output) a request/response client that pauses
+//! between requests; with the input floor on, those pauses are spent inside
+//! `read()` and are charged, which is why that floor is off by default.
 //!
 //! Why not the per-call socket timeout alone (nginx's `send_timeout`,
 //! "between two successive writes", has the same hole): a `write()` that

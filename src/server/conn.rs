@@ -17,6 +17,7 @@
 use std::cell::Cell;
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
+use std::time::Instant;
 
 use super::state::Session;
 use crate::guard::deadline::Deadlines;
@@ -189,8 +190,14 @@ impl<'a> Conn<'a> {
                     set.map_err(|e| self.fail("setsockopt()", e))?;
                 }
             }
-            let result = io_call(self.observer, self.id(), write, &mut op);
-            if !self.deadlines.after_call(write, &result) {
+            // The end of the system call itself, before its trace line.
+            let (timing, mut ended) = (self.deadlines.timing(), None);
+            let result = io_call(self.observer, self.id(), write, || {
+                let r = op();
+                ended = timing.then(Instant::now);
+                r
+            });
+            if !self.deadlines.after_call(write, &result, ended) {
                 return result.map_err(|e| self.fail(call, e));
             }
         }

@@ -84,7 +84,7 @@ fn accept_next(worker: usize, listener: &Listener, shared: &Arc<Shared>, b: &mut
 /// One connection, from `accept()` to `close()`.
 fn serve(worker: usize, stream: Stream, peer: Endpoint, mut session: Session, shared: &Shared) {
     // --max-per-ip: a place among its address's connections, or `busy`.
-    let Some(_per_ip) = shared.per_ip.take(&peer) else {
+    let Some(per_ip) = shared.per_ip.take(&peer) else {
         return refuse(stream, peer, session, shared, "per-IP limit reached");
     };
     let obs = shared.observer();
@@ -99,6 +99,9 @@ fn serve(worker: usize, stream: Stream, peer: Endpoint, mut session: Session, sh
 
     // read() / write() ...: whatever the service does with the connection.
     let served = shared.service.serve_stream(&mut conn);
+    // The reply is complete: the client may connect again while the drain
+    // below waits for its FIN (bounded by the drain limits).
+    drop(per_ip);
     // shutdown(SHUT_WR), then read to the client's FIN: see Conn::linger.
     if served.is_ok() && conn.linger(&shared.limits) {
         bump(&shared.counters.timed_out);
