@@ -80,8 +80,8 @@ SERVE OPTIONS:
                            (a client that stops reading frees its worker about idle
                            timeout + 0.25 s after its last progress); 0 = only the idle
                            timeout; no rule with --idle-timeout 0          [16384]
-    --min-rate-in BYTES    the same floor for input while a read() waits (cut within two
-                           idle timeouts); 0 = off (a human typing into nc sends far less) [0]
+    --min-rate-in BYTES    the same floor for input while a read() waits; 0 = off (a human
+                           typing into nc sends far less)                 [0]
     --max-per-ip N         at most N connections from one source IP address served at once;
                            one more from it gets \"busy\\r\\n\" and is closed at once;
                            Unix-domain peers are not capped; 0 = off      [0]

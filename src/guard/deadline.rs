@@ -94,31 +94,40 @@ impl Deadlines {
         self.drain_until = Some(Instant::now().checked_add(timeout).unwrap_or_else(Instant::now));
     }
 
-    /// Before a `write` (or read) call: `Ok(None)` when the socket timeout
-    /// set at accept is enough, `Ok(Some(wait))` for the wait to arm, `Err`
-    /// if a deadline has already passed or the minimum rate cut the
-    /// connection.
     /// True while a call's duration is being judged (it needs its end time).
     pub fn timing(&self) -> bool {
         self.call_started.is_some()
     }
 
+    /// Before a `write` (or read) call: `Ok(None)` when the socket timeout
+    /// set at accept is enough, `Ok(Some(wait))` for the wait to arm, `Err`
+    /// if a deadline has already passed or the minimum rate cut the
+    /// connection.
     pub fn before_call(&mut self, write: bool) -> Result<Option<Duration>, io::Error> {
         if let Some((_, v)) = self.verdict.as_ref().filter(|(out, _)| *out == write) {
             return Err(v.error());
         }
         let judged = if write { self.out.is_some() } else { self.input.is_some() };
         self.call_started = judged.then(Instant::now);
+        // With the input floor on, a read() may wait only for the credit it
+        // has left (at least 1 ms: a zero socket timeout means none), so a
+        // trickle is cut after T of waiting, not up to 2T: one setsockopt()
+        // per read, paid only when that floor is set.
+        let credit = (!write).then(|| self.input.as_ref().map(MinRate::credit)).flatten();
+        let base = if write { self.write_wait } else { self.idle };
+        let per_call = match (base, credit.map(|c| c.max(Duration::from_millis(1)))) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let limit = match (self.whole.map(|(at, _)| at), self.drain_until) {
             (Some(a), Some(b)) => a.min(b),
             (Some(a), None) | (None, Some(a)) => a,
-            (None, None) => return Ok(None),
+            (None, None) => return Ok(credit.and(per_call)),
         };
         let left = limit.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(self.expired());
         }
-        let per_call = if write { self.write_wait } else { self.idle };
         Ok(Some(per_call.map_or(left, |wait| wait.min(left))))
     }
 

@@ -82,6 +82,11 @@ impl Verdict {
 }
 
 impl MinRate {
+    /// The waiting the peer may still cause before it is cut.
+    pub fn credit(&self) -> Duration {
+        self.credit
+    }
+
     /// A floor of `rate` bytes per second, with `window` of credit.
     pub fn new(rate: u32, window: Duration) -> MinRate {
         MinRate { rate, window, credit: window, waited: Duration::ZERO, moved: 0 }

@@ -85,7 +85,7 @@ fn accept_next(worker: usize, listener: &Listener, shared: &Arc<Shared>, b: &mut
 fn serve(worker: usize, stream: Stream, peer: Endpoint, mut session: Session, shared: &Shared) {
     // --max-per-ip: a place among its address's connections, or `busy`.
     let Some(per_ip) = shared.per_ip.take(&peer) else {
-        return refuse(stream, peer, session, shared, "per-IP limit reached");
+        return refuse(worker, stream, peer, session, shared, "per-IP limit reached");
     };
     let obs = shared.observer();
     emit!(obs, Event::Accept { conn: session.id, peer: &peer, worker });
@@ -139,7 +139,7 @@ fn hand_off(
     let limit =
         if shared.limits.overload == Overload::Reject { shared.limits.workers } else { usize::MAX };
     let Some(free) = busy.take(limit) else {
-        refuse(stream, peer, session, shared, "all workers busy");
+        refuse(0, stream, peer, session, shared, "all workers busy"); // the acceptor
         return true;
     };
     let shared = Arc::clone(shared);
@@ -152,11 +152,19 @@ fn hand_off(
 }
 
 /// `--overload reject` or `--max-per-ip`: accept, write `busy`, close. The
-/// client gets an answer at once instead of waiting in the backlog.
-fn refuse(stream: Stream, peer: Endpoint, session: Session, shared: &Shared, reason: &str) {
+/// client gets an answer at once instead of waiting in the backlog; the
+/// trace names the worker that refused it (0: the hand-off acceptor).
+fn refuse(
+    worker: usize,
+    stream: Stream,
+    peer: Endpoint,
+    session: Session,
+    shared: &Shared,
+    reason: &str,
+) {
     let obs = shared.observer();
     bump(&shared.counters.rejected);
-    emit!(obs, Event::Accept { conn: session.id, peer: &peer, worker: 0 });
+    emit!(obs, Event::Accept { conn: session.id, peer: &peer, worker });
     emit!(obs, Event::Reject { conn: session.id, peer: &peer, reason });
     let stream = Arc::new(stream);
     session.bytes_out.set(say_busy(&stream));
