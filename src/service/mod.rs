@@ -23,6 +23,7 @@ mod echo;
 mod hello;
 mod length;
 mod time;
+pub mod websocket;
 
 pub use chargen::{chargen_pattern, Chargen, CHARGEN_UDP_LEN};
 pub use daytime::{daytime_line, Daytime};

@@ -1,0 +1,4 @@
+//! WebSocket (RFC 6455): the opening handshake and an echo service on the
+//! frames that follow it. (In progress: the pieces arrive one by one.)
+
+pub mod sha1;
