@@ -1,4 +1,5 @@
 //! WebSocket (RFC 6455): the opening handshake and an echo service on the
 //! frames that follow it. (In progress: the pieces arrive one by one.)
 
+pub mod base64;
 pub mod sha1;
