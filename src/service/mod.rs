@@ -24,6 +24,7 @@ mod hello;
 pub mod http;
 mod length;
 mod time;
+pub mod websocket;
 
 pub use chargen::{chargen_pattern, Chargen, CHARGEN_UDP_LEN};
 pub use daytime::{daytime_line, Daytime};
