@@ -90,8 +90,32 @@ fn check_tcp(name: &str, payload: &[u8], reply: &[u8], what: &str) {
         "time" => assert_eq!(reply.len(), 4, "{what}"),
         "hello" => assert_eq!(reply, HELLO_MSG, "{what}"),
         "length" => check_length_reply(reply, payload, what),
+        // Nothing sent, nothing answered; anything else is one response
+        // (an error, for these payloads), whole, then the close.
+        "http" | "websocket" if payload.is_empty() => assert!(reply.is_empty(), "{what}"),
+        "http" | "websocket" => check_one_http_response(reply, what),
         other => panic!("unknown service {other}"),
     }
+}
+
+/// Exactly one HTTP response, whole: its head, then Content-Length bytes.
+fn check_one_http_response(reply: &[u8], what: &str) {
+    let text = String::from_utf8_lossy(reply);
+    assert!(text.starts_with("HTTP/1.1 "), "{what}: {text}");
+    let end = text
+        .find("\r\n\r\n")
+        .unwrap_or_else(|| panic!("{what}: {text}"))
+        + 4;
+    let length: usize = text
+        .split("\r\nContent-Length: ")
+        .nth(1)
+        .and_then(|v| v.split("\r\n").next()?.parse().ok())
+        .unwrap_or_else(|| panic!("{what}: {text}"));
+    assert_eq!(
+        reply.len(),
+        end + length,
+        "{what}: one response, whole: {text}"
+    );
 }
 
 /// What service `name` must answer to a datagram (`None`: no reply).
@@ -111,6 +135,9 @@ fn check_udp(name: &str, request: &[u8], reply: Option<&[u8]>, what: &str) {
 #[test]
 fn every_service_survives_hostile_tcp_and_udp_input_and_serves_the_next_client() {
     for name in SERVICE_NAMES {
+        // HTTP and WebSocket have no datagram form.
+        let stream_only = sockref::builtin(name).unwrap().stream_only();
+        let proto = if stream_only { "tcp" } else { "both" };
         // A generous drain time: the test must not depend on this machine
         // moving 1 MiB through loopback within the default second.
         let mut p = Proc::start(
@@ -118,13 +145,13 @@ fn every_service_survives_hostile_tcp_and_udp_input_and_serves_the_next_client()
                 "--service",
                 name,
                 "--proto",
-                "both",
+                proto,
                 "--workers",
                 "4",
                 "--drain-timeout",
                 "30",
             ],
-            2,
+            if stream_only { 1 } else { 2 },
         );
         for (what, payload) in tcp_payloads() {
             let what = format!("{name} tcp {what}");
@@ -139,7 +166,7 @@ fn every_service_survives_hostile_tcp_and_udp_input_and_serves_the_next_client()
             ("random", random_bytes(8, 1472)),
         ];
         let u = udp_client();
-        for (what, d) in &datagrams {
+        for (what, d) in datagrams.iter().filter(|_| !stream_only) {
             let what = format!("{name} udp {what}");
             u.send_to(d, p.udp()).unwrap();
             if name == "discard" {
@@ -157,10 +184,17 @@ fn every_service_survives_hostile_tcp_and_udp_input_and_serves_the_next_client()
             p.child.try_wait().unwrap().is_none(),
             "{name} still running"
         );
-        let hello = b"hello\r\n".to_vec();
+        let hello = if name == "http" {
+            b"GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n".to_vec()
+        } else {
+            b"hello\r\n".to_vec()
+        };
         let reply = tcp_hostile(p.tcp(), name, &hello);
         check_tcp(name, &hello, &reply, &format!("{name} next client"));
-        if name != "discard" {
+        if name == "http" {
+            assert!(reply.starts_with(b"HTTP/1.1 200 OK\r\n") && reply.ends_with(b"Hello, World!"));
+        }
+        if name != "discard" && !stream_only {
             check_udp(
                 name,
                 b"next",
@@ -218,6 +252,7 @@ fn seeded_random_inputs_drive_every_service_without_a_panic() {
     let services: Vec<_> = SERVICE_NAMES
         .iter()
         .map(|n| (*n, sockref::builtin(n).unwrap()))
+        .filter(|(_, s)| !s.stream_only())
         .collect();
     let mut rng = Rng(0x5EED_1234_ABCD_0001);
     for case in 0..3000 {

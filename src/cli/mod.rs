@@ -65,7 +65,9 @@ USAGE:
     sockref --help | --version
 
 SERVE OPTIONS:
-    --service NAME         echo | discard | chargen | daytime | time | hello | length   [echo]
+    --service NAME         echo | discard | chargen | daytime | time | hello | length | http | websocket
+                           [echo]; http and websocket are stream only: TCP alone unless
+                           --proto says tcp (udp, both: refused)
     --addr ADDR            HOST:PORT to bind, port 0 picks a free one; or unix:PATH, a
                            Unix-domain socket at PATH                          [127.0.0.1:4000]
     --proto P              tcp | udp | both (same port number; if either bind fails, neither serves)

@@ -77,7 +77,7 @@ pub type Make = fn() -> Arc<dyn Service>;
 /// The built-in services, the one table: a name as `--service` takes it,
 /// and how to make the service. `--service`, [`builtin`] and [`SERVICE_NAMES`]
 /// all read it.
-pub const SERVICES: [(&str, Make); 8] = [
+pub const SERVICES: [(&str, Make); 9] = [
     ("echo", || Arc::new(Echo)),
     ("discard", || Arc::new(Discard)),
     ("chargen", || Arc::new(Chargen::new())),
@@ -86,6 +86,7 @@ pub const SERVICES: [(&str, Make); 8] = [
     ("hello", || Arc::new(Hello)),
     ("length", || Arc::new(Length)),
     ("http", || Arc::new(http::Http)),
+    ("websocket", || Arc::new(websocket::WebSocket)),
 ];
 
 /// The names in [`SERVICES`], in its order.

@@ -610,4 +610,51 @@ mod tests {
         let te10 = head("POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n");
         assert_eq!(te10.unwrap_err().status, BadRequest);
     }
+
+    /// Mutated requests, fed in random pieces: the scanner and parser never
+    /// panic, agree with a one-piece scan, and never claim more bytes than
+    /// they were given.
+    #[test]
+    fn seeded_mutations_never_panic() {
+        let mut x: u64 = 0x0DD_5EED;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let templates: [&[u8]; 3] = [
+            b"GET /plaintext HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+            b"POST http://h/echo?x HTTP/1.0\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"\r\nHEAD / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nX:\t y \r\n\r\n",
+        ];
+        let specials = b"\r\n :\t\0,;/?\x7f\xff";
+        for case in 0..20_000 {
+            let mut buf = templates[case % templates.len()].to_vec();
+            for _ in 0..next() % 4 {
+                let at = (next() as usize) % (buf.len() + 1);
+                let b = specials[(next() as usize) % specials.len()];
+                match next() % 3 {
+                    0 if at < buf.len() => buf[at] = b,
+                    1 if at < buf.len() => drop(buf.remove(at)),
+                    _ => buf.insert(at, b),
+                }
+            }
+            let whole = Scanner::default().scan(&buf);
+            let mut s = Scanner::default();
+            let mut pieces = Ok(None);
+            let mut at = 0;
+            while at < buf.len() && matches!(pieces, Ok(None)) {
+                at = (at + 1 + (next() as usize) % 8).min(buf.len());
+                pieces = s.scan(&buf[..at]);
+            }
+            assert_eq!(whole, pieces, "case {case}: {:?}", String::from_utf8_lossy(&buf));
+            if let Ok(Some(len)) = pieces {
+                assert!(len <= buf.len());
+                if let Ok(h) = parse(&buf, &s, len, &mut Vec::new()) {
+                    assert!(h.raw.end == len && h.path.end <= len && h.path.start <= h.path.end);
+                }
+            }
+        }
+    }
 }

@@ -15,7 +15,7 @@
 //!
 //! Another method on one of those paths gets 405, any other path 404.
 //! A malformed or oversized request gets its 4xx/5xx and the connection is
-//! closed (the limits are in `limits`, the rules in [`head`] and [`body`]).
+//! closed (the limits are in `limits`, the rules in [`head`] and `body`).
 //!
 //! Pipelining (RFC 9112 §9.3.2): the responses to every request that one
 //! `read()` brought in are gathered in one buffer and sent with one
@@ -155,7 +155,15 @@ impl Wire {
                 timed = true;
             }
             match self.input.fill(conn) {
-                Ok(0) => return Ok(Next::Closed),
+                Ok(0) if self.input.data().is_empty() => return Ok(Next::Closed),
+                // RFC 9112 §8: an incomplete message may get an error
+                // before the close; say what was missing.
+                Ok(0) => {
+                    return Ok(Next::Refused(reject(
+                        Status::BadRequest,
+                        "the input ended inside a request head",
+                    )))
+                }
                 Ok(_) => {}
                 // RFC 9110 §15.5.9: a head begun and not finished in time is
                 // answered 408; a keep-alive connection that stays silent
@@ -176,16 +184,12 @@ impl Wire {
     /// connection (RFC 9112 §9.6: `Connection: close`); the server drains
     /// what the client still sends before closing, so the answer arrives.
     pub(crate) fn refuse(&mut self, conn: &mut Conn<'_>, r: Reject) -> io::Result<()> {
-        let extra = match r.status {
-            Status::UpgradeRequired => "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n",
-            _ => "",
-        };
-        self.error(r.status, r.why, Persist::Close, extra);
+        self.error(r.status, r.why, Persist::Close, b"");
         self.flush(conn)
     }
 
     /// Appends an error response: a short text body naming the rule.
-    pub(crate) fn error(&mut self, status: Status, why: &str, persist: Persist, extra: &str) {
+    pub(crate) fn error(&mut self, status: Status, why: &str, persist: Persist, extra: &[u8]) {
         let len = status.line().len() + 2 + why.len() + 1;
         response::head(&mut self.out, status, Some("text/plain"), len, persist, extra);
         for part in [status.line(), ": ", why, "\n"] {
@@ -217,7 +221,10 @@ impl Service for Http {
             match answer(&mut wire, conn, &head) {
                 Ok(()) => {}
                 Err(Stop::Refuse(r)) => return wire.refuse(conn, r),
-                Err(Stop::Closed) => return wire.flush(conn),
+                Err(Stop::Closed) => {
+                    let r = reject(Status::BadRequest, "the input ended inside a request body");
+                    return wire.refuse(conn, r);
+                }
                 Err(Stop::Io(e)) => return Err(e),
             }
             if !head.persist {
@@ -269,17 +276,17 @@ fn answer(wire: &mut Wire, conn: &mut Conn<'_>, head: &Head) -> Result<(), Stop>
     let get = head.method == Method::Get;
     let (ty, body): (&str, &[u8]) = match route {
         _ if !allowed => {
-            let (status, why, extra) = match route {
+            let (status, why, extra): (_, _, &[u8]) = match route {
                 None => {
-                    (Status::NotFound, "no such path; try /plaintext, /json, / or POST /echo", "")
+                    (Status::NotFound, "no such path; try /plaintext, /json, / or POST /echo", b"")
                 }
                 Some(Route::Echo) => {
-                    (Status::MethodNotAllowed, "/echo takes POST", "Allow: POST\r\n")
+                    (Status::MethodNotAllowed, "/echo takes POST", b"Allow: POST\r\n")
                 }
                 Some(_) => (
                     Status::MethodNotAllowed,
                     "this path takes GET or HEAD",
-                    "Allow: GET, HEAD\r\n",
+                    b"Allow: GET, HEAD\r\n",
                 ),
             };
             wire.error(status, why, persist, extra);
@@ -290,7 +297,7 @@ fn answer(wire: &mut Wire, conn: &mut Conn<'_>, head: &Head) -> Result<(), Stop>
         Some(Route::ShowHead) => ("text/plain", &wire.shown),
         Some(Route::Echo) | None => ("application/octet-stream", &wire.body),
     };
-    response::head(&mut wire.out, Status::Ok, Some(ty), body.len(), persist, "");
+    response::head(&mut wire.out, Status::Ok, Some(ty), body.len(), persist, b"");
     if get || head.method == Method::Post {
         wire.out.extend_from_slice(body);
     }

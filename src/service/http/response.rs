@@ -89,24 +89,33 @@ pub fn head(
     content_type: Option<&str>,
     length: usize,
     persist: Persist,
-    extra: &str,
+    extra: &[u8],
 ) {
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.line().as_bytes());
-    out.extend_from_slice(b"\r\nServer: sockref\r\nDate: ");
-    date(out);
+    out.extend_from_slice(b"\r\n");
+    server_and_date(out);
     if let Some(t) = content_type {
-        out.extend_from_slice(b"\r\nContent-Type: ");
+        out.extend_from_slice(b"Content-Type: ");
         out.extend_from_slice(t.as_bytes());
+        out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(b"\r\nContent-Length: ");
+    out.extend_from_slice(b"Content-Length: ");
     decimal(out, length);
     out.extend_from_slice(match persist {
         Persist::Default => b"\r\n".as_slice(),
         Persist::KeepAlive => b"\r\nConnection: keep-alive\r\n",
         Persist::Close => b"\r\nConnection: close\r\n",
     });
-    out.extend_from_slice(extra.as_bytes());
+    out.extend_from_slice(extra);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends the two fields every response carries: `Server` and `Date`
+/// (RFC 9110 §10.2.4, §6.6.1), each with its CRLF.
+pub fn server_and_date(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"Server: sockref\r\nDate: ");
+    date(out);
     out.extend_from_slice(b"\r\n");
 }
 
@@ -194,7 +203,7 @@ mod tests {
             Some("text/plain"),
             1234,
             Persist::Close,
-            "Allow: GET\r\n",
+            b"Allow: GET\r\n",
         );
         let text = String::from_utf8(out).unwrap();
         assert!(

@@ -54,10 +54,12 @@ impl Refusal {
             // RFC 9110 §15.5.9: a 405 lists the allowed methods.
             Refusal::NotGet => b"Allow: GET\r\n",
             // RFC 9110 §15.5.22: a 426 names the protocol to upgrade to.
-            Refusal::NotUpgrade => b"Upgrade: websocket\r\nConnection: Upgrade\r\n",
+            // The connection closes after any refusal, so `close` joins the
+            // `upgrade` option that must accompany `Upgrade` (§7.8).
+            Refusal::NotUpgrade => b"Upgrade: websocket\r\nConnection: Upgrade, close\r\n",
             // RFC 6455 §4.4: ...and here the versions the server speaks.
             Refusal::BadVersion => {
-                b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                b"Upgrade: websocket\r\nConnection: Upgrade, close\r\nSec-WebSocket-Version: 13\r\n"
             }
             Refusal::BadKey => b"",
         }

@@ -13,8 +13,9 @@
 //! - [`sha1`] and [`base64`]: the two encodings `Sec-WebSocket-Accept`
 //!   needs, so that `[dependencies]` stays empty.
 //!
-//! The glue that reads the request head with the HTTP parser and calls
-//! [`check`], [`response`] and [`echo`] in turn is the service's job.
+//! [`WebSocket`], the service, is the glue: it reads the request head with
+//! the HTTP service's parser (one parser, not two), then calls [`check`],
+//! [`response`] and [`echo`] in turn.
 
 pub mod base64;
 pub mod frame;
@@ -23,3 +24,61 @@ pub mod sha1;
 
 pub use frame::{echo, Buffers, Ending, MAX_MESSAGE, READ_CHUNK};
 pub use handshake::{accept_key, check, response, Refusal};
+
+use std::io::{self, Write};
+
+use super::http::head::Version;
+use super::http::response::{server_and_date, Persist, Status};
+use super::http::{Next, Wire};
+use super::Service;
+use crate::server::Conn;
+
+/// The WebSocket echo service: the handshake, then every message back.
+pub struct WebSocket;
+
+impl Service for WebSocket {
+    fn name(&self) -> &str {
+        "websocket"
+    }
+
+    fn stream_only(&self) -> bool {
+        true
+    }
+
+    // read() the upgrade request -> write() 101 -> read()/write() frames
+    // until a close frame; the server then closes the connection.
+    fn serve_stream(&self, conn: &mut Conn<'_>) -> io::Result<()> {
+        let mut wire = Wire::new();
+        let head = match wire.next_head(conn)? {
+            Next::Head(head) => head,
+            Next::Closed => return Ok(()),
+            Next::Refused(r) => return wire.refuse(conn, r),
+        };
+        let method = wire.head_bytes()[head.raw.clone()].split(|&b| b == b' ').next();
+        let fields = wire.fields();
+        let checked = check(method.unwrap_or_default(), head.version == Version::Http11, &fields);
+        drop(fields);
+        let accept = match checked {
+            Ok(accept) => accept,
+            Err(refusal) => {
+                let (status, why, persist) = match refusal {
+                    Refusal::NotGet => (Status::MethodNotAllowed, "the handshake is a GET (RFC 6455 §4.1)", Persist::Close),
+                    Refusal::NotUpgrade => (Status::UpgradeRequired, "this server speaks WebSocket: ask for Upgrade: websocket with Connection: Upgrade (RFC 6455 §4.2.1)", Persist::Default),
+                    Refusal::BadVersion => (Status::UpgradeRequired, "the only version served is Sec-WebSocket-Version: 13 (RFC 6455 §4.4)", Persist::Default),
+                    Refusal::BadKey => (Status::BadRequest, "Sec-WebSocket-Key must be the base64 of 16 bytes, once (RFC 6455 §4.2.1)", Persist::Close),
+                };
+                wire.error(status, why, persist, refusal.headers());
+                return wire.flush(conn);
+            }
+        };
+        // RFC 9110 §15.2: a 1xx response has no Content-Length.
+        let mut out = Vec::new();
+        response(&accept, &mut out);
+        server_and_date(&mut out);
+        out.extend_from_slice(b"\r\n");
+        conn.write_all(&out)?;
+        // Frames sent right behind the handshake are already in the buffer.
+        echo(conn, wire.after(&head), &mut Buffers::new())?;
+        Ok(())
+    }
+}
