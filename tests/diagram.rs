@@ -76,6 +76,29 @@ fn assert_same(got: &str, expected: &str, redraw: &str) {
     }
 }
 
+#[test]
+fn the_readme_shows_what_sockref_diagram_draws() {
+    let readme =
+        fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let block = readme
+        .split("```mermaid\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("README has a mermaid block");
+    let drawn = stdout_of(&[
+        &path("readme_server.jsonl"),
+        "--client",
+        &path("readme_client.jsonl"),
+        "--format",
+        "mermaid",
+    ]);
+    assert_same(
+        block,
+        &drawn,
+        "sockref diagram readme_server.jsonl --client readme_client.jsonl --format mermaid, into README.md",
+    );
+}
+
 /// JSON lines in a trace: the calls it reports.
 fn events(name: &str) -> usize {
     read(name).lines().filter(|l| l.starts_with('{')).count()
@@ -327,7 +350,7 @@ fn svg_escapes_text_from_the_trace() {
         "{svg}"
     );
     assert!(
-        mermaid.contains("#60;&#62; \"quoted\" 'it' #59; #35;1"),
+        mermaid.contains("#60;#38;#62; \"quoted\" 'it' #59; #35;1"),
         "{mermaid}"
     );
 }

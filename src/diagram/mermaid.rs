@@ -4,8 +4,8 @@
 //! dotted for TCP control segments).
 //!
 //! Mermaid reads `;` as the end of a statement and `#` as the start of an
-//! entity code, and treats `<` `>` as HTML: text carries them as entity
-//! codes (`#59;` `#35;` `#60;` `#62;`), which Mermaid draws as the
+//! entity code, and treats `<` `>` `&` as HTML: text carries them as entity
+//! codes (`#59;` `#35;` `#60;` `#62;` `#38;`), which Mermaid draws as the
 //! characters. A call's lines are joined with `<br/>`.
 
 use super::model::{Diagram, Row, Side};
@@ -16,6 +16,8 @@ fn escape(text: &str) -> String {
     for c in text.chars() {
         match c {
             '#' => out.push_str("#35;"),
+            // Else `&` and the code after it could read as an HTML entity.
+            '&' => out.push_str("#38;"),
             ';' => out.push_str("#59;"),
             '<' => out.push_str("#60;"),
             '>' => out.push_str("#62;"),
@@ -87,7 +89,7 @@ mod tests {
 
     #[test]
     fn characters_mermaid_misreads_become_entity_codes() {
-        assert_eq!(escape("a;b#c<d>e\nf"), "a#59;b#35;c#60;d#62;e f");
+        assert_eq!(escape("a;b#c<d>e\nf&g"), "a#59;b#35;c#60;d#62;e f#38;g");
         assert_eq!(escape("read() = 0 (EOF)"), "read() = 0 (EOF)");
     }
 }
