@@ -107,13 +107,15 @@
 //! | [`net`] | addresses (`host:port`, `unix:PATH`), `getaddrinfo()`, error kinds, durations |
 //! | [`limits`] | every bound, with its default and why |
 //! | [`cli`], [`client`], [`mod@bench`] | the command line, the textbook client, the load generator; each a folder split by concern |
+//! | [`diagram`] | `sockref diagram`: a `--trace=json` run drawn as the textbook's two-column figure (text, Mermaid, SVG) |
 //! | [`labs`] | handlers of your own beside the C they replace (doc tests) |
 //!
 //! Data flows one way: `cli` -> `server` -> `pool` -> `service`; `transport`,
 //! `guard`, `trace`, `net`, `limits` and `stats` are leaves that import
 //! nothing of `server`. A service never touches a listener or the pool; the
 //! pool knows nothing of sockets. [`client`] and [`mod@bench`] stand apart: they
-//! use `net`, `transport` and `trace`, never the server.
+//! use `net`, `transport` and `trace`, never the server; [`diagram`] reads
+//! traces and imports nothing but the error type.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -121,6 +123,7 @@
 pub mod bench;
 pub mod cli;
 pub mod client;
+pub mod diagram;
 mod error;
 mod guard;
 pub mod labs;

@@ -36,6 +36,13 @@ fn main() -> ExitCode {
             }
         },
         Ok(Command::Bench(opts)) => bench(&opts),
+        Ok(Command::Diagram(opts)) => match sockref::diagram::run(&opts) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("sockref: diagram: {e}");
+                ExitCode::from(1)
+            }
+        },
         Err(usage) => {
             eprintln!("sockref: {usage}");
             ExitCode::from(2)

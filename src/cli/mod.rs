@@ -2,14 +2,14 @@
 //!
 //! `sockref [serve] [FLAGS]` runs the server; with no arguments it serves
 //! echo on 127.0.0.1:4000 over TCP and UDP. `sockref client ADDR [MESSAGE]`
-//! runs the textbook client. Flags take their value as the
+//! runs the textbook client; `sockref diagram TRACE` draws a traced run. Flags take their value as the
 //! next argument or after `=` (`--workers 8`, `--workers=8`).
 //!
 //! A bad flag or value is a [`Usage`] error: one line naming the choices,
 //! exit status 2. What this module does not do: start anything. `main.rs`
 //! turns the parsed [`Command`] into a running server.
 //!
-//! One file per subcommand: `serve`, `client`, `bench`; this one holds what
+//! One file per subcommand: `serve`, `client`, `bench`, `diagram`; this one holds what
 //! they share (the argument walker and the value parsers) and the top-level
 //! help, which is also serve's (serve is the default command).
 
@@ -18,14 +18,17 @@ use std::time::Duration;
 
 use crate::bench::BenchOptions;
 use crate::client::ClientOptions;
+use crate::diagram::DiagramOptions;
 use crate::trace::TraceFormat;
 
 mod bench;
 mod client;
+mod diagram;
 mod serve;
 
 pub use bench::BENCH_HELP;
 pub use client::CLIENT_HELP;
+pub use diagram::DIAGRAM_HELP;
 pub use serve::ServeOptions;
 
 /// A usage error: printed as one line, exit status 2.
@@ -47,6 +50,8 @@ pub enum Command {
     Client(Box<ClientOptions>),
     /// Run the load generator against a server.
     Bench(Box<BenchOptions>),
+    /// Draw a traced run as a sequence diagram.
+    Diagram(Box<DiagramOptions>),
     /// Print this help text and exit 0.
     Help(&'static str),
     /// Print the version and exit 0.
@@ -62,6 +67,9 @@ USAGE:
     sockref client ADDR [OPTIONS] [MESSAGE]
                                    the textbook client (sockref client --help)
     sockref bench ADDR [OPTIONS]   load-test any echo server (see sockref bench --help)
+    sockref diagram SERVER.jsonl [--client CLIENT.jsonl] [--format text|mermaid|svg] [-o FILE]
+                                   draw a --trace=json run as the textbook's figure
+                                   (see sockref diagram --help)
     sockref --help | --version
 
 SERVE OPTIONS:
@@ -208,9 +216,13 @@ pub fn parse(args: Vec<String>) -> Result<Command, Usage> {
             rest.remove(0);
             return bench::parse_bench(rest);
         }
+        Some("diagram") => {
+            rest.remove(0);
+            return diagram::parse_diagram(rest);
+        }
         Some(other) if !other.starts_with('-') => {
             return Err(Usage(format!(
-            "unknown command '{other}' (choose one of: serve, client, bench; see sockref --help)"
+            "unknown command '{other}' (choose one of: serve, client, bench, diagram; see sockref --help)"
         )))
         }
         _ => {}
