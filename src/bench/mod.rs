@@ -50,10 +50,14 @@
 //! connections and then reads them in turn, so one latency includes serving
 //! the thread's other connections' echoes (lockstep rounds).
 
+pub mod chart;
+pub mod compare;
 pub mod histogram;
 pub mod http;
+pub mod launch;
 pub mod options;
 pub mod report;
+pub mod summary;
 
 mod cpu;
 mod sockets;

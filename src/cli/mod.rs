@@ -9,23 +9,26 @@
 //! exit status 2. What this module does not do: start anything. `main.rs`
 //! turns the parsed [`Command`] into a running server.
 //!
-//! One file per subcommand: `serve`, `client`, `bench`; this one holds what
+//! One file per subcommand: `serve`, `client`, `bench`, `compare`; this one holds what
 //! they share (the argument walker and the value parsers) and the top-level
 //! help, which is also serve's (serve is the default command).
 
 use std::fmt;
 use std::time::Duration;
 
+use crate::bench::compare::CompareOptions;
 use crate::bench::BenchOptions;
 use crate::client::ClientOptions;
 use crate::trace::TraceFormat;
 
 mod bench;
 mod client;
+mod compare;
 mod serve;
 
 pub use bench::BENCH_HELP;
 pub use client::CLIENT_HELP;
+pub use compare::COMPARE_HELP;
 pub use serve::ServeOptions;
 
 /// A usage error: printed as one line, exit status 2.
@@ -47,6 +50,8 @@ pub enum Command {
     Client(Box<ClientOptions>),
     /// Run the load generator against a server.
     Bench(Box<BenchOptions>),
+    /// Start servers and compare them under the same load.
+    Compare(Box<CompareOptions>),
     /// Print this help text and exit 0.
     Help(&'static str),
     /// Print the version and exit 0.
@@ -61,7 +66,10 @@ USAGE:
     sockref [serve] [OPTIONS]      run the server (no arguments: echo on 127.0.0.1:4000, TCP+UDP)
     sockref client ADDR [OPTIONS] [MESSAGE]
                                    the textbook client (sockref client --help)
-    sockref bench ADDR [OPTIONS]   load-test any echo server (see sockref bench --help)
+    sockref bench ADDR [OPTIONS]   load-test any echo or HTTP server (see sockref bench --help)
+    sockref compare NAME=COMMAND ... [OPTIONS]
+                                   start servers and compare them under the same load,
+                                   interleaved (see sockref compare --help)
     sockref --help | --version
 
 SERVE OPTIONS:
@@ -203,9 +211,13 @@ pub fn parse(args: Vec<String>) -> Result<Command, Usage> {
             rest.remove(0);
             return bench::parse_bench(rest);
         }
+        Some("compare") => {
+            rest.remove(0);
+            return compare::parse_compare(rest);
+        }
         Some(other) if !other.starts_with('-') => {
             return Err(Usage(format!(
-            "unknown command '{other}' (choose one of: serve, client, bench; see sockref --help)"
+            "unknown command '{other}' (choose one of: serve, client, bench, compare; see sockref --help)"
         )))
         }
         _ => {}
