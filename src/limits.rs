@@ -59,6 +59,31 @@ pub const SMALL_READ_BUF: usize = 1024;
 /// bulk transfers then move 16 KiB per system call, as the C servers do.
 pub const LARGE_READ_BUF: usize = 16 * 1024;
 
+/// HTTP service: longest request line, without its CRLF (and with any
+/// empty lines before it); longer is answered 414. RFC 9112 §3 suggests
+/// supporting at least 8,000 octets.
+pub const HTTP_MAX_REQUEST_LINE: usize = 8 * 1024;
+
+/// HTTP service: longest header section (every field line with its CRLF);
+/// longer is answered 431 (RFC 6585 §5). Also bounds a chunked trailer.
+pub const HTTP_MAX_HEADER_SECTION: usize = 16 * 1024;
+
+/// HTTP service: most field lines in a head (or a chunked trailer); more
+/// is answered 431. Real browsers send 10 to 20.
+pub const HTTP_MAX_FIELDS: usize = 100;
+
+/// HTTP service: largest request body (Content-Length, or the sum of the
+/// chunks); larger is answered 413. A body is held whole (`POST /echo`
+/// sends it back with its length), so each busy worker may hold this much
+/// input and as much output.
+pub const HTTP_MAX_BODY: usize = 1 << 20;
+
+/// HTTP and WebSocket services: each connection's input buffer, allocated
+/// once per connection. A whole request head fits (request line + header
+/// section + CRLFs, about 24 KiB), and a pipelined batch is read in one
+/// `read()`. Pages the kernel never fills are never touched.
+pub const HTTP_INPUT_BUF: usize = 32 * 1024;
+
 /// What the server does with a new client when every worker is busy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Overload {
@@ -106,6 +131,14 @@ pub struct Limits {
     pub stack_size: usize,
     /// Longest a `read()` or `write()` may wait for the peer. `None` = forever.
     pub idle_timeout: Option<Duration>,
+    /// HTTP and WebSocket services: longest a request head may take to
+    /// arrive, counted from `accept()` for a connection's first request and
+    /// from its first byte for later ones (the wait between keep-alive
+    /// requests is the idle timeout's). Past it the client gets `408` and
+    /// the connection is closed: a slow-headers client (`slowhttptest -H`)
+    /// holds a worker this long at most. `None` = no limit. Default 10 s:
+    /// a whole head is one `write()` for any real client.
+    pub header_timeout: Option<Duration>,
     /// Longest one connection may hold a worker, however active it is.
     /// `None` = no limit.
     pub max_conn_time: Option<Duration>,
@@ -167,6 +200,7 @@ impl Default for Limits {
             udp_workers: 1,
             stack_size: 256 * 1024,
             idle_timeout: Some(Duration::from_secs(30)),
+            header_timeout: Some(Duration::from_secs(10)),
             max_conn_time: None,
             min_rate_out: DEFAULT_MIN_RATE_OUT,
             min_rate_in: 0,
@@ -240,6 +274,7 @@ impl Limits {
         for (name, d) in [
             ("idle_timeout", self.idle_timeout),
             ("max_conn_time", self.max_conn_time),
+            ("header_timeout", self.header_timeout),
             ("drain_timeout", Some(self.drain_timeout)),
             ("accept_backoff_min", Some(self.accept_backoff_min)),
             ("accept_backoff_max", Some(self.accept_backoff_max)),

@@ -12,7 +12,7 @@ use super::{choice, number, seconds, trace_format, Args, Command, Usage, HELP};
 use crate::limits::{AcceptModel, Limits, Overload, MAX_WORKERS};
 use crate::net::{Address, DEFAULT_ADDR};
 use crate::server::Protocols;
-use crate::service::SERVICE_NAMES;
+use crate::service::{builtin, SERVICE_NAMES};
 use crate::trace::TraceFormat;
 
 /// Everything `sockref serve` was told.
@@ -91,6 +91,9 @@ pub(super) fn parse_serve(args: Vec<String>) -> Result<Command, Usage> {
                 o.limits.udp_workers = count(f, v, "from 1 to 1024")?;
             }
             "--idle-timeout" => o.limits.idle_timeout = seconds(f, &args.value(f, inline)?, true)?,
+            "--header-timeout" => {
+                o.limits.header_timeout = seconds(f, &args.value(f, inline)?, true)?
+            }
             "--max-conn-time" => {
                 o.limits.max_conn_time = seconds(f, &args.value(f, inline)?, true)?
             }
@@ -158,7 +161,8 @@ pub(super) fn parse_serve(args: Vec<String>) -> Result<Command, Usage> {
             }
         }
     }
-    o.protocols = protocols(&o.addr, proto)?;
+    o.protocols = protocols(&o.addr, &o.service, proto)?;
+    check_stream_only(&o.service, proto)?;
     o.limits.validate().map_err(|e| given.usage(&e))?;
     check_stop_counts(&o)?;
     Ok(Command::Serve(Box::new(o)))
@@ -182,21 +186,37 @@ fn check_stop_counts(o: &ServeOptions) -> Result<(), Usage> {
     Ok(())
 }
 
+/// A service that speaks only over a stream (HTTP, WebSocket) serves TCP
+/// alone when `--proto` is left out, and refuses a datagram socket.
+fn check_stream_only(service: &str, asked: Option<Protocols>) -> Result<(), Usage> {
+    if !builtin(service).is_some_and(|s| s.stream_only()) {
+        return Ok(());
+    }
+    match asked {
+        Some(Protocols::Udp | Protocols::Both) => Err(Usage(format!(
+            "--service {service} runs over a stream (TCP or a Unix stream socket) only: \
+             leave out --proto or use --proto tcp"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// The protocols to serve at `addr`. A Unix-domain address is one socket,
 /// stream or datagram, so `both` cannot be honoured there; left unsaid, it
 /// means stream, as the inet default would serve stream among others.
-fn protocols(addr: &str, asked: Option<Protocols>) -> Result<Protocols, Usage> {
+fn protocols(addr: &str, service: &str, asked: Option<Protocols>) -> Result<Protocols, Usage> {
     let unix = match Address::parse(addr).map_err(|e| Usage(format!("--addr: {e}")))? {
         Address::Unix(_) => true,
         Address::Inet(_) => false,
     };
+    let stream_only = builtin(service).is_some_and(|s| s.stream_only());
     match (unix, asked) {
         (true, Some(Protocols::Both)) => Err(Usage(format!(
             "--proto both: '{addr}' is one Unix-domain socket, stream or datagram: \
              use --proto tcp (stream) or --proto udp (datagram)"
         ))),
-        (true, None) => Ok(Protocols::Tcp),
-        (false, None) => Ok(Protocols::Both),
+        (false, None) if !stream_only => Ok(Protocols::Both),
+        (_, None) => Ok(Protocols::Tcp),
         (_, Some(p)) => Ok(p),
     }
 }

@@ -27,6 +27,9 @@ pub(crate) struct Deadlines {
     write_wait: Option<Duration>,
     whole: Option<(Instant, Duration)>,
     drain_until: Option<Instant>,
+    /// A deadline the service set on its own calls (an HTTP request head
+    /// must be complete in time), and what to call it when it fires.
+    service: Option<(Instant, &'static str)>,
     /// The minimum rate of output (always, with an idle timeout) and of
     /// input (when its floor is set).
     out: Option<MinRate>,
@@ -79,6 +82,7 @@ impl Deadlines {
             // A limit too large to add to the clock is no limit.
             whole: limits.max_conn_time.and_then(|t| started.checked_add(t).map(|at| (at, t))),
             drain_until: None,
+            service: None,
             // The credit is the idle timeout: without one, no rule.
             out: idle.map(|t| MinRate::new(limits.min_rate_out, t)),
             input: idle
@@ -92,6 +96,19 @@ impl Deadlines {
     /// Starts the drain: from now on, calls stop at `timeout` from now.
     pub fn drain(&mut self, timeout: Duration) {
         self.drain_until = Some(Instant::now().checked_add(timeout).unwrap_or_else(Instant::now));
+    }
+
+    /// Sets (or with `None` clears) the service's own deadline: every call
+    /// from now on waits only until `at`, and one that would wait longer
+    /// fails with `TimedOut` and the message `what`.
+    pub fn service_deadline(&mut self, deadline: Option<(Instant, &'static str)>) {
+        self.service = deadline;
+    }
+
+    /// Sets the minimum input rate (`rate` bytes per second, credit one
+    /// idle timeout, fresh; needs an idle timeout), or with 0 turns it off.
+    pub fn input_floor(&mut self, rate: u32) {
+        self.input = self.idle.filter(|_| rate > 0).map(|t| MinRate::new(rate, t));
     }
 
     /// True while a call's duration is being judged (it needs its end time).
@@ -119,10 +136,9 @@ impl Deadlines {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let limit = match (self.whole.map(|(at, _)| at), self.drain_until) {
-            (Some(a), Some(b)) => a.min(b),
-            (Some(a), None) | (None, Some(a)) => a,
-            (None, None) => return Ok(credit.and(per_call)),
+        let instants = [self.whole.map(|(at, _)| at), self.drain_until, self.service.map(|s| s.0)];
+        let Some(limit) = instants.into_iter().flatten().min() else {
+            return Ok(credit.and(per_call));
         };
         let left = limit.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -169,6 +185,8 @@ impl Deadlines {
         let now = Instant::now();
         let msg = if self.drain_until.is_some_and(|until| now >= until) {
             "drain time after the reply ended".to_string()
+        } else if let Some((_, what)) = self.service.filter(|(at, _)| now >= *at) {
+            what.to_string()
         } else {
             match (self.whole, &self.verdict, self.idle) {
                 (Some((at, total)), _, _) if now >= at => {

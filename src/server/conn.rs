@@ -37,6 +37,7 @@ pub struct Conn<'a> {
     peer: Endpoint,
     worker: usize,
     observer: Option<&'a dyn Observer>,
+    limits: &'a Limits,
     deadlines: Deadlines,
     peer_closed: bool,
     write_shut: bool,
@@ -52,7 +53,7 @@ impl<'a> Conn<'a> {
         peer: Endpoint,
         worker: usize,
         observer: Option<&'a dyn Observer>,
-        limits: &Limits,
+        limits: &'a Limits,
     ) -> Self {
         Conn {
             stream,
@@ -60,6 +61,7 @@ impl<'a> Conn<'a> {
             peer,
             worker,
             observer,
+            limits,
             deadlines: Deadlines::new(limits, session.started),
             peer_closed: false,
             write_shut: false,
@@ -97,6 +99,29 @@ impl<'a> Conn<'a> {
     /// half-closed) and nothing more will arrive.
     pub fn peer_closed(&self) -> bool {
         self.peer_closed
+    }
+
+    /// The server's limits (`--idle-timeout`, `--header-timeout`, ...), for
+    /// a service that applies its own.
+    pub fn limits(&self) -> &Limits {
+        self.limits
+    }
+
+    /// Sets a deadline of the service's own on every later `read()` and
+    /// `write()`: none waits past `at`, and one that would fails with
+    /// `TimedOut` and the message `what` (which the trace shows). `None`
+    /// clears it. The server's own limits keep applying too.
+    pub fn set_deadline(&mut self, at: Option<Instant>, what: &'static str) {
+        self.deadlines.service_deadline(at.map(|at| (at, what)));
+    }
+
+    /// Sets the minimum rate at which the client must send while the
+    /// worker waits in `read()`, in bytes per second (0 = none), as
+    /// `--min-rate-in` does for the whole connection: for a service that
+    /// knows bulk input is due (a request body) and wants a trickle cut.
+    /// Starts with a full credit of one idle timeout; needs one.
+    pub fn set_min_rate_in(&mut self, rate: u32) {
+        self.deadlines.input_floor(rate);
     }
 
     /// The underlying socket, for options such as `set_nodelay`. Reads and

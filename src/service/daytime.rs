@@ -30,7 +30,7 @@ const MONTHS: [&str; 12] = [
 /// Converts days since 1970-01-01 to a (year, month 1-12, day 1-31) date in
 /// the proleptic Gregorian calendar. Counts in 400-year eras (146,097 days)
 /// with years starting on 1 March, so the leap day falls at a year's end.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468; // days from 0000-03-01 to 1970-01-01
     let era = z.div_euclid(146_097);
     let day_of_era = z.rem_euclid(146_097);

@@ -21,8 +21,10 @@ mod daytime;
 mod discard;
 mod echo;
 mod hello;
+pub mod http;
 mod length;
 mod time;
+pub mod websocket;
 
 pub use chargen::{chargen_pattern, Chargen, CHARGEN_UDP_LEN};
 pub use daytime::{daytime_line, Daytime};
@@ -55,6 +57,12 @@ pub trait Service: Send + Sync + 'static {
     /// unread, so replies arrive).
     fn serve_stream(&self, conn: &mut Conn<'_>) -> io::Result<()>;
 
+    /// True for a service that has no datagram form (HTTP, WebSocket): the
+    /// command line then serves it over a stream socket only.
+    fn stream_only(&self) -> bool {
+        false
+    }
+
     /// Answers one datagram (UDP or Unix-domain): fill `reply` (empty on
     /// entry) and say whether to send it. The default answers nothing.
     fn serve_datagram(&self, request: &[u8], peer: &Endpoint, reply: &mut Vec<u8>) -> Reply {
@@ -69,7 +77,7 @@ pub type Make = fn() -> Arc<dyn Service>;
 /// The built-in services, the one table: a name as `--service` takes it,
 /// and how to make the service. `--service`, [`builtin`] and [`SERVICE_NAMES`]
 /// all read it.
-pub const SERVICES: [(&str, Make); 7] = [
+pub const SERVICES: [(&str, Make); 8] = [
     ("echo", || Arc::new(Echo)),
     ("discard", || Arc::new(Discard)),
     ("chargen", || Arc::new(Chargen::new())),
@@ -77,6 +85,7 @@ pub const SERVICES: [(&str, Make); 7] = [
     ("time", || Arc::new(Time)),
     ("hello", || Arc::new(Hello)),
     ("length", || Arc::new(Length)),
+    ("http", || Arc::new(http::Http)),
 ];
 
 /// The names in [`SERVICES`], in its order.
