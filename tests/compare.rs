@@ -547,3 +547,30 @@ fn http_responses_other_than_200_are_errors() {
         r.errors
     );
 }
+
+#[test]
+fn the_http_service_answers_every_http_workload_with_200s() {
+    let server = format!(
+        "sockref-http={} serve --service http --proto tcp --addr 127.0.0.1:{{port}} --workers {{workers}}",
+        bin()
+    );
+    for workload in [
+        &["--mode", "http"][..],
+        &["--mode", "http", "--pipeline", "8"],
+        &["--mode", "http-close"],
+    ] {
+        let json = temp(&format!("http-{}.jsonl", workload.len()));
+        let mut args = workload.to_vec();
+        let path = json.to_str().unwrap_or_default().to_string();
+        args.extend(["--rounds", "1", "--json", &path, &server]);
+        let out = compare(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{workload:?}: {stderr}");
+        let line = std::fs::read_to_string(&json).unwrap_or_default();
+        assert!(parses_as_one_object(line.trim()), "{line}");
+        assert!(field(&line, "requests") > 0.0, "{workload:?}: {line}");
+        assert_eq!(field(&line, "errors"), 0.0, "{workload:?}: {line}");
+        assert_all_gone(&started_pids(&stderr));
+        let _ = std::fs::remove_file(json);
+    }
+}
