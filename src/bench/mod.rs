@@ -37,11 +37,15 @@
 //!
 //! The files, one concern each: [`options`] (what to run, and what is
 //! refused), `workloads` (the echo client loops), [`http`] (the HTTP
-//! ones), `sockets` (connecting and
-//! reading back, every wait bounded), `sync` (the shared clock, budget and
-//! starting gate), `tally` (one thread's counts), `cpu` (`/proc` clocks),
-//! [`report`] and [`histogram`]. This file is the run itself: resolve,
-//! open, warm up, measure, report.
+//! ones), `sockets` (connecting and reading back, every wait bounded),
+//! `sync` (the shared clock, budget and starting gate), `tally` (one
+//! thread's counts), `cpu` (`/proc` clocks), [`report`] and [`histogram`].
+//! This file is the run itself: resolve, open, warm up, measure, report.
+//!
+//! `sockref compare` is built on it: [`compare`] (the rounds and the
+//! records), [`launch`] (starting, probing and stopping a server process),
+//! [`summary`] (medians, spread, ratios, the Markdown table) and [`chart`]
+//! (the SVG).
 //!
 //! What it does not do: open-loop (fixed arrival rate) load. Each connection
 //! or thread has one request in flight, so latencies include queueing behind

@@ -8,7 +8,7 @@ use crate::net::Address;
 
 /// The help text of `sockref bench`.
 pub const BENCH_HELP: &str = "\
-sockref bench: a load generator for any echo server (TCP or UDP), std only
+sockref bench: a load generator for any echo server (TCP or UDP) or HTTP/1.1 server, std only
 
 USAGE:
     sockref bench ADDR [OPTIONS]
