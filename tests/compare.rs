@@ -399,9 +399,24 @@ fn a_killed_comparison_leaves_no_server_behind() {
         format!("/proc/{pid}")
     )
     .is_ok()));
+    let compare_pid = child.id();
     let _ = child.kill();
     let _ = child.wait();
     assert_all_gone(&pids);
+    // The server's log file goes with it.
+    let log_prefix = format!("sockref-compare-{compare_pid}-");
+    let left = || {
+        std::fs::read_dir(std::env::temp_dir())
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().starts_with(&log_prefix))
+            })
+            .unwrap_or(false)
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || !left()),
+        "{log_prefix}* left behind"
+    );
     let mut rest = String::new();
     let _ = stderr.read_to_string(&mut rest);
 }

@@ -48,11 +48,12 @@ pub enum Probe {
     Http,
 }
 
-/// The reaper, a POSIX shell script: `$1` is the server's PID. It waits
-/// for end of file on stdin, which comes when the comparison closes the
-/// pipe or dies; a normal stop kills the reaper first.
+/// The reaper, a POSIX shell script: `$1` is the server's PID, `$2` its
+/// log file. It waits for end of file on stdin, which comes when the
+/// comparison closes the pipe or dies; a normal stop kills the reaper first.
 const REAPER: &str = r#"trap '' INT HUP
 read -r _
+rm -f "$2"
 kill -TERM "$1" 2>/dev/null || exit 0
 n=0
 while kill -0 "$1" 2>/dev/null; do
@@ -177,6 +178,7 @@ impl Launched {
         // server inherits it), so it closes exactly when this process does.
         let reaper = Command::new("sh")
             .args(["-c", REAPER, "sockref-reaper", &launched.pid().to_string()])
+            .arg(&launched.log)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
