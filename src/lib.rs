@@ -106,7 +106,7 @@
 //! | [`trace`] | events named after the C calls, text and JSON sinks, a one-line `emit!` |
 //! | [`net`] | addresses (`host:port`, `unix:PATH`), `getaddrinfo()`, error kinds, durations |
 //! | [`limits`] | every bound, with its default and why |
-//! | [`cli`], [`client`], [`mod@bench`] | the command line, the textbook client, the load generator; each a folder split by concern |
+//! | [`cli`], [`client`], [`mod@bench`] | the command line, the textbook client, the load generator and `sockref compare` (bench::compare); each a folder split by concern |
 //! | [`diagram`] | `sockref diagram`: a `--trace=json` run drawn as the textbook's two-column figure (text, Mermaid, SVG) |
 //! | [`labs`] | handlers of your own beside the C they replace (doc tests) |
 //!

@@ -43,6 +43,7 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        Ok(Command::Compare(opts)) => compare(&opts),
         Err(usage) => {
             eprintln!("sockref: {usage}");
             ExitCode::from(2)
@@ -103,6 +104,32 @@ fn run_client(opts: &ClientOptions) -> Result<(), sockref::Error> {
     let trace = opts.trace.map(|format| TraceWriter::new(format, io::stderr()));
     let observer = trace.as_ref().map(|t| t as &dyn Observer);
     client::run(opts, io::stdin(), io::stdout(), observer)
+}
+
+/// Runs a comparison and prints its table: exit 1 if a server did not
+/// start (every server started is stopped first) or a run had no
+/// successful request, 0 otherwise.
+fn compare(opts: &sockref::bench::compare::CompareOptions) -> ExitCode {
+    match sockref::bench::compare::run(opts, &mut io::stderr()) {
+        Ok(done) => {
+            let _ = write!(io::stdout(), "{}", done.markdown(opts.bench.mode));
+            let empty: Vec<String> = done
+                .runs
+                .iter()
+                .filter(|r| r.report.requests == 0)
+                .map(|r| format!("{} (run {})", done.names[r.server], r.run))
+                .collect();
+            if empty.is_empty() {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("sockref: compare: no request succeeded in: {}", empty.join(", "));
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("sockref: compare: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// Runs one load test and prints its report: exit 1 when nothing got

@@ -1,12 +1,14 @@
 //! `sockref bench`: a load generator for any echo server, std only.
 //!
-//! Four workloads, each the textbook client's life in a loop:
+//! Six workloads, each the textbook client's life in a loop:
 //!
 //! ```text
 //! pingpong  connect() once; then write() SIZE bytes, read() them back, ... (N connections)
 //! churn     connect() -> write() -> read() -> close(), again and again
 //! udp       sendto() SIZE bytes -> recvfrom() the echo, with a timeout (loss counted)
 //! idle      connect() N times, one small echo each, then hold them (memory tests)
+//! http      connect() N times, then GET /plaintext, DEPTH at a time, on each ([`http`])
+//! http-close connect() -> GET /plaintext (Connection: close) -> read the 200 -> close()
 //! ```
 //!
 //! Every echoed byte is compared with what was sent (a different payload each
@@ -34,11 +36,16 @@
 //! it blocks while the server's listen backlog is full.
 //!
 //! The files, one concern each: [`options`] (what to run, and what is
-//! refused), `workloads` (the four client loops), `sockets` (connecting and
-//! reading back, every wait bounded), `sync` (the shared clock, budget and
-//! starting gate), `tally` (one thread's counts), `cpu` (`/proc` clocks),
-//! [`report`] and [`histogram`]. This file is the run itself: resolve,
-//! open, warm up, measure, report.
+//! refused), `workloads` (the echo client loops), [`http`] (the HTTP
+//! ones), `sockets` (connecting and reading back, every wait bounded),
+//! `sync` (the shared clock, budget and starting gate), `tally` (one
+//! thread's counts), `cpu` (`/proc` clocks), [`report`] and [`histogram`].
+//! This file is the run itself: resolve, open, warm up, measure, report.
+//!
+//! `sockref compare` is built on it: [`compare`] (the rounds and the
+//! records), [`launch`] (starting, probing and stopping a server process),
+//! [`summary`] (medians, spread, ratios, the Markdown table) and [`chart`]
+//! (the SVG).
 //!
 //! What it does not do: open-loop (fixed arrival rate) load. Each connection
 //! or thread has one request in flight, so latencies include queueing behind
@@ -47,9 +54,14 @@
 //! connections and then reads them in turn, so one latency includes serving
 //! the thread's other connections' echoes (lockstep rounds).
 
+pub mod chart;
+pub mod compare;
 pub mod histogram;
+pub mod http;
+pub mod launch;
 pub mod options;
 pub mod report;
+pub mod summary;
 
 mod cpu;
 mod sockets;
@@ -65,7 +77,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 pub use histogram::Histogram;
-pub use options::{BenchOptions, Mode, Stop, MAX_SIZE};
+pub use options::{BenchOptions, Mode, Stop, MAX_PIPELINE, MAX_SIZE};
 pub use report::Report;
 pub use tally::ErrorCounts;
 
@@ -280,7 +292,8 @@ fn report(
     Report {
         mode: opts.mode,
         addr: shared.addr.clone(),
-        conns: if matches!(opts.mode, Mode::Pingpong | Mode::Idle) { opts.conns } else { 0 },
+        conns: if opts.mode.holds_connections() { opts.conns } else { 0 },
+        pipeline: opts.pipeline,
         threads: opts.threads,
         size: opts.size,
         elapsed: end.saturating_duration_since(clock.measure_from),

@@ -23,6 +23,11 @@ pub enum Mode {
     Udp,
     /// Open connections, echo once on each, hold them for the duration.
     Idle,
+    /// HTTP/1.1 keep-alive: persistent connections, `GET /plaintext` and
+    /// its 200 response, [`BenchOptions::pipeline`] requests at a time.
+    Http,
+    /// HTTP/1.1, a new connection per request (`Connection: close`).
+    HttpClose,
 }
 
 impl Mode {
@@ -33,7 +38,24 @@ impl Mode {
             Mode::Churn => "churn",
             Mode::Udp => "udp",
             Mode::Idle => "idle",
+            Mode::Http => "http",
+            Mode::HttpClose => "http-close",
         }
+    }
+
+    /// Every mode, in the order `--help` lists them.
+    pub const ALL: [Mode; 6] =
+        [Mode::Pingpong, Mode::Churn, Mode::Udp, Mode::Idle, Mode::Http, Mode::HttpClose];
+
+    /// The mode called `name` on the command line.
+    pub fn from_name(name: &str) -> Option<Mode> {
+        Mode::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// Whether the run keeps `--conns` connections open (the others open
+    /// one per request, or use datagrams).
+    pub fn holds_connections(self) -> bool {
+        matches!(self, Mode::Pingpong | Mode::Idle | Mode::Http)
     }
 }
 
@@ -59,8 +81,11 @@ pub struct BenchOptions {
     pub conns: usize,
     /// Client threads.
     pub threads: usize,
-    /// Payload bytes per request.
+    /// Payload bytes per request (echo modes; HTTP requests are fixed).
     pub size: usize,
+    /// HTTP keep-alive: requests written at once on each connection before
+    /// their responses are read (1 = no pipelining).
+    pub pipeline: usize,
     /// When to stop.
     pub stop: Stop,
     /// Traffic before measuring starts (connections are opened first).
@@ -86,6 +111,7 @@ impl Default for BenchOptions {
             conns: 10,
             threads: 2,
             size: 64,
+            pipeline: 1,
             stop: Stop::Duration(Duration::from_secs(5)),
             warmup: Duration::from_secs(1),
             timeout: Duration::from_secs(2),
@@ -101,6 +127,9 @@ impl Default for BenchOptions {
 /// Linux defaults that autotune to several MiB on loopback.
 pub const MAX_SIZE: usize = 1 << 20;
 
+/// Deepest `--pipeline`: TechEmpower's plaintext test uses 16.
+pub const MAX_PIPELINE: usize = 1024;
+
 /// Longest duration a flag takes (a year): far beyond any benchmark, and
 /// `Instant + Duration` cannot overflow (it would panic) below it.
 const MAX_SECONDS: f64 = 31_536_000.0;
@@ -114,6 +143,13 @@ impl BenchOptions {
         in_range("--conns", self.conns, 1, 100_000)?;
         in_range("--threads", self.threads, 1, 1024)?;
         in_range("--size", self.size, 1, MAX_SIZE)?;
+        in_range("--pipeline", self.pipeline, 1, MAX_PIPELINE)?;
+        if self.pipeline > 1 && self.mode != Mode::Http {
+            return Err(format!(
+                "--pipeline: only the http mode pipelines requests, not {}",
+                self.mode.name()
+            ));
+        }
         if let Stop::Requests(n) = self.stop {
             in_range("--requests", n, 1, u64::MAX)?;
         }
@@ -235,6 +271,8 @@ mod tests {
         assert!(refused(BenchOptions { size: MAX_SIZE + 1, ..d() }).starts_with("--size"));
         assert!(refused(BenchOptions { stop: Stop::Requests(0), ..d() }).starts_with("--requests"));
         assert!(refused(BenchOptions { server_pid: Some(0), ..d() }).starts_with("--server-pid"));
+        assert!(refused(BenchOptions { pipeline: 16, ..d() }).contains("only the http mode"));
+        assert_eq!(BenchOptions { pipeline: 16, mode: Mode::Http, ..d() }.validate(), Ok(()));
         assert_eq!(
             refused(BenchOptions { timeout: Duration::ZERO, ..d() }),
             "--timeout: must be more than 0 seconds"

@@ -23,6 +23,8 @@ pub struct Report {
     pub conns: usize,
     /// Client threads.
     pub threads: usize,
+    /// HTTP keep-alive: requests in flight per connection.
+    pub pipeline: usize,
     /// Payload bytes per request.
     pub size: usize,
     /// Measured time: from the end of the warm-up to the last thread's end
@@ -94,7 +96,7 @@ impl Report {
 
     fn unit(&self) -> &'static str {
         match self.mode {
-            Mode::Pingpong => "req/s",
+            Mode::Pingpong | Mode::Http | Mode::HttpClose => "req/s",
             Mode::Churn => "conn/s",
             Mode::Udp => "dgram/s",
             Mode::Idle => "conn",
@@ -127,13 +129,31 @@ impl Report {
         if self.conns > 0 {
             let _ = write!(s, "  conns={}", self.conns);
         }
-        let _ = writeln!(s, "  threads={}  size={} B", self.threads, self.size);
+        match self.mode {
+            Mode::Http => {
+                let _ = writeln!(s, "  threads={}  pipeline={}", self.threads, self.pipeline);
+            }
+            Mode::HttpClose => {
+                let _ = writeln!(s, "  threads={}", self.threads);
+            }
+            _ => {
+                let _ = writeln!(s, "  threads={}  size={} B", self.threads, self.size);
+            }
+        }
         let secs = self.elapsed.as_secs_f64();
         if self.mode == Mode::Idle {
             let _ = writeln!(
                 s,
                 "  held         {} of {} connections for {secs:.2} s",
                 self.held, self.conns
+            );
+        } else if matches!(self.mode, Mode::Http | Mode::HttpClose) {
+            let _ = writeln!(
+                s,
+                "  requests     {} in {secs:.2} s   {:.0} {}",
+                self.requests,
+                self.rate(),
+                self.unit()
             );
         } else {
             let _ = writeln!(
@@ -206,6 +226,9 @@ impl Report {
         }
         if self.mode == Mode::Udp {
             let _ = write!(s, ",\"stale\":{}", self.stale);
+        }
+        if self.mode == Mode::Http {
+            let _ = write!(s, ",\"pipeline\":{}", self.pipeline);
         }
         for (name, v) in self.percentiles() {
             let key = name.replace('.', "");

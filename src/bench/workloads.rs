@@ -1,4 +1,4 @@
-//! The four workloads, each the textbook client's life in a loop, as one
+//! The workloads, each the textbook client's life in a loop, as one
 //! client thread runs it: [`client`] sets up (connects, or binds), checks
 //! in at the starting gate, and drives its mode until the run stops.
 
@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::http;
 use super::sockets::{bound, connect, read_echo, still_open, ClientDatagram};
 use super::sync::{Arrival, Gate, Shared};
 use super::tally::{kind, ThreadResult};
@@ -52,6 +53,15 @@ pub(super) fn client(t: usize, conns: usize, shared: &Shared, gate: &Gate) -> Th
         Mode::Churn => {
             ready.arrive();
             churn(t, shared, &mut r);
+        }
+        Mode::Http => {
+            let socks = open(conns, shared, &mut r);
+            ready.arrive();
+            http::keep_alive(socks, shared, &mut r);
+        }
+        Mode::HttpClose => {
+            ready.arrive();
+            http::close_each(shared, &mut r);
         }
         Mode::Udp => {
             let sock = ClientDatagram::open(shared);

@@ -3,12 +3,12 @@
 //! What it does not do: run anything; `bench::run` does.
 
 use super::{choice, number, seconds, Args, Command, Usage};
-use crate::bench::{BenchOptions, Mode, Stop, MAX_SIZE};
+use crate::bench::{BenchOptions, Mode, Stop, MAX_PIPELINE, MAX_SIZE};
 use crate::net::Address;
 
 /// The help text of `sockref bench`.
 pub const BENCH_HELP: &str = "\
-sockref bench: a load generator for any echo server (TCP or UDP), std only
+sockref bench: a load generator for any echo server (TCP or UDP) or HTTP/1.1 server, std only
 
 USAGE:
     sockref bench ADDR [OPTIONS]
@@ -22,13 +22,19 @@ MODES (--mode):
                (--conns unused)
     idle       open N connections, one echo each, hold them for --duration (no warm-up);
                report how many held
+    http       N keep-alive HTTP/1.1 connections over T threads; each round writes --pipeline
+               requests 'GET /plaintext' on every connection, then reads every response (200 with
+               Content-Length, else counted as status or malformed)
+    http-close per request: connect -> GET /plaintext with Connection: close -> read the 200 ->
+               close, on T threads (--conns unused)
 
 OPTIONS:
-    --mode MODE            pingpong | churn | udp | idle                       [pingpong]
+    --mode MODE            pingpong | churn | udp | idle | http | http-close   [pingpong]
     --proto P              tcp | udp (udp = --mode udp; other modes are tcp)   [tcp]
     --conns N              connections (pingpong, idle; churn and udp: unused) [10]
     --threads T            client threads                                      [min(conns, 2)]
-    --size BYTES           payload per request (udp: 8 to 65507)               [64]
+    --size BYTES           payload per request (udp: 8 to 65507; http: unused) [64]
+    --pipeline N           http: requests written at once per connection (1..=1024) [1]
     --duration SECS        measured time, more than 0 (idle: hold time, 0 ok)  [5]
     --requests N           stop after N measured requests instead of a duration
                            (not idle)
@@ -63,28 +69,72 @@ address did not resolve, 2 usage error.
 ";
 
 pub(super) fn parse_bench(args: Vec<String>) -> Result<Command, Usage> {
-    let mut o = BenchOptions::default();
+    let mut w = Workload::new(BenchOptions::default());
     let mut args = Args::new(args);
-    // --mode and --proto are checked against each other once both are known.
-    let (mut addr, mut threads, mut mode, mut proto) = (None, None, None, None);
+    let mut addr = None;
     while let Some((flag, inline)) = args.next_arg() {
         let f = flag.as_str();
         match f {
             "--help" | "-h" => return Ok(Command::Help(BENCH_HELP)),
-            "--mode" => {
-                mode = Some(
-                    match choice(f, &args.value(f, inline)?, &["pingpong", "churn", "udp", "idle"])?
-                    {
-                        "pingpong" => Mode::Pingpong,
-                        "churn" => Mode::Churn,
-                        "udp" => Mode::Udp,
-                        _ => Mode::Idle,
-                    },
-                )
+            "--server-pid" => {
+                w.o.server_pid = Some(number(f, &args.value(f, inline)?, 1, u32::MAX)?)
             }
-            "--proto" => proto = Some(choice(f, &args.value(f, inline)?, &["tcp", "udp"])?),
+            "--json" => w.o.json = true,
+            "--quiet" | "-q" => w.o.progress = false,
+            "--compare" => {
+                return Err(Usage(
+                    "bench runs against one ADDR; to start and compare servers use \
+                     'sockref compare NAME=COMMAND ...' (see sockref compare --help)"
+                        .into(),
+                ))
+            }
+            _ if w.flag(f, inline.clone(), &mut args)? => {}
+            _ if !f.starts_with('-') && addr.is_none() => addr = Some(flag),
+            _ if !f.starts_with('-') => {
+                return Err(Usage(format!(
+                    "unexpected argument '{flag}': bench takes one ADDR (see sockref bench --help)"
+                )))
+            }
+            _ => return Err(Usage(format!("unknown option '{flag}' (see sockref bench --help)"))),
+        }
+    }
+    let mut o = w.finish()?;
+    o.addr =
+        addr.ok_or_else(|| Usage("bench needs the server's ADDR, e.g. 127.0.0.1:4000".into()))?;
+    check_addr(&o.addr)?;
+    Ok(Command::Bench(Box::new(o)))
+}
+
+/// The flags that say what load to run, shared by `bench` and `compare`.
+/// `--mode` and `--proto` are checked against each other, and `--threads`
+/// defaulted, once all flags are known ([`Workload::finish`]).
+pub(super) struct Workload {
+    pub(super) o: BenchOptions,
+    threads: Option<usize>,
+    mode: Option<Mode>,
+    proto: Option<&'static str>,
+}
+
+impl Workload {
+    pub(super) fn new(o: BenchOptions) -> Self {
+        Workload { o, threads: None, mode: None, proto: None }
+    }
+
+    /// Takes `f` if it is a workload flag (and its value); `Ok(false)` if
+    /// it is not one.
+    pub(super) fn flag(
+        &mut self,
+        f: &str,
+        inline: Option<String>,
+        args: &mut Args,
+    ) -> Result<bool, Usage> {
+        let o = &mut self.o;
+        match f {
+            "--mode" => self.mode = Some(mode_flag(f, &args.value(f, inline)?)?),
+            "--pipeline" => o.pipeline = number(f, &args.value(f, inline)?, 1, MAX_PIPELINE)?,
+            "--proto" => self.proto = Some(choice(f, &args.value(f, inline)?, &["tcp", "udp"])?),
             "--conns" => o.conns = number(f, &args.value(f, inline)?, 1, 100_000)?,
-            "--threads" => threads = Some(number(f, &args.value(f, inline)?, 1, 1024)?),
+            "--threads" => self.threads = Some(number(f, &args.value(f, inline)?, 1, 1024)?),
             "--size" => o.size = number(f, &args.value(f, inline)?, 1, MAX_SIZE)?,
             "--duration" => {
                 let d = seconds(f, &args.value(f, inline)?, false)?.unwrap_or_default();
@@ -99,42 +149,49 @@ pub(super) fn parse_bench(args: Vec<String>) -> Result<Command, Usage> {
             "--timeout" => {
                 o.timeout = seconds(f, &args.value(f, inline)?, false)?.unwrap_or_default()
             }
-            "--server-pid" => o.server_pid = Some(number(f, &args.value(f, inline)?, 1, u32::MAX)?),
-            "--json" => o.json = true,
-            "--quiet" | "-q" => o.progress = false,
-            _ if !f.starts_with('-') && addr.is_none() => addr = Some(flag),
-            _ if !f.starts_with('-') => {
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The options, checked: `--proto udp` is a short way to say
+    /// `--mode udp`; any other pairing is a contradiction, refused rather
+    /// than silently resolved one way.
+    pub(super) fn finish(self) -> Result<BenchOptions, Usage> {
+        let mut o = self.o;
+        o.mode = match (self.mode, self.proto) {
+            (Some(m), Some(p)) if (m == Mode::Udp) != (p == "udp") => {
                 return Err(Usage(format!(
-                    "unexpected argument '{flag}': bench takes one ADDR (see sockref bench --help)"
+                    "--mode {} and --proto {p} contradict each other",
+                    m.name()
                 )))
             }
-            _ => return Err(Usage(format!("unknown option '{flag}' (see sockref bench --help)"))),
-        }
+            (Some(m), _) => m,
+            (None, Some("udp")) => Mode::Udp,
+            (None, _) => Mode::Pingpong,
+        };
+        default_threads(&mut o, self.threads);
+        // The rules between options live with the options (bench::options).
+        o.validate().map_err(Usage)?;
+        Ok(o)
     }
-    o.addr =
-        addr.ok_or_else(|| Usage("bench needs the server's ADDR, e.g. 127.0.0.1:4000".into()))?;
-    check_addr(&o.addr)?;
-    // --proto udp is a short way to say --mode udp; any other pairing is a
-    // contradiction, refused rather than silently resolved one way.
-    o.mode = match (mode, proto) {
-        (Some(m), Some(p)) if (m == Mode::Udp) != (p == "udp") => {
-            return Err(Usage(format!("--mode {} and --proto {p} contradict each other", m.name())))
-        }
-        (Some(m), _) => m,
-        (None, Some("udp")) => Mode::Udp,
-        (None, _) => Mode::Pingpong,
-    };
-    // One thread per connection at most: more would have nothing to do.
-    o.threads = threads.unwrap_or(match o.mode {
-        Mode::Pingpong | Mode::Idle => o.conns.min(2),
-        Mode::Churn | Mode::Udp => 2,
-    });
-    if matches!(o.mode, Mode::Pingpong | Mode::Idle) {
+}
+
+/// The `--mode` value: one of [`Mode::ALL`] by name.
+pub(super) fn mode_flag(flag: &str, value: &str) -> Result<Mode, Usage> {
+    let names = Mode::ALL.map(Mode::name);
+    let name = choice(flag, value, &names)?;
+    Mode::from_name(name).ok_or_else(|| Usage(format!("{flag}: unknown mode '{value}'")))
+}
+
+/// Sets `--threads`, given or by default: two, but never more threads
+/// than connections where the mode holds connections (more would have
+/// nothing to do).
+pub(super) fn default_threads(o: &mut BenchOptions, given: Option<usize>) {
+    o.threads = given.unwrap_or(2);
+    if o.mode.holds_connections() {
         o.threads = o.threads.min(o.conns);
     }
-    // The rules between options live with the options (bench::options).
-    o.validate().map_err(Usage)?;
-    Ok(Command::Bench(Box::new(o)))
 }
 
 /// Refuses what is not an address at all (exit 2) without resolving it: a

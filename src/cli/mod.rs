@@ -9,13 +9,14 @@
 //! exit status 2. What this module does not do: start anything. `main.rs`
 //! turns the parsed [`Command`] into a running server.
 //!
-//! One file per subcommand: `serve`, `client`, `bench`, `diagram`; this one holds what
+//! One file per subcommand: `serve`, `client`, `bench`, `diagram`, `compare`; this one holds what
 //! they share (the argument walker and the value parsers) and the top-level
 //! help, which is also serve's (serve is the default command).
 
 use std::fmt;
 use std::time::Duration;
 
+use crate::bench::compare::CompareOptions;
 use crate::bench::BenchOptions;
 use crate::client::ClientOptions;
 use crate::diagram::DiagramOptions;
@@ -23,11 +24,13 @@ use crate::trace::TraceFormat;
 
 mod bench;
 mod client;
+mod compare;
 mod diagram;
 mod serve;
 
 pub use bench::BENCH_HELP;
 pub use client::CLIENT_HELP;
+pub use compare::COMPARE_HELP;
 pub use diagram::DIAGRAM_HELP;
 pub use serve::ServeOptions;
 
@@ -52,6 +55,8 @@ pub enum Command {
     Bench(Box<BenchOptions>),
     /// Draw a traced run as a sequence diagram.
     Diagram(Box<DiagramOptions>),
+    /// Start servers and compare them under the same load.
+    Compare(Box<CompareOptions>),
     /// Print this help text and exit 0.
     Help(&'static str),
     /// Print the version and exit 0.
@@ -66,10 +71,13 @@ USAGE:
     sockref [serve] [OPTIONS]      run the server (no arguments: echo on 127.0.0.1:4000, TCP+UDP)
     sockref client ADDR [OPTIONS] [MESSAGE]
                                    the textbook client (sockref client --help)
-    sockref bench ADDR [OPTIONS]   load-test any echo server (see sockref bench --help)
+    sockref bench ADDR [OPTIONS]   load-test any echo or HTTP server (see sockref bench --help)
     sockref diagram SERVER.jsonl [--client CLIENT.jsonl] [--format text|mermaid|svg] [-o FILE]
                                    draw a --trace=json run as the textbook's figure
                                    (see sockref diagram --help)
+    sockref compare NAME=COMMAND ... [OPTIONS]
+                                   start servers and compare them under the same load,
+                                   interleaved (see sockref compare --help)
     sockref --help | --version
 
 SERVE OPTIONS:
@@ -220,9 +228,13 @@ pub fn parse(args: Vec<String>) -> Result<Command, Usage> {
             rest.remove(0);
             return diagram::parse_diagram(rest);
         }
+        Some("compare") => {
+            rest.remove(0);
+            return compare::parse_compare(rest);
+        }
         Some(other) if !other.starts_with('-') => {
             return Err(Usage(format!(
-            "unknown command '{other}' (choose one of: serve, client, bench, diagram; see sockref --help)"
+            "unknown command '{other}' (choose one of: serve, client, bench, diagram, compare; see sockref --help)"
         )))
         }
         _ => {}
