@@ -78,11 +78,16 @@ pub const HTTP_MAX_FIELDS: usize = 100;
 /// input and as much output.
 pub const HTTP_MAX_BODY: usize = 1 << 20;
 
-/// HTTP and WebSocket services: each connection's input buffer, allocated
-/// once per connection. A whole request head fits (request line + header
-/// section + CRLFs, about 24 KiB), and a pipelined batch is read in one
-/// `read()`. Pages the kernel never fills are never touched.
+/// HTTP and WebSocket services: the most each connection's input buffer
+/// grows to. A whole request head fits (request line + header section +
+/// CRLFs, about 24 KiB), so a head never needs more.
 pub const HTTP_INPUT_BUF: usize = 32 * 1024;
+
+/// HTTP and WebSocket services: the input buffer a connection starts with,
+/// doubled (up to [`HTTP_INPUT_BUF`]) only when unparsed input fills it.
+/// A browser's head (under 1 KiB) or a pipelined batch of 16 benchmark
+/// requests (about 1.3 KiB) fits in one `read()`.
+pub const HTTP_INPUT_FIRST: usize = 4 * 1024;
 
 /// What the server does with a new client when every worker is busy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

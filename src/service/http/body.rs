@@ -35,12 +35,13 @@ pub struct Input {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    max: usize,
 }
 
 impl Input {
-    /// An empty buffer of `size` bytes.
-    pub fn new(size: usize) -> Input {
-        Input { buf: vec![0; size], start: 0, end: 0 }
+    /// An empty buffer that starts at `first` bytes and may grow to `max`.
+    pub fn new(first: usize, max: usize) -> Input {
+        Input { buf: vec![0; first.min(max)], start: 0, end: 0, max }
     }
 
     /// The bytes read and not yet used.
@@ -55,8 +56,9 @@ impl Input {
     }
 
     /// One `read()` into the free space, after moving the unused bytes to
-    /// the front. `Ok(0)` at end of file. The callers' limits keep what is
-    /// unused smaller than the buffer; if it were not, this would be an
+    /// the front, and doubling the buffer (up to its most) if they fill it.
+    /// `Ok(0)` at end of file. The callers' limits keep what is unused
+    /// smaller than the largest buffer; if it were not, this would be an
     /// error, not a bigger buffer.
     pub fn fill(&mut self, conn: &mut Conn<'_>) -> io::Result<usize> {
         if self.start > 0 {
@@ -65,7 +67,10 @@ impl Input {
             self.start = 0;
         }
         if self.end == self.buf.len() {
-            return Err(io::Error::other("input buffer full"));
+            if self.buf.len() >= self.max {
+                return Err(io::Error::other("input buffer full"));
+            }
+            self.buf.resize((self.buf.len() * 2).min(self.max), 0);
         }
         let n = conn.read(&mut self.buf[self.end..])?;
         self.end += n;

@@ -27,7 +27,7 @@ use std::io::{self, Write};
 use std::time::Instant;
 
 use super::Service;
-use crate::limits::HTTP_INPUT_BUF;
+use crate::limits::{HTTP_INPUT_BUF, HTTP_INPUT_FIRST};
 use crate::net::Outcome;
 use crate::server::Conn;
 
@@ -92,7 +92,7 @@ pub(crate) enum Next {
 impl Wire {
     pub(crate) fn new() -> Wire {
         Wire {
-            input: Input::new(HTTP_INPUT_BUF),
+            input: Input::new(HTTP_INPUT_FIRST, HTTP_INPUT_BUF),
             out: Vec::new(),
             fields: Vec::new(),
             body: Vec::new(),
