@@ -576,3 +576,43 @@ fn http_is_stream_only() {
         );
     }
 }
+
+/// The calls the trace shows for connection `conn`, by name, up to its close.
+fn calls_of(p: &mut Proc, conn: u32) -> Vec<String> {
+    let tag = format!(" conn={conn} ");
+    let mut calls = Vec::new();
+    while let Some(line) = p.next_line() {
+        if !line.contains(&tag) {
+            continue;
+        }
+        let name = line.split_whitespace().next().unwrap().to_string();
+        let done = name == "close()";
+        calls.push(name);
+        if done {
+            return calls;
+        }
+    }
+    panic!("no close() for conn {conn}: {calls:?}");
+}
+
+#[test]
+fn connection_close_closes_at_once_and_an_error_drains_first() {
+    let mut p = server(&["--trace"]);
+    // The client promised to send nothing more: no drain, close() at once.
+    let r = exchange(
+        p.tcp(),
+        b"GET /plaintext HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(r.len(), 1);
+    assert_eq!(
+        calls_of(&mut p, 1),
+        ["accept()", "read()", "write()", "close()"]
+    );
+    // A refused request may be followed by more input: half-close, read to
+    // the client's FIN, then close(), so that the 400 is not lost to a reset.
+    let r = exchange(p.tcp(), b"GET / HTTP/1.1\r\n\r\n");
+    assert_eq!(r[0].status, 400);
+    let calls = calls_of(&mut p, 2);
+    assert_eq!(calls[..3], ["accept()", "read()", "write()"]);
+    assert_eq!(calls[3..], ["shutdown()", "read()", "close()"]);
+}

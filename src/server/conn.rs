@@ -40,6 +40,7 @@ pub struct Conn<'a> {
     limits: &'a Limits,
     deadlines: Deadlines,
     peer_closed: bool,
+    input_complete: bool,
     write_shut: bool,
     /// Set once a failed call was reported, so the server does not report
     /// the same failure again when the handler passes it up with `?`.
@@ -64,6 +65,7 @@ impl<'a> Conn<'a> {
             limits,
             deadlines: Deadlines::new(limits, session.started),
             peer_closed: false,
+            input_complete: false,
             write_shut: false,
             error_traced: Cell::new(false),
         }
@@ -122,6 +124,16 @@ impl<'a> Conn<'a> {
     /// Starts with a full credit of one idle timeout; needs one.
     pub fn set_min_rate_in(&mut self, rate: u32) {
         self.deadlines.input_floor(rate);
+    }
+
+    /// Says that the client has promised to send nothing more (an HTTP
+    /// request with `Connection: close`, whose body was read whole, and
+    /// nothing after it): the server then closes as soon as the service
+    /// returns, without the drain that waits for the client's FIN. Only
+    /// for such a promise: input that arrives anyway would turn the close
+    /// into a reset.
+    pub fn input_complete(&mut self) {
+        self.input_complete = true;
     }
 
     /// The underlying socket, for options such as `set_nodelay`. Reads and
@@ -235,7 +247,7 @@ impl<'a> Conn<'a> {
     /// True if the drain ended on a time limit (the client kept sending,
     /// or kept its side open), which the server counts as `timed_out`.
     pub(crate) fn linger(&mut self, limits: &Limits) -> bool {
-        if self.peer_closed || self.shutdown_write().is_err() {
+        if self.peer_closed || self.input_complete || self.shutdown_write().is_err() {
             return false;
         }
         self.deadlines.drain(limits.drain_timeout);

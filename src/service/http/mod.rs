@@ -228,6 +228,11 @@ impl Service for Http {
                 Err(Stop::Io(e)) => return Err(e),
             }
             if !head.persist {
+                // RFC 9112 §9.6: a client that sent `close` sends no more;
+                // with nothing unread, no drain is needed before close().
+                if wire.input.data().is_empty() {
+                    conn.input_complete();
+                }
                 return wire.flush(conn);
             }
             if wire.out.len() >= FLUSH_AT {
