@@ -616,3 +616,17 @@ fn connection_close_closes_at_once_and_an_error_drains_first() {
     assert_eq!(calls[..3], ["accept()", "read()", "write()"]);
     assert_eq!(calls[3..], ["shutdown()", "read()", "close()"]);
 }
+
+#[test]
+fn a_client_turned_away_gets_503_not_busy() {
+    let p = server(&["--workers", "1", "--overload", "reject"]);
+    // The one worker holds a keep-alive connection.
+    let mut held = connect(p.tcp());
+    held.write_all(&get("/plaintext")).unwrap();
+    assert_eq!(read_responses(&mut held, Some(1), &[]).0[0].status, 200);
+    let r = refused(p.tcp(), &get("/plaintext"));
+    assert_eq!(r.status, 503);
+    assert_eq!(r.header("Retry-After"), Some("1"));
+    assert!(r.body.starts_with(b"503 Service Unavailable: "));
+    check_date(r.header("Date").unwrap());
+}

@@ -38,12 +38,13 @@ impl Drop for Release {
     }
 }
 
-/// `write(fd, "busy\r\n")`, `shutdown(SHUT_WR)`: returns the bytes written.
-/// A fresh socket's send buffer is empty, so the write cannot block for
-/// long; the timeout is a guard, not a wait.
-pub(crate) fn say_busy(stream: &Stream) -> u64 {
+/// `write(fd, "busy\r\n")` (or the service's own words for it, `reply`),
+/// `shutdown(SHUT_WR)`: returns the bytes written. A fresh socket's send
+/// buffer is empty, so the write cannot block for long; the timeout is a
+/// guard, not a wait.
+pub(crate) fn say_busy(stream: &Stream, reply: &[u8]) -> u64 {
     let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
-    let out = (&*stream).write(b"busy\r\n").map_or(0, |n| n as u64);
+    let out = (&*stream).write(reply).map_or(0, |n| n as u64);
     let _ = stream.shutdown(Shutdown::Write);
     out
 }

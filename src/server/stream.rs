@@ -167,7 +167,9 @@ fn refuse(
     emit!(obs, Event::Accept { conn: session.id, peer: &peer, worker });
     emit!(obs, Event::Reject { conn: session.id, peer: &peer, reason });
     let stream = Arc::new(stream);
-    session.bytes_out.set(say_busy(&stream));
+    let mut reply = Vec::new();
+    shared.service.busy(&mut reply);
+    session.bytes_out.set(say_busy(&stream, &reply));
     session.close(stream);
 }
 

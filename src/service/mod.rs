@@ -57,6 +57,13 @@ pub trait Service: Send + Sync + 'static {
     /// unread, so replies arrive).
     fn serve_stream(&self, conn: &mut Conn<'_>) -> io::Result<()>;
 
+    /// What a client turned away without being served reads before the
+    /// close (`--overload reject`, `--max-per-ip`): `busy` and CRLF, unless
+    /// the service speaks a protocol with its own way of saying so.
+    fn busy(&self, reply: &mut Vec<u8>) {
+        reply.extend_from_slice(b"busy\r\n");
+    }
+
     /// True for a service that has no datagram form (HTTP, WebSocket): the
     /// command line then serves it over a stream socket only.
     fn stream_only(&self) -> bool {

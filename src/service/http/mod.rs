@@ -190,11 +190,16 @@ impl Wire {
 
     /// Appends an error response: a short text body naming the rule.
     pub(crate) fn error(&mut self, status: Status, why: &str, persist: Persist, extra: &[u8]) {
-        let len = status.line().len() + 2 + why.len() + 1;
-        response::head(&mut self.out, status, Some("text/plain"), len, persist, extra);
-        for part in [status.line(), ": ", why, "\n"] {
-            self.out.extend_from_slice(part.as_bytes());
-        }
+        error(&mut self.out, status, why, persist, extra);
+    }
+}
+
+/// Appends an error response to `out`: `STATUS: why` as a text body.
+fn error(out: &mut Vec<u8>, status: Status, why: &str, persist: Persist, extra: &[u8]) {
+    let len = status.line().len() + 2 + why.len() + 1;
+    response::head(out, status, Some("text/plain"), len, persist, extra);
+    for part in [status.line(), ": ", why, "\n"] {
+        out.extend_from_slice(part.as_bytes());
     }
 }
 
@@ -205,6 +210,10 @@ impl Service for Http {
 
     fn stream_only(&self) -> bool {
         true
+    }
+
+    fn busy(&self, reply: &mut Vec<u8>) {
+        busy(reply);
     }
 
     // read() a head -> (read() a body) -> answer; again while the
@@ -240,6 +249,13 @@ impl Service for Http {
             }
         }
     }
+}
+
+/// The answer to a client turned away unserved: 503 (RFC 9110 §15.6.4),
+/// with `Retry-After` saying a second is worth waiting.
+pub(crate) fn busy(reply: &mut Vec<u8>) {
+    let why = "every worker is busy, or this address has its share; retry";
+    error(reply, Status::ServiceUnavailable, why, Persist::Close, b"Retry-After: 1\r\n");
 }
 
 /// Routes one request, reads its body, and appends the response to `out`.

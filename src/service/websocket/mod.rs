@@ -45,6 +45,10 @@ impl Service for WebSocket {
         true
     }
 
+    fn busy(&self, reply: &mut Vec<u8>) {
+        super::http::busy(reply);
+    }
+
     // read() the upgrade request -> write() 101 -> read()/write() frames
     // until a close frame; the server then closes the connection.
     fn serve_stream(&self, conn: &mut Conn<'_>) -> io::Result<()> {
