@@ -1,7 +1,8 @@
 //! The HTTP plaintext path allocates nothing per request: the server runs
 //! under valgrind, which counts every heap allocation of the process, once
 //! with a few hundred keep-alive requests and once with 2,000 more on the
-//! same kind of connection; the two totals must be equal. (Counting in
+//! same kind of connection; the totals may differ only by the couple of
+//! allocations by which start-up and stop vary. (Counting in
 //! process would need a global allocator, which only `unsafe` can write.)
 
 use std::io::{Read, Write};
@@ -107,8 +108,11 @@ fn the_plaintext_path_allocates_nothing_per_request() {
     let few = allocations(100);
     let many = allocations(2100);
     println!("allocations: {few} then {many}");
-    assert_eq!(
-        few, many,
-        "2,000 more requests (400 of them pipelined batches of 16) allocated"
+    // Start-up and the stop vary by a couple of allocations with thread
+    // timing (96 to 98 seen, in either run); one per request would add
+    // 8,400 (2,000 single requests and 400 batches of 16).
+    assert!(
+        many <= few + 10,
+        "{few} then {many}: more requests allocated"
     );
 }
