@@ -630,3 +630,30 @@ fn a_client_turned_away_gets_503_not_busy() {
     assert!(r.body.starts_with(b"503 Service Unavailable: "));
     check_date(r.header("Date").unwrap());
 }
+
+#[test]
+fn the_library_refuses_a_datagram_socket_for_a_stream_only_service() {
+    use sockref::{Protocols, ServerBuilder};
+    for name in ["http", "websocket"] {
+        let both = ServerBuilder::new()
+            .addr("127.0.0.1:0")
+            .builtin(name)
+            .unwrap()
+            .start();
+        let e = both.err().expect("refused");
+        assert!(e.to_string().contains("stream only"), "{e}");
+        let udp = ServerBuilder::new()
+            .addr("127.0.0.1:0")
+            .protocols(Protocols::Udp)
+            .builtin(name);
+        assert!(udp.unwrap().start().is_err());
+        let tcp = ServerBuilder::new()
+            .addr("127.0.0.1:0")
+            .protocols(Protocols::Tcp)
+            .builtin(name);
+        tcp.unwrap()
+            .start()
+            .unwrap()
+            .shutdown(Duration::from_secs(5));
+    }
+}

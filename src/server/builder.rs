@@ -137,6 +137,11 @@ impl ServerBuilder {
             limits.accept_model = AcceptModel::Handoff;
         }
         limits.validate().map_err(|why| invalid("configuration", None, why))?;
+        if self.service.stream_only() && self.protocols != Protocols::Tcp {
+            let why =
+                format!("{} runs over a stream only: use Protocols::Tcp", self.service.name());
+            return Err(invalid("configuration", None, why));
+        }
         // getaddrinfo(), socket() + bind() (+ listen())
         let bound = bind(&self.addr, self.protocols)?;
         let workers = if bound.listener.is_some() { limits.workers } else { 0 };
