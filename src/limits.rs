@@ -84,6 +84,12 @@ pub const HTTP_MAX_BODY: usize = 1 << 20;
 /// `read()`. Pages the kernel never fills are never touched.
 pub const HTTP_INPUT_BUF: usize = 32 * 1024;
 
+/// Bytes of each `read()`, `write()` and datagram that a `--trace=json`
+/// line (and so the watch page) shows, escaped; the rest is only counted.
+/// Enough for a line typed into `nc` or a request line, small enough that
+/// a 16 KiB write costs the trace no more than a short one.
+pub const TRACE_PREVIEW: usize = 32;
+
 /// What the server does with a new client when every worker is busy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Overload {
