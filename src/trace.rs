@@ -13,7 +13,7 @@
 
 use std::fmt::{self, Write as _};
 use std::io::{self, Write};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::limits::TRACE_PREVIEW;
@@ -246,6 +246,17 @@ pub(crate) fn io_event(conn: u64, write: bool, data: &[u8]) -> Event<'_> {
 pub trait Observer: Send + Sync {
     /// Called once per event, in the order the calls happen on that thread.
     fn event(&self, event: &Event<'_>);
+}
+
+/// Hands every event to two observers in turn: `--trace` and `--watch`
+/// at once. Each still sees the events in the order they happen.
+pub struct Tee(pub Arc<dyn Observer>, pub Arc<dyn Observer>);
+
+impl Observer for Tee {
+    fn event(&self, event: &Event<'_>) {
+        self.0.event(event);
+        self.1.event(event);
+    }
 }
 
 /// Output format of the built-in trace sinks.

@@ -37,6 +37,9 @@ pub enum Status {
     FieldsTooLarge,
     /// 501: an unknown method or transfer coding (§15.6.2).
     NotImplemented,
+    /// 503: the server cannot take this request now (§15.6.4); the
+    /// watch page says so to one viewer too many.
+    ServiceUnavailable,
     /// 505: an HTTP version other than 1.0 and 1.1 (§15.6.6).
     VersionNotSupported,
 }
@@ -57,6 +60,7 @@ impl Status {
             Status::UpgradeRequired => "426 Upgrade Required",
             Status::FieldsTooLarge => "431 Request Header Fields Too Large",
             Status::NotImplemented => "501 Not Implemented",
+            Status::ServiceUnavailable => "503 Service Unavailable",
             Status::VersionNotSupported => "505 HTTP Version Not Supported",
         }
     }
