@@ -108,6 +108,7 @@
 //! | [`limits`] | every bound, with its default and why |
 //! | [`cli`], [`client`], [`mod@bench`] | the command line, the textbook client, the load generator; each a folder split by concern |
 //! | [`diagram`] | `sockref diagram`: a `--trace=json` run drawn as the textbook's two-column figure (text, Mermaid, SVG) |
+//! | [`watch`] | `sockref serve --watch`: the calls live in a browser, as Server-Sent Events of the `--trace=json` lines |
 //! | [`labs`] | handlers of your own beside the C they replace (doc tests) |
 //!
 //! Data flows one way: `cli` -> `server` -> `pool` -> `service`; `transport`,
@@ -135,6 +136,7 @@ pub mod service;
 mod stats;
 pub mod trace;
 pub mod transport;
+pub mod watch;
 
 pub use error::Error;
 pub use limits::{AcceptModel, Limits, Overload};
