@@ -415,7 +415,9 @@
 //! (`“GET / HTTP/1.1\r\nHost: 127.0.0.1:4000\r\n…”`; click the lane for all of it), then one
 //! `write()` for the whole response. The lane stays open after the answer: the browser
 //! keeps the connection for its next request (often `/favicon.ico`, a second `read()` on the
-//! same lane), until it closes or the idle timeout (30 s) ends it. `curl` says
+//! same lane), until it closes or the idle timeout (30 s) ends it. A lane with only
+//! `accept()`, `read() = 0 · FIN` and `close()` is a spare connection the browser opened in
+//! case it needed one, and closed unused. `curl` says
 //! `Re-using existing connection`: two requests, one `accept()`, then `read() = 0 · FIN`
 //! when curl exits. **Why:** HTTP/1.1 connections persist unless a side says
 //! `Connection: close` (RFC 9112 §9.3): a `connect()` and `accept()` saved per request.

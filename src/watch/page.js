@@ -264,10 +264,17 @@ function socket(ev) {
   $("sockets").appendChild(s);
   if (ev.proto === "udp" || ev.proto === "unixgram") {
     $("udp-socket").textContent = "one socket: " + ev.proto + " " + ev.addr;
+    udpSeen();
   }
 }
 
+// A server without a datagram socket gives the lanes the whole width.
+function udpSeen() {
+  document.querySelector("main").classList.remove("no-udp");
+}
+
 function datagram(ev) {
+  udpSeen();
   let p = peers.get(ev.peer);
   if (!p) {
     p = { in: 0, out: 0, row: el("li", "peer") };
