@@ -116,7 +116,9 @@
 //! nothing of `server`. A service never touches a listener or the pool; the
 //! pool knows nothing of sockets. [`client`] and [`mod@bench`] stand apart: they
 //! use `net`, `transport` and `trace`, never the server; [`diagram`] reads
-//! traces and imports nothing but the error type.
+//! traces and imports nothing but the error type. [`watch`] is an observer
+//! and a service (it reads requests with `service::http`), joined to a second,
+//! small server in `main.rs`; nothing in `server` knows it.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

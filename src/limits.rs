@@ -126,6 +126,13 @@ pub const WATCH_BATCH: usize = 256;
 /// the thread and frees the slot, so within two ticks.
 pub const WATCH_TICK: Duration = Duration::from_secs(1);
 
+// The watch page in the browser keeps bounds of its own, constants at the
+// top of `src/watch/page.js` (JavaScript cannot read these): 500
+// connections at most (the oldest folded ones are forgotten), 400 calls
+// per connection, 12 datagram arrows, 30 UDP peers, 5,000 events held
+// while paused (more are counted as lost), so that a projector left on
+// all day holds a bounded page too.
+
 /// Watch page: the watch listener's idle timeout. A browser's spare
 /// connection that never sends a request frees its thread after this; a
 /// viewer that stops reading is cut by the minimum rate of output after it
