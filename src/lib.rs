@@ -108,6 +108,7 @@
 //! | [`limits`] | every bound, with its default and why |
 //! | [`cli`], [`client`], [`mod@bench`] | the command line, the textbook client, the load generator and `sockref compare` (bench::compare); each a folder split by concern |
 //! | [`diagram`] | `sockref diagram`: a `--trace=json` run drawn as the textbook's two-column figure (text, Mermaid, SVG) |
+//! | [`watch`] | `sockref serve --watch`: the calls live in a browser, as Server-Sent Events of the `--trace=json` lines |
 //! | [`labs`] | handlers of your own beside the C they replace (doc tests) |
 //!
 //! Data flows one way: `cli` -> `server` -> `pool` -> `service`; `transport`,
@@ -115,7 +116,9 @@
 //! nothing of `server`. A service never touches a listener or the pool; the
 //! pool knows nothing of sockets. [`client`] and [`mod@bench`] stand apart: they
 //! use `net`, `transport` and `trace`, never the server; [`diagram`] reads
-//! traces and imports nothing but the error type.
+//! traces and imports nothing but the error type. [`watch`] is an observer
+//! and a service (it reads requests with `service::http`), joined to a second,
+//! small server in `main.rs`; nothing in `server` knows it.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -135,6 +138,7 @@ pub mod service;
 mod stats;
 pub mod trace;
 pub mod transport;
+pub mod watch;
 
 pub use error::Error;
 pub use limits::{AcceptModel, Limits, Overload};

@@ -89,6 +89,61 @@ pub const HTTP_INPUT_BUF: usize = 32 * 1024;
 /// requests (about 1.3 KiB) fits in one `read()`.
 pub const HTTP_INPUT_FIRST: usize = 4 * 1024;
 
+/// Bytes of each `read()`, `write()` and datagram that a `--trace=json`
+/// line (and so the watch page) shows, escaped; the rest is only counted.
+/// Enough for a line typed into `nc` or a request line, small enough that
+/// a 16 KiB write costs the trace no more than a short one.
+pub const TRACE_PREVIEW: usize = 32;
+
+/// Watch page (`--watch`): most browsers watching at once. Each holds one
+/// thread of the watch listener's own pool (never a worker of the server)
+/// and one queue of [`WATCH_QUEUE`] events; one more is answered 503. A
+/// class needs one: the projector; a few more let a teacher and a
+/// colleague look too.
+pub const WATCH_VIEWERS: usize = 4;
+
+/// Watch page: threads beside the viewers' that serve the page itself,
+/// its stylesheet and script, and the 503s. Every such answer closes its
+/// connection, so two keep up with any number of reloads.
+pub const WATCH_PAGE_WORKERS: usize = 2;
+
+/// Watch page: events waiting for one viewer. A server worker only ever
+/// offers an event to this queue (`try_send`); when it is full the event is
+/// dropped for that viewer and counted, and the page shows the gap with its
+/// size. About 200 bytes an event: under 0.5 MiB per viewer.
+pub const WATCH_QUEUE: usize = 2048;
+
+/// Watch page: the latest events kept for a page that opens (or reconnects)
+/// late, so that it starts with the connections already made. About 200
+/// KiB. The `listen` events are kept apart (at most [`WATCH_LISTENS`]), so
+/// that every page can name the sockets however long the server has run.
+pub const WATCH_RECENT: usize = 1000;
+
+/// Watch page: `listen` events kept (the server makes one or two).
+pub const WATCH_LISTENS: usize = 8;
+
+/// Watch page: most events a viewer's thread gathers into one `write()`.
+pub const WATCH_BATCH: usize = 256;
+
+/// Watch page: how often each viewer gets the counters. It doubles as the
+/// heartbeat through which a viewer that vanished is noticed: the second
+/// `write()` after its close fails (the first draws the reset), which ends
+/// the thread and frees the slot, so within two ticks.
+pub const WATCH_TICK: Duration = Duration::from_secs(1);
+
+// The watch page in the browser keeps bounds of its own, constants at the
+// top of `src/watch/page.js` (JavaScript cannot read these): 500
+// connections at most (the oldest folded ones are forgotten), 400 calls
+// per connection, 12 datagram arrows, 30 UDP peers, 5,000 events held
+// while paused (more are counted as lost), so that a projector left on
+// all day holds a bounded page too.
+
+/// Watch page: the watch listener's idle timeout. A browser's spare
+/// connection that never sends a request frees its thread after this; a
+/// viewer that stops reading is cut by the minimum rate of output after it
+/// (the server's own rule, [`DEFAULT_MIN_RATE_OUT`]).
+pub const WATCH_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// What the server does with a new client when every worker is busy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Overload {

@@ -4,10 +4,13 @@
 use std::io::{self, BufRead, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use sockref::cli::{self, Command, ServeOptions};
 use sockref::client::{self, ClientOptions};
-use sockref::{Observer, ServerBuilder, TraceWriter};
+use sockref::trace::Tee;
+use sockref::watch::{self, Hub, WatchPage};
+use sockref::{Observer, Protocols, ServerBuilder, ServerHandle, TraceWriter};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -57,8 +60,15 @@ fn serve(opts: ServeOptions) -> Result<(), sockref::Error> {
         .protocols(opts.protocols)
         .builtin(&opts.service)?
         .limits(opts.limits.clone());
-    if let Some(format) = opts.trace {
-        builder = builder.observer(Arc::new(TraceWriter::new(format, io::stdout())));
+    let hub = opts.watch.as_ref().map(|_| Arc::new(Hub::new()));
+    let trace = opts
+        .trace
+        .map(|format| Arc::new(TraceWriter::new(format, io::stdout())) as Arc<dyn Observer>);
+    let watched = hub.clone().map(|h| h as Arc<dyn Observer>);
+    match (trace, watched) {
+        (Some(t), Some(w)) => builder = builder.observer(Arc::new(Tee(t, w))),
+        (Some(o), None) | (None, Some(o)) => builder = builder.observer(o),
+        (None, None) => {}
     }
     if let Some(n) = opts.max_connections {
         builder = builder.max_connections(n);
@@ -67,6 +77,10 @@ fn serve(opts: ServeOptions) -> Result<(), sockref::Error> {
         builder = builder.max_datagrams(n);
     }
     let server = builder.start()?;
+    let watching = match (&opts.watch, &hub) {
+        (Some(addr), Some(hub)) => Some(start_watch(addr, hub)?),
+        _ => None,
+    };
     {
         // The ready signal scripts and tests wait for: one line per protocol.
         let mut out = io::stdout().lock();
@@ -74,6 +88,12 @@ fn serve(opts: ServeOptions) -> Result<(), sockref::Error> {
         for l in server.listening() {
             let (proto, addr, workers) = (l.proto, l.addr, l.workers);
             let _ = writeln!(out, "listening {proto} {addr} service={service} workers={workers}");
+        }
+        if let Some(addr) = watching.as_ref().and_then(ServerHandle::tcp_addr) {
+            if !addr.ip().is_loopback() {
+                eprintln!("sockref: warning: the watch page at {addr} shows every client's bytes to anyone who can reach it (--watch-public)");
+            }
+            let _ = writeln!(out, "watching http://{addr}/");
         }
         let _ = out.flush();
     }
@@ -95,8 +115,26 @@ fn serve(opts: ServeOptions) -> Result<(), sockref::Error> {
     }
     server.wait(opts.duration);
     let stats = server.shutdown(opts.grace);
+    // After the server, so that pages see its last close()s; closing the
+    // hub ends every event stream, so the watch listener stops at once.
+    if let (Some(hub), Some(watching)) = (hub, watching) {
+        hub.close();
+        watching.shutdown(Duration::ZERO);
+    }
     let _ = writeln!(io::stdout(), "stopped {stats}");
     Ok(())
+}
+
+/// The watch listener: a second, small server whose service is the page
+/// (see `sockref::watch`). It is not traced: its own writes would be
+/// events to write.
+fn start_watch(addr: &str, hub: &Arc<Hub>) -> Result<ServerHandle, sockref::Error> {
+    ServerBuilder::new()
+        .addr(addr)
+        .protocols(Protocols::Tcp)
+        .service(WatchPage::new(Arc::clone(hub)))
+        .limits(watch::limits())
+        .start()
 }
 
 /// The client's trace goes to stderr: stdout carries the server's bytes.

@@ -13,9 +13,10 @@
 
 use std::fmt::{self, Write as _};
 use std::io::{self, Write};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::limits::TRACE_PREVIEW;
 use crate::net::Endpoint;
 
 /// `emit!(observer, Event::...)`: reports an event to an optional observer
@@ -109,6 +110,8 @@ pub enum Event<'a> {
         conn: u64,
         /// Bytes read.
         bytes: usize,
+        /// The bytes read (`bytes` of them), for a preview.
+        data: &'a [u8],
     },
     /// `write()` returned.
     Write {
@@ -116,6 +119,8 @@ pub enum Event<'a> {
         conn: u64,
         /// Bytes written.
         bytes: usize,
+        /// The bytes written (`bytes` of them), for a preview.
+        data: &'a [u8],
     },
     /// `shutdown(SHUT_WR)`: the server sent FIN and now only drains input.
     ShutdownWrite {
@@ -167,6 +172,8 @@ pub enum Event<'a> {
         peer: &'a Endpoint,
         /// Datagram length.
         bytes: usize,
+        /// The datagram, for a preview.
+        data: &'a [u8],
     },
     /// `sendto()` sent a datagram.
     SendTo {
@@ -174,6 +181,8 @@ pub enum Event<'a> {
         peer: &'a Endpoint,
         /// Datagram length.
         bytes: usize,
+        /// The datagram, for a preview.
+        data: &'a [u8],
     },
     /// A datagram was received but not answered.
     Drop {
@@ -209,23 +218,27 @@ impl Event<'_> {
     }
 }
 
-/// One `read()` or `write()` on connection `conn`, as the server's `Conn`
-/// and the client both make it: retried on EINTR (as the C loop would),
-/// then reported. A failure is returned unreported, for the caller to name.
-pub(crate) fn io_call(
-    observer: Option<&dyn Observer>,
-    conn: u64,
-    write: bool,
-    mut op: impl FnMut() -> io::Result<usize>,
-) -> io::Result<usize> {
-    let bytes = loop {
+/// One `read()` or `write()`, as the server's `Conn` and the client both
+/// make it: retried on EINTR, as the C loop would. The caller reports it
+/// (with [`io_event`]) once the call has let go of the buffer, so that the
+/// event can show the bytes; a failure is returned for the caller to name.
+pub(crate) fn io_call(mut op: impl FnMut() -> io::Result<usize>) -> io::Result<usize> {
+    loop {
         match op() {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            done => break done?,
+            done => return done,
         }
-    };
-    emit!(observer, if write { Event::Write { conn, bytes } } else { Event::Read { conn, bytes } });
-    Ok(bytes)
+    }
+}
+
+/// The event for a `read()` (`write` false) or `write()` that moved `data`.
+pub(crate) fn io_event(conn: u64, write: bool, data: &[u8]) -> Event<'_> {
+    let bytes = data.len();
+    if write {
+        Event::Write { conn, bytes, data }
+    } else {
+        Event::Read { conn, bytes, data }
+    }
 }
 
 /// Receives every event. Must be cheap and must not block for long: it runs
@@ -233,6 +246,17 @@ pub(crate) fn io_call(
 pub trait Observer: Send + Sync {
     /// Called once per event, in the order the calls happen on that thread.
     fn event(&self, event: &Event<'_>);
+}
+
+/// Hands every event to two observers in turn: `--trace` and `--watch`
+/// at once. Each still sees the events in the order they happen.
+pub struct Tee(pub Arc<dyn Observer>, pub Arc<dyn Observer>);
+
+impl Observer for Tee {
+    fn event(&self, event: &Event<'_>) {
+        self.0.event(event);
+        self.1.event(event);
+    }
 }
 
 /// Output format of the built-in trace sinks.
@@ -299,8 +323,8 @@ pub fn text_line(event: &Event<'_>) -> String {
         Event::AcceptRecovered { failures } => {
             format!("recovered after {failures} failed attempts")
         }
-        Event::Read { conn, bytes: 0 } => format!("conn={conn} bytes=0 (EOF)"),
-        Event::Read { conn, bytes } | Event::Write { conn, bytes } => {
+        Event::Read { conn, bytes: 0, .. } => format!("conn={conn} bytes=0 (EOF)"),
+        Event::Read { conn, bytes, .. } | Event::Write { conn, bytes, .. } => {
             format!("conn={conn} bytes={bytes}")
         }
         Event::ShutdownWrite { conn } => format!("conn={conn} how=SHUT_WR"),
@@ -310,7 +334,7 @@ pub fn text_line(event: &Event<'_>) -> String {
         Event::Close { conn, duration, bytes_in, bytes_out } => {
             format!("conn={conn} duration={} in={bytes_in} out={bytes_out}", ms(*duration))
         }
-        Event::RecvFrom { peer, bytes } | Event::SendTo { peer, bytes } => {
+        Event::RecvFrom { peer, bytes, .. } | Event::SendTo { peer, bytes, .. } => {
             format!("peer={peer} bytes={bytes}")
         }
         Event::Drop { peer, bytes, reason } => {
@@ -358,16 +382,18 @@ pub fn json_line(event: &Event<'_>) -> String {
             j.str("event", "accept_recovered");
             j.num("failures", *failures);
         }
-        Event::Read { conn, bytes } => {
+        Event::Read { conn, bytes, data } => {
             j.str("event", "read");
             j.num("conn", *conn);
             j.num("bytes", *bytes);
             j.bool("eof", *bytes == 0);
+            j.preview(data);
         }
-        Event::Write { conn, bytes } => {
+        Event::Write { conn, bytes, data } => {
             j.str("event", "write");
             j.num("conn", *conn);
             j.num("bytes", *bytes);
+            j.preview(data);
         }
         Event::ShutdownWrite { conn } => {
             j.str("event", "shutdown");
@@ -399,15 +425,17 @@ pub fn json_line(event: &Event<'_>) -> String {
             j.num("in", *bytes_in);
             j.num("out", *bytes_out);
         }
-        Event::RecvFrom { peer, bytes } => {
+        Event::RecvFrom { peer, bytes, data } => {
             j.str("event", "recvfrom");
             j.str("peer", &peer.to_string());
             j.num("bytes", *bytes);
+            j.preview(data);
         }
-        Event::SendTo { peer, bytes } => {
+        Event::SendTo { peer, bytes, data } => {
             j.str("event", "sendto");
             j.str("peer", &peer.to_string());
             j.num("bytes", *bytes);
+            j.preview(data);
         }
         Event::Drop { peer, bytes, reason } => {
             j.str("event", "drop");
@@ -447,6 +475,38 @@ impl Json {
         self.key(k);
         escape_json_into(&mut self.0, v);
     }
+    /// `"data"`: the first [`TRACE_PREVIEW`] bytes as [`escape_bytes`]
+    /// shows them, and `"cut":true` when there were more. Nothing for none.
+    fn preview(&mut self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        let shown = &data[..data.len().min(TRACE_PREVIEW)];
+        self.str("data", &escape_bytes(shown));
+        if shown.len() < data.len() {
+            self.bool("cut", true);
+        }
+    }
+}
+
+/// Bytes as a C string literal would show them: printable ASCII as it is,
+/// `\n`, `\r`, `\t`, `\\`, and `\xNN` for every other byte, so that a
+/// preview of binary or hostile input is one plain line of text.
+pub fn escape_bytes(data: &[u8]) -> String {
+    let mut out = String::with_capacity(data.len());
+    for &b in data {
+        match b {
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            b'\\' => out.push_str("\\\\"),
+            0x20..=0x7e => out.push(b as char),
+            _ => {
+                let _ = write!(out, "\\x{b:02x}");
+            }
+        }
+    }
+    out
 }
 
 /// Appends `s` as a quoted JSON string.
@@ -477,7 +537,7 @@ mod tests {
         let peer = Endpoint::Inet(([127, 0, 0, 1], 53122).into());
         let l = text_line(&Event::Accept { conn: 1, peer: &peer, worker: 3 });
         assert_eq!(l, "accept()   conn=1 peer=127.0.0.1:53122 worker=3\n");
-        let l = text_line(&Event::Read { conn: 1, bytes: 0 });
+        let l = text_line(&Event::Read { conn: 1, bytes: 0, data: b"" });
         assert_eq!(l, "read()     conn=1 bytes=0 (EOF)\n");
         let path = Endpoint::Unix(Some("/tmp/s.sock".into()));
         let l = text_line(&Event::Listen { proto: Proto::Unix, addr: &path, backlog: 128 });
@@ -493,5 +553,17 @@ mod tests {
         assert_eq!(l.matches('\n').count(), 1);
         assert!(l.contains(r#""error":"a \"quoted\"\nline""#), "{l}");
         assert!(l.starts_with("{\"ts_us\":"));
+    }
+
+    #[test]
+    fn json_previews_the_bytes_escaped_and_cut() {
+        let l = json_line(&Event::Read { conn: 2, bytes: 7, data: b"hi\r\n\0\\\"" });
+        assert!(l.contains(r#""bytes":7,"eof":false,"data":"hi\\r\\n\\x00\\\\\""}"#), "{l}");
+        let long = [b'a'; TRACE_PREVIEW + 1];
+        let l = json_line(&Event::Write { conn: 2, bytes: long.len(), data: &long });
+        let shown = "a".repeat(TRACE_PREVIEW);
+        assert!(l.contains(&format!(r#""data":"{shown}","cut":true}}"#)), "{l}");
+        let l = json_line(&Event::Read { conn: 2, bytes: 0, data: b"" });
+        assert!(l.ends_with("\"eof\":true}\n"), "{l}");
     }
 }

@@ -55,8 +55,8 @@ fn readme_labs_are_the_doc_tested_labs() {
 
     assert_eq!(
         tested.len(),
-        4,
-        "src/labs.rs: three labs and the failing handler"
+        14,
+        "src/labs.rs: three labs, the failing handler, and five experiments (a shell block and a doc test each)"
     );
     assert_eq!(shown.len(), tested.len(), "README Labs blocks");
     for (i, (s, t)) in shown.iter().zip(&tested).enumerate() {

@@ -65,8 +65,8 @@ impl Observer for Recorder {
         let rec = match event {
             Event::Listen { proto, .. } => Rec::Listen(*proto),
             Event::Accept { conn, .. } => Rec::Accept(*conn),
-            Event::Read { conn, bytes } => Rec::Read(*conn, *bytes),
-            Event::Write { conn, bytes } => Rec::Write(*conn, *bytes),
+            Event::Read { conn, bytes, .. } => Rec::Read(*conn, *bytes),
+            Event::Write { conn, bytes, .. } => Rec::Write(*conn, *bytes),
             Event::ShutdownWrite { conn } => Rec::Shutdown(*conn),
             Event::Error { conn, call, error } => Rec::Error {
                 conn: *conn,
@@ -84,8 +84,8 @@ impl Observer for Recorder {
                 bytes_in: *bytes_in,
                 bytes_out: *bytes_out,
             },
-            Event::RecvFrom { peer, bytes } => Rec::RecvFrom(peer.inet().unwrap(), *bytes),
-            Event::SendTo { peer, bytes } => Rec::SendTo(peer.inet().unwrap(), *bytes),
+            Event::RecvFrom { peer, bytes, .. } => Rec::RecvFrom(peer.inet().unwrap(), *bytes),
+            Event::SendTo { peer, bytes, .. } => Rec::SendTo(peer.inet().unwrap(), *bytes),
             other => Rec::Other(text_line(other)),
         };
         self.events.lock().unwrap().push(rec);

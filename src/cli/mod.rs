@@ -120,12 +120,18 @@ SERVE OPTIONS:
     --duration SECS        stop after SECS seconds, print the counters
     --stop-on-stdin        stop when a line 'stop' arrives on stdin (or stdin closes), print the counters
     --grace SECS           on stop, how long in-flight connections may finish  [5]
+    --watch ADDR           serve a live page of the socket calls at HOST:PORT (open it in a
+                           browser); its own threads, never a worker; loopback only [off]
+    --watch-public         let --watch listen on a non-loopback address: the page shows
+                           every client's bytes to whoever can reach it
 
 Once bound, prints one line per socket on stdout:
     listening tcp 127.0.0.1:4000 service=echo workers=128
     listening udp 127.0.0.1:4000 service=echo workers=1
     listening unix /tmp/echo.sock service=echo workers=128       (--addr unix:/tmp/echo.sock)
     listening unixgram /tmp/echo.sock service=echo workers=1     (... --proto udp)
+then, with --watch, the page's address:
+    watching http://127.0.0.1:8080/
 
 EXIT STATUS: 0 ok, 1 runtime failure (e.g. bind() error), 2 usage error.
 ";

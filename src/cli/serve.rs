@@ -40,6 +40,8 @@ pub struct ServeOptions {
     pub stop_on_stdin: bool,
     /// Grace period for in-flight connections when stopping.
     pub grace: Duration,
+    /// `--watch`: where to serve the watch page (`HOST:PORT`).
+    pub watch: Option<String>,
 }
 
 impl Default for ServeOptions {
@@ -55,6 +57,7 @@ impl Default for ServeOptions {
             duration: None,
             stop_on_stdin: false,
             grace: Duration::from_secs(5),
+            watch: None,
         }
     }
 }
@@ -65,6 +68,7 @@ pub(super) fn parse_serve(args: Vec<String>) -> Result<Command, Usage> {
     let mut given = Given::default();
     // Explicit or not matters: the default depends on the address family.
     let mut proto = None;
+    let mut public = false;
     while let Some((flag, inline)) = args.next_arg() {
         let f = flag.as_str();
         match f {
@@ -153,6 +157,8 @@ pub(super) fn parse_serve(args: Vec<String>) -> Result<Command, Usage> {
                 }
             }
             "--stop-on-stdin" => o.stop_on_stdin = true,
+            "--watch" => o.watch = Some(args.value(f, inline)?),
+            "--watch-public" => public = true,
             "--grace" => o.grace = seconds(f, &args.value(f, inline)?, false)?.unwrap_or_default(),
             _ => {
                 return Err(Usage(format!(
@@ -165,7 +171,31 @@ pub(super) fn parse_serve(args: Vec<String>) -> Result<Command, Usage> {
     check_stream_only(&o.service, proto)?;
     o.limits.validate().map_err(|e| given.usage(&e))?;
     check_stop_counts(&o)?;
+    check_watch(o.watch.as_deref(), public)?;
     Ok(Command::Serve(Box::new(o)))
+}
+
+/// The watch page shows every client's bytes to whoever opens it: it
+/// stays on this machine unless `--watch-public` says otherwise. A
+/// browser cannot open a Unix-domain socket, so that is refused too.
+fn check_watch(addr: Option<&str>, public: bool) -> Result<(), Usage> {
+    let Some(addr) = addr else {
+        return match public {
+            true => Err(Usage("--watch-public goes with --watch HOST:PORT".to_string())),
+            false => Ok(()),
+        };
+    };
+    match Address::parse(addr).map_err(|e| Usage(format!("--watch: {e}")))? {
+        Address::Unix(_) => Err(Usage(format!(
+            "--watch: '{addr}': a browser connects over TCP; use HOST:PORT (e.g. 127.0.0.1:8080)"
+        ))),
+        Address::Inet(_) if public || crate::watch::is_loopback(addr) => Ok(()),
+        Address::Inet(_) => Err(Usage(format!(
+            "--watch: '{addr}' is not a loopback address, and the page shows every client's \
+             bytes to whoever opens it; use 127.0.0.1:PORT, or add --watch-public to serve it \
+             to the network anyway"
+        ))),
+    }
 }
 
 /// A count of something the server does not serve would never be
@@ -369,6 +399,23 @@ mod tests {
         assert!(e.0.starts_with("--proto both: "), "{e}");
         let Ok(Command::Serve(o)) = p(&["--addr", "unix:/tmp/s"]) else { panic!() };
         assert_eq!(o.addr, "unix:/tmp/s", "kept as written for ServerBuilder::addr");
+    }
+
+    #[test]
+    fn the_watch_page_stays_on_loopback_unless_made_public() {
+        let Ok(Command::Serve(o)) = p(&["--watch", "127.0.0.1:8080"]) else { panic!() };
+        assert_eq!(o.watch.as_deref(), Some("127.0.0.1:8080"));
+        let e = p(&["--watch", "0.0.0.0:8080"]).unwrap_err();
+        assert!(e.0.contains("add --watch-public"), "{e}");
+        let Ok(Command::Serve(o)) = p(&["--watch=0.0.0.0:8080", "--watch-public"]) else {
+            panic!()
+        };
+        assert_eq!(o.watch.as_deref(), Some("0.0.0.0:8080"));
+        let e = p(&["--watch", "unix:/tmp/w"]).unwrap_err();
+        assert!(e.0.contains("over TCP"), "{e}");
+        let e = p(&["--watch-public"]).unwrap_err();
+        assert!(e.0.contains("goes with --watch"), "{e}");
+        assert!(HELP.contains("--watch ADDR") && HELP.contains("--watch-public"), "{HELP}");
     }
 
     #[test]

@@ -168,7 +168,10 @@ impl Datagrams<'_> {
     fn exchange(&mut self, request: &[u8]) -> Result<&[u8], Error> {
         let sent =
             self.socket.send_to(request, &self.peer).map_err(|e| self.fail("sendto()", e))?;
-        emit!(self.observer, Event::SendTo { peer: &self.peer, bytes: sent });
+        emit!(
+            self.observer,
+            Event::SendTo { peer: &self.peer, bytes: sent, data: &request[..sent] }
+        );
         let until = self.timeout.map(|t| Instant::now() + t);
         loop {
             let wait = match until {
@@ -190,7 +193,7 @@ impl Datagrams<'_> {
                 Err(e) if Outcome::of(&e) == Outcome::TimedOut => return Err(self.no_reply()),
                 Err(e) => return Err(self.fail("recvfrom()", e)),
             };
-            emit!(self.observer, Event::RecvFrom { peer: &from, bytes: n });
+            emit!(self.observer, Event::RecvFrom { peer: &from, bytes: n, data: &self.buf[..n] });
             if same_peer(&from, &self.peer) {
                 return Ok(&self.buf[..n]);
             }

@@ -11,7 +11,7 @@ use super::{print, CONN};
 use crate::error::Error;
 use crate::limits::LARGE_READ_BUF;
 use crate::net::{timeout_error, Outcome};
-use crate::trace::{emit, io_call, Event, Observer};
+use crate::trace::{emit, io_call, io_event, Event, Observer};
 use crate::transport::Stream;
 
 /// `socket()` + `connect()`, trying each resolved address in turn as
@@ -69,8 +69,8 @@ impl Link<'_> {
     /// call by call).
     pub(super) fn write_all(&self, mut buf: &[u8]) -> Result<(), Error> {
         while !buf.is_empty() {
-            let n = io_call(self.observer, CONN, true, || (&*self.stream).write(buf))
-                .map_err(|e| self.fail("write()", e))?;
+            let n = io_call(|| (&*self.stream).write(buf)).map_err(|e| self.fail("write()", e))?;
+            emit!(self.observer, io_event(CONN, true, &buf[..n]));
             if n == 0 {
                 return Err(self.fail("write()", io::ErrorKind::WriteZero.into()));
             }
@@ -122,7 +122,7 @@ impl Link<'_> {
     pub(super) fn copy_replies<W: Write>(&self, mut output: W) -> Result<bool, Error> {
         let mut buf = vec![0u8; LARGE_READ_BUF];
         loop {
-            let n = match io_call(self.observer, CONN, false, || (&*self.stream).read(&mut buf)) {
+            let n = match io_call(|| (&*self.stream).read(&mut buf)) {
                 Ok(n) => n,
                 Err(e) if Outcome::of(&e) == Outcome::TimedOut && !self.idle() => {
                     // Wait only for what is left of the idle timeout, so a
@@ -134,6 +134,7 @@ impl Link<'_> {
                 }
                 Err(e) => return Err(self.fail("read()", e)),
             };
+            emit!(self.observer, io_event(CONN, false, &buf[..n]));
             self.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
             if n == 0 {
                 return Ok(true);

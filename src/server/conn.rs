@@ -23,7 +23,7 @@ use super::state::Session;
 use crate::guard::deadline::Deadlines;
 use crate::limits::{Limits, LARGE_READ_BUF, SMALL_READ_BUF};
 use crate::net::{Endpoint, Outcome};
-use crate::trace::{emit, io_call, Event, Observer};
+use crate::trace::{emit, io_call, io_event, Event, Observer};
 use crate::transport::Stream;
 
 /// An accepted connection being served by one worker.
@@ -229,7 +229,7 @@ impl<'a> Conn<'a> {
             }
             // The end of the system call itself, before its trace line.
             let (timing, mut ended) = (self.deadlines.timing(), None);
-            let result = io_call(self.observer, self.id(), write, || {
+            let result = io_call(|| {
                 let r = op();
                 ended = timing.then(Instant::now);
                 r
@@ -268,6 +268,7 @@ impl Read for Conn<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let stream = self.stream;
         let n = self.syscall(false, || (&*stream).read(buf))?;
+        emit!(self.observer, io_event(self.id(), false, &buf[..n]));
         let total = &self.session.bytes_in;
         total.set(total.get() + n as u64);
         if n == 0 && !buf.is_empty() {
@@ -281,6 +282,7 @@ impl Write for Conn<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let stream = self.stream;
         let n = self.syscall(true, || (&*stream).write(buf))?;
+        emit!(self.observer, io_event(self.id(), true, &buf[..n]));
         let total = &self.session.bytes_out;
         total.set(total.get() + n as u64);
         Ok(n)

@@ -51,7 +51,7 @@ fn answer_next(socket: &Datagram, filter: &Filter, shared: &Shared, buf: &mut Wo
     buf.failures = 0;
     bump(&c.datagrams_in);
     add(&c.bytes_in, n as u64);
-    emit!(obs, Event::RecvFrom { peer: &peer, bytes: n });
+    emit!(obs, Event::RecvFrom { peer: &peer, bytes: n, data: &buf.request[..n] });
     if let Some(refusal) = filter.check(&peer) {
         bump(match refusal {
             Refusal::Dropped(_) => &c.dropped_datagrams,
@@ -72,7 +72,7 @@ fn answer_next(socket: &Datagram, filter: &Filter, shared: &Shared, buf: &mut Wo
             Ok(sent) => {
                 bump(&c.datagrams_out);
                 add(&c.bytes_out, sent as u64);
-                emit!(obs, Event::SendTo { peer: &peer, bytes: sent });
+                emit!(obs, Event::SendTo { peer: &peer, bytes: sent, data: &buf.reply[..sent] });
             }
             Err(error) => {
                 let error = match Outcome::of(&error) {

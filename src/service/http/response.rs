@@ -37,7 +37,8 @@ pub enum Status {
     FieldsTooLarge,
     /// 501: an unknown method or transfer coding (§15.6.2).
     NotImplemented,
-    /// 503: turned away unserved, every worker busy (§15.6.4).
+    /// 503: the server cannot take this request now (§15.6.4): every
+    /// worker is busy, or the watch page has one viewer too many.
     ServiceUnavailable,
     /// 505: an HTTP version other than 1.0 and 1.1 (§15.6.6).
     VersionNotSupported,
