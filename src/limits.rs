@@ -192,9 +192,9 @@ pub struct Limits {
     /// Longest a `read()` or `write()` may wait for the peer. `None` = forever.
     pub idle_timeout: Option<Duration>,
     /// HTTP and WebSocket services: longest a request head may take to
-    /// arrive, counted from `accept()` for a connection's first request and
-    /// from its first byte for later ones (the wait between keep-alive
-    /// requests is the idle timeout's). Past it the client gets `408` and
+    /// arrive, counted from its first byte (the wait for that byte, on a
+    /// new connection or between keep-alive requests, is the idle
+    /// timeout's, as for every service). Past it the client gets `408` and
     /// the connection is closed: a slow-headers client (`slowhttptest -H`)
     /// holds a worker this long at most. `None` = no limit. Default 10 s:
     /// a whole head is one `write()` for any real client.

@@ -657,3 +657,110 @@ fn the_library_refuses_a_datagram_socket_for_a_stream_only_service() {
             .shutdown(Duration::from_secs(5));
     }
 }
+
+#[test]
+fn head_on_404_and_405_gets_no_body_and_the_connection_stays_in_step() {
+    let p = server(&[]);
+    let mut s = connect(p.tcp());
+    for path in ["/nope", "/echo"] {
+        s.write_all(format!("HEAD {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())
+            .unwrap();
+        let (r, _) = read_responses(&mut s, Some(1), &[true]);
+        assert!(r[0].status == 404 || r[0].status == 405, "{}", r[0].head);
+        // RFC 9112 §6.3 rule 1: no content after a HEAD response, so the
+        // next bytes must be the next response's.
+        s.write_all(&get("/plaintext")).unwrap();
+        let (g, _) = read_responses(&mut s, Some(1), &[]);
+        assert_eq!(
+            g[0].status, 200,
+            "HEAD {path} left content behind: {}",
+            g[0].head
+        );
+    }
+}
+
+/// A head that took several reads arms the header deadline; once it is
+/// complete, the wait for the next keep-alive request is the idle timeout
+/// again, not what was left of the head's deadline.
+#[test]
+fn a_head_split_across_reads_does_not_shorten_the_keep_alive_wait() {
+    let p = server(&["--header-timeout", "3", "--idle-timeout", "60"]);
+    let mut s = connect(p.tcp());
+    s.write_all(b"GET /plaintext HTTP/1.1\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    s.write_all(b"Host: t\r\n\r\n").unwrap();
+    assert_eq!(read_responses(&mut s, Some(1), &[]).0[0].status, 200);
+    // Longer than the whole header timeout, far shorter than the idle one.
+    std::thread::sleep(Duration::from_millis(3500));
+    s.write_all(&get("/plaintext")).unwrap();
+    let (r, closed) = read_responses(&mut s, Some(1), &[]);
+    assert!(
+        !closed && r.len() == 1 && r[0].status == 200,
+        "closed while idle: {r:?}"
+    );
+}
+
+#[test]
+fn a_trickled_head_is_cut_at_the_header_timeout_however_often_bytes_come() {
+    // A byte every 200 ms resets no timer: the deadline runs from the
+    // head's first byte, so the 408 comes about 1 s in, not after the 40.
+    let p = server(&["--header-timeout", "1"]);
+    let mut s = connect(p.tcp());
+    let head = b"GET /plaintext HTTP/1.1\r\nHost: t\r\nX-Padding: aaaa\r\n\r\n";
+    let mut sent = 0;
+    for &b in head.iter().take(40) {
+        if s.write_all(&[b]).is_err() {
+            break;
+        }
+        sent += 1;
+        std::thread::sleep(Duration::from_millis(200));
+        s.set_nonblocking(true).unwrap();
+        let answered = s.read(&mut [0u8; 1]).is_ok_and(|n| n > 0);
+        s.set_nonblocking(false).unwrap();
+        if answered {
+            break;
+        }
+    }
+    assert!(sent < 40, "the trickled head was never cut");
+}
+
+#[test]
+fn http10_expect_gets_no_100_continue() {
+    let p = server(&[]);
+    let mut s = connect(p.tcp());
+    s.write_all(b"POST /echo HTTP/1.0\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+        .unwrap();
+    // Time for a wrong 100 to be sent before the body.
+    std::thread::sleep(Duration::from_millis(300));
+    s.write_all(b"hello").unwrap();
+    let (r, _) = read_responses(&mut s, None, &[]);
+    assert_eq!(
+        r.len(),
+        1,
+        "RFC 9110 §15.2: no 1xx to an HTTP/1.0 client: {r:?}"
+    );
+    assert_eq!(
+        (r[0].status, r[0].body.as_slice()),
+        (200, b"hello".as_slice())
+    );
+}
+
+#[test]
+fn chunk_lines_are_bounded_however_they_arrive() {
+    let p = server(&[]);
+    let long = format!(
+        "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5;{}\r\nhello\r\n0\r\n\r\n",
+        "x".repeat(6000)
+    );
+    assert_eq!(refused(p.tcp(), long.as_bytes()).status, 400);
+    // Each extension under the line limit, 20 KB of them in all.
+    let ext = format!("1;{}\r\nx\r\n", "e".repeat(4000)).repeat(5);
+    let many = format!(
+        "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n{ext}0\r\n\r\n"
+    );
+    assert_eq!(refused(p.tcp(), many.as_bytes()).status, 400);
+    // Under both limits: served.
+    let ok = format!("1;{}\r\nx\r\n", "e".repeat(4000)).repeat(3);
+    let fine = format!("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{ok}0\r\n\r\n");
+    assert_eq!(exchange(p.tcp(), fine.as_bytes())[0].body, b"xxx");
+}

@@ -312,3 +312,42 @@ fn over_a_unix_stream_socket_and_stream_only() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn an_upgrade_with_a_body_is_refused_not_switched() {
+    let p = server();
+    for framing in ["Content-Length: 14\r\n", "Transfer-Encoding: chunked\r\n"] {
+        let mut s = connect(p.tcp());
+        let body = frame(true, 1, b"smuggled");
+        let req = handshake_request(&format!("Sec-WebSocket-Key: {KEY}\r\n{framing}"));
+        s.write_all(&[req.as_bytes(), &body].concat()).unwrap();
+        // RFC 9112 §6.3: those bytes are the request's content, not frames.
+        let head = read_head(&mut s);
+        assert!(head.starts_with("HTTP/1.1 400 "), "{framing}: {head}");
+    }
+}
+
+#[test]
+fn a_handshake_split_across_reads_does_not_shorten_the_session() {
+    let p = Proc::start(
+        &[
+            "--service",
+            "websocket",
+            "--header-timeout",
+            "3",
+            "--idle-timeout",
+            "60",
+        ],
+        1,
+    );
+    let mut s = connect(p.tcp());
+    let req = handshake_request(&format!("Sec-WebSocket-Key: {KEY}\r\n"));
+    let (a, b) = req.as_bytes().split_at(20);
+    s.write_all(a).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    s.write_all(b).unwrap();
+    assert!(read_head(&mut s).starts_with("HTTP/1.1 101 "));
+    std::thread::sleep(std::time::Duration::from_millis(3500));
+    s.write_all(&frame(true, 1, b"still there?")).unwrap();
+    assert_eq!(read_frame(&mut s), (true, 1, b"still there?".to_vec()));
+}

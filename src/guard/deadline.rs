@@ -36,6 +36,9 @@ pub(crate) struct Deadlines {
     input: Option<MinRate>,
     /// When the call in progress started, if its direction is judged.
     call_started: Option<Instant>,
+    /// Per direction (read, write): the socket timeout is not the one set
+    /// at accept, so a call that needs no wait of its own must put it back.
+    rearm: [bool; 2],
     /// Set once the minimum rate has cut one direction (true: output):
     /// every later call in that direction fails with it. The call that
     /// tripped it returns what it moved, so that the bytes are counted; the
@@ -89,6 +92,7 @@ impl Deadlines {
                 .filter(|_| limits.min_rate_in > 0)
                 .map(|t| MinRate::new(limits.min_rate_in, t)),
             call_started: None,
+            rearm: [false; 2],
             verdict: None,
         }
     }
@@ -117,10 +121,10 @@ impl Deadlines {
     }
 
     /// Before a `write` (or read) call: `Ok(None)` when the socket timeout
-    /// set at accept is enough, `Ok(Some(wait))` for the wait to arm, `Err`
-    /// if a deadline has already passed or the minimum rate cut the
-    /// connection.
-    pub fn before_call(&mut self, write: bool) -> Result<Option<Duration>, io::Error> {
+    /// in place is right, `Ok(Some(wait))` for the socket timeout to set
+    /// first (`None`: no timeout), `Err` if a deadline has already passed
+    /// or the minimum rate cut the connection.
+    pub fn before_call(&mut self, write: bool) -> Result<Option<Option<Duration>>, io::Error> {
         if let Some((_, v)) = self.verdict.as_ref().filter(|(out, _)| *out == write) {
             return Err(v.error());
         }
@@ -137,14 +141,25 @@ impl Deadlines {
             (a, b) => a.or(b),
         };
         let instants = [self.whole.map(|(at, _)| at), self.drain_until, self.service.map(|s| s.0)];
+        let rearm = &mut self.rearm[usize::from(write)];
         let Some(limit) = instants.into_iter().flatten().min() else {
-            return Ok(credit.and(per_call));
+            return Ok(match credit.and(per_call) {
+                Some(wait) => {
+                    *rearm = true;
+                    Some(Some(wait))
+                }
+                // A wait set for an earlier call (a deadline or floor since
+                // cleared) must not outlive it: back to accept's timeout.
+                None if std::mem::take(rearm) => Some(base),
+                None => None,
+            });
         };
         let left = limit.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(self.expired());
         }
-        Ok(Some(per_call.map_or(left, |wait| wait.min(left))))
+        *rearm = true;
+        Ok(Some(Some(per_call.map_or(left, |wait| wait.min(left)))))
     }
 
     /// After the call: tells the minimum rate what it moved and how long it
@@ -198,5 +213,39 @@ impl Deadlines {
             }
         };
         io::Error::new(io::ErrorKind::TimedOut, msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn a_cleared_deadline_or_floor_gives_back_the_accept_timeout() {
+        let limits = Limits { idle_timeout: Some(30 * S), ..Limits::default() };
+        let mut d = Deadlines::new(&limits, Instant::now());
+        assert_eq!(d.before_call(false).unwrap(), None);
+        d.service_deadline(Some((Instant::now() + 10 * S, "head")));
+        let wait = d.before_call(false).unwrap().expect("armed").expect("a wait");
+        assert!(wait <= 10 * S);
+        d.service_deadline(None);
+        // The next read waits the idle timeout again, not what was left.
+        assert_eq!(d.before_call(false).unwrap(), Some(Some(30 * S)));
+        assert_eq!(d.before_call(false).unwrap(), None);
+        // Writes were never touched.
+        assert_eq!(d.before_call(true).unwrap(), None);
+        d.input_floor(1000);
+        assert!(matches!(d.before_call(false).unwrap(), Some(Some(_))));
+        d.input_floor(0);
+        assert_eq!(d.before_call(false).unwrap(), Some(Some(30 * S)));
+        // Without an idle timeout, back to no timeout at all.
+        let mut d =
+            Deadlines::new(&Limits { idle_timeout: None, ..Limits::default() }, Instant::now());
+        d.service_deadline(Some((Instant::now() + 10 * S, "head")));
+        assert!(matches!(d.before_call(false).unwrap(), Some(Some(_))));
+        d.service_deadline(None);
+        assert_eq!(d.before_call(false).unwrap(), Some(None));
     }
 }

@@ -220,9 +220,9 @@ impl<'a> Conn<'a> {
                 Ok(None) => {}
                 Ok(Some(wait)) => {
                     let set = if write {
-                        self.stream.set_write_timeout(Some(wait))
+                        self.stream.set_write_timeout(wait)
                     } else {
-                        self.stream.set_read_timeout(Some(wait))
+                        self.stream.set_read_timeout(wait)
                     };
                     set.map_err(|e| self.fail("setsockopt()", e))?;
                 }

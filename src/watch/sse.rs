@@ -98,7 +98,7 @@ impl Service for WatchPage {
             }
             (None, _) if path != b"/events" => {
                 let why = "no such path; the page is /, its events /events";
-                wire.error(Status::NotFound, why, Persist::Close, b"");
+                wire.error(Status::NotFound, why, Persist::Close, b"", head.method == Method::Head);
                 wire.flush(conn)
             }
             _ => {
@@ -107,7 +107,13 @@ impl Service for WatchPage {
                 } else {
                     ("this path takes GET or HEAD", b"Allow: GET, HEAD\r\n")
                 };
-                wire.error(Status::MethodNotAllowed, why, Persist::Close, allow);
+                wire.error(
+                    Status::MethodNotAllowed,
+                    why,
+                    Persist::Close,
+                    allow,
+                    head.method == Method::Head,
+                );
                 wire.flush(conn)
             }
         }
@@ -143,7 +149,13 @@ impl WatchPage {
             );
             // The message is built at run time; `Wire::error` wants a
             // `&str` it can copy, which this is.
-            wire.error(Status::ServiceUnavailable, &why, Persist::Close, b"Retry-After: 5\r\n");
+            wire.error(
+                Status::ServiceUnavailable,
+                &why,
+                Persist::Close,
+                b"Retry-After: 5\r\n",
+                false,
+            );
             return wire.flush(conn);
         };
         let mut out = Vec::with_capacity(16 * 1024);

@@ -109,6 +109,10 @@ impl Input {
             let data = self.data();
             if let Some(lf) = data[seen..].iter().position(|&b| b == b'\n') {
                 let lf = seen + lf;
+                // The limit holds however the line was cut into reads.
+                if lf > max + 1 {
+                    return Err(Stop::Refuse(too_long));
+                }
                 // RFC 9112 §2.2 (and §7.1): CRLF, never a bare LF.
                 if lf == 0 || data[lf - 1] != b'\r' {
                     return Err(Stop::Refuse(reject(
@@ -130,6 +134,11 @@ impl Input {
 /// Longest chunk-size line, extensions included (RFC 9112 §7.1.1 sets no
 /// limit; a server must set one).
 const MAX_CHUNK_LINE: usize = 4096;
+
+/// Most bytes of chunk extensions in one body: they are read and thrown
+/// away, so without a bound of their own a client could send gigabytes
+/// per request while its body stays under the body limit.
+const MAX_CHUNK_EXTENSIONS: usize = 16 * 1024;
 
 /// Reads the body `head` announced into `wire.body`. With
 /// `Expect: 100-continue` and nothing of the body sent yet, first tells
@@ -172,9 +181,16 @@ fn too_large() -> Reject {
 /// size 0, then trailer fields and an empty line.
 fn chunked(input: &mut Input, conn: &mut Conn<'_>, body: &mut Vec<u8>) -> Result<(), Stop> {
     let malformed = reject(Status::BadRequest, "a malformed chunk (RFC 9112 §7.1)");
+    let too_much = reject(Status::BadRequest, "over 16 KiB of chunk extensions in one body");
+    let mut extensions = 0;
     loop {
         let len = input.line(conn, MAX_CHUNK_LINE, malformed)?;
-        let size = chunk_size(&input.data()[..len]).ok_or(Stop::Refuse(malformed))?;
+        let line = &input.data()[..len];
+        let size = chunk_size(line).ok_or(Stop::Refuse(malformed))?;
+        extensions += line.iter().skip_while(|b| b.is_ascii_hexdigit()).count();
+        if extensions > MAX_CHUNK_EXTENSIONS {
+            return Err(Stop::Refuse(too_much));
+        }
         input.consume(len + 2);
         if size == 0 {
             return trailer(input, conn);

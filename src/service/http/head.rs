@@ -360,6 +360,16 @@ pub fn parse(
         let f = field(buf, line)?;
         let (name, value) = (&buf[f.name.clone()], &buf[f.value.clone()]);
         if name.eq_ignore_ascii_case(b"host") {
+            // RFC 9112 §3.2: a Host value that is not `host[:port]` is a 400.
+            if !value
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=:[]".contains(&b))
+            {
+                return Err(reject(
+                    Status::BadRequest,
+                    "the Host value is not host[:port] (RFC 9112 §3.2)",
+                ));
+            }
             hosts += 1;
         } else if name.eq_ignore_ascii_case(b"content-length") {
             length = Some(content_length(value, length)?);
@@ -387,7 +397,9 @@ pub fn parse(
                     "the only expectation served is 100-continue (RFC 9110 §10.1.1)",
                 ));
             }
-            expect_continue = true;
+            // ...and an HTTP/1.0 client, which knows no 1xx, gets none
+            // (RFC 9110 §10.1.1: a server MUST ignore it there).
+            expect_continue = version == Version::Http11;
         }
         fields.push(f);
     }
@@ -519,6 +531,18 @@ mod tests {
     }
 
     #[test]
+    fn host_values_and_expectations() {
+        for host in
+            ["", "example.com", "example.com:8080", "[::1]:80", "127.0.0.1", "xn--bcher-kva.de"]
+        {
+            assert!(head(&format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n")).is_ok(), "{host}");
+        }
+        let expect = "Expect: 100-continue\r\nContent-Length: 1\r\n\r\n";
+        assert!(head(&format!("POST / HTTP/1.1\r\nHost: a\r\n{expect}")).unwrap().expect_continue);
+        assert!(!head(&format!("POST / HTTP/1.0\r\n{expect}")).unwrap().expect_continue);
+    }
+
+    #[test]
     fn persistence_follows_version_and_connection() {
         assert!(!head("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap().persist);
         assert!(!head("GET / HTTP/1.0\r\n\r\n").unwrap().persist);
@@ -573,6 +597,9 @@ mod tests {
             ("GET x HTTP/1.1\r\nHost: a\r\n\r\n", BadRequest),
             ("GET / HTTP/1.1\r\nHost: a\r\nNoColon\r\n\r\n", BadRequest),
             ("GET / HTTP/1.1\r\nHost: a\r\nExpect: gold\r\n\r\n", ExpectationFailed),
+            ("GET / HTTP/1.1\r\nHost: a b\r\n\r\n", BadRequest),
+            ("GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", BadRequest),
+            ("GET / HTTP/1.1\r\nHost: user@a\r\n\r\n", BadRequest),
         ];
         for (text, want) in cases {
             assert_eq!(status(text), want, "{text:?}");

@@ -130,29 +130,36 @@ impl Wire {
     /// responses owed before waiting. The header timeout runs from the
     /// first byte of the head (`limits::Limits::header_timeout`).
     pub(crate) fn next_head(&mut self, conn: &mut Conn<'_>) -> io::Result<Next> {
-        let mut scanner = Scanner::default();
         let mut timed = false;
+        let next = self.read_head(conn, &mut timed);
+        // Whatever ended the wait, the head's deadline ends with it: the
+        // body, the drain and the next request have limits of their own.
+        if timed {
+            conn.set_deadline(None, "");
+        }
+        next
+    }
+
+    fn read_head(&mut self, conn: &mut Conn<'_>, timed: &mut bool) -> io::Result<Next> {
+        let mut scanner = Scanner::default();
         loop {
             match scanner.scan(self.input.data()) {
                 Err(r) => return Ok(Next::Refused(r)),
                 Ok(None) => {}
                 Ok(Some(len)) => {
-                    if timed {
-                        conn.set_deadline(None, "");
-                    }
                     let head = head::parse(self.input.data(), &scanner, len, &mut self.fields);
                     return Ok(head.map_or_else(Next::Refused, Next::Head));
                 }
             }
             self.flush(conn)?;
             if let (false, false, Some(t)) =
-                (timed, self.input.data().is_empty(), conn.limits().header_timeout)
+                (*timed, self.input.data().is_empty(), conn.limits().header_timeout)
             {
                 conn.set_deadline(
                     Instant::now().checked_add(t),
                     "request head not complete within --header-timeout",
                 );
-                timed = true;
+                *timed = true;
             }
             match self.input.fill(conn) {
                 Ok(0) if self.input.data().is_empty() => return Ok(Next::Closed),
@@ -169,7 +176,6 @@ impl Wire {
                 // answered 408; a keep-alive connection that stays silent
                 // is closed without a word.
                 Err(e) if Outcome::of(&e) == Outcome::TimedOut && !self.input.data().is_empty() => {
-                    conn.set_deadline(None, "");
                     return Ok(Next::Refused(reject(
                         Status::RequestTimeout,
                         "the request head did not arrive within the header timeout",
@@ -184,21 +190,38 @@ impl Wire {
     /// connection (RFC 9112 §9.6: `Connection: close`); the server drains
     /// what the client still sends before closing, so the answer arrives.
     pub(crate) fn refuse(&mut self, conn: &mut Conn<'_>, r: Reject) -> io::Result<()> {
-        self.error(r.status, r.why, Persist::Close, b"");
+        self.error(r.status, r.why, Persist::Close, b"", false);
         self.flush(conn)
     }
 
     /// Appends an error response: a short text body naming the rule.
-    pub(crate) fn error(&mut self, status: Status, why: &str, persist: Persist, extra: &[u8]) {
-        error(&mut self.out, status, why, persist, extra);
+    /// For a HEAD request (`head_only`), the same head without the body
+    /// (RFC 9110 §9.3.2), so that a kept connection stays in step.
+    pub(crate) fn error(
+        &mut self,
+        status: Status,
+        why: &str,
+        persist: Persist,
+        extra: &[u8],
+        head_only: bool,
+    ) {
+        error(&mut self.out, status, why, persist, extra, !head_only);
     }
 }
 
-/// Appends an error response to `out`: `STATUS: why` as a text body.
-fn error(out: &mut Vec<u8>, status: Status, why: &str, persist: Persist, extra: &[u8]) {
+/// Appends an error response to `out`: `STATUS: why` as a text body (its
+/// length announced, the body itself left out when not `with_body`).
+fn error(
+    out: &mut Vec<u8>,
+    status: Status,
+    why: &str,
+    persist: Persist,
+    extra: &[u8],
+    with_body: bool,
+) {
     let len = status.line().len() + 2 + why.len() + 1;
     response::head(out, status, Some("text/plain"), len, persist, extra);
-    for part in [status.line(), ": ", why, "\n"] {
+    for part in [status.line(), ": ", why, "\n"].iter().filter(|_| with_body) {
         out.extend_from_slice(part.as_bytes());
     }
 }
@@ -255,7 +278,7 @@ impl Service for Http {
 /// with `Retry-After` saying a second is worth waiting.
 pub(crate) fn busy(reply: &mut Vec<u8>) {
     let why = "every worker is busy, or this address has its share; retry";
-    error(reply, Status::ServiceUnavailable, why, Persist::Close, b"Retry-After: 1\r\n");
+    error(reply, Status::ServiceUnavailable, why, Persist::Close, b"Retry-After: 1\r\n", true);
 }
 
 /// Routes one request, reads its body, and appends the response to `out`.
@@ -310,7 +333,7 @@ fn answer(wire: &mut Wire, conn: &mut Conn<'_>, head: &Head) -> Result<(), Stop>
                     b"Allow: GET, HEAD\r\n",
                 ),
             };
-            wire.error(status, why, persist, extra);
+            wire.error(status, why, persist, extra, head.method == Method::Head);
             return Ok(());
         }
         Some(Route::Plaintext) => ("text/plain", PLAINTEXT),

@@ -27,7 +27,7 @@ pub use handshake::{accept_key, check, response, Refusal};
 
 use std::io::{self, Write};
 
-use super::http::head::Version;
+use super::http::head::{Framing, Method, Version};
 use super::http::response::{server_and_date, Persist, Status};
 use super::http::{Next, Wire};
 use super::Service;
@@ -58,6 +58,14 @@ impl Service for WebSocket {
             Next::Closed => return Ok(()),
             Next::Refused(r) => return wire.refuse(conn, r),
         };
+        // RFC 9112 §6.3: bytes announced as the request's content are not
+        // frames; an upgrade that carries any is refused, so that no reader
+        // could take them for either.
+        if head.framing != Framing::None && head.framing != Framing::Length(0) {
+            let why = "a WebSocket handshake carries no body (RFC 6455 §4.1)";
+            wire.error(Status::BadRequest, why, Persist::Close, b"", head.method == Method::Head);
+            return wire.flush(conn);
+        }
         let method = wire.head_bytes()[head.raw.clone()].split(|&b| b == b' ').next();
         let fields = wire.fields();
         let checked = check(method.unwrap_or_default(), head.version == Version::Http11, &fields);
@@ -71,7 +79,7 @@ impl Service for WebSocket {
                     Refusal::BadVersion => (Status::UpgradeRequired, "the only version served is Sec-WebSocket-Version: 13 (RFC 6455 §4.4)", Persist::Default),
                     Refusal::BadKey => (Status::BadRequest, "Sec-WebSocket-Key must be the base64 of 16 bytes, once (RFC 6455 §4.2.1)", Persist::Close),
                 };
-                wire.error(status, why, persist, refusal.headers());
+                wire.error(status, why, persist, refusal.headers(), head.method == Method::Head);
                 return wire.flush(conn);
             }
         };
