@@ -246,6 +246,11 @@ impl<'a> Conn<'a> {
     /// reset, which can destroy the reply before the client reads it.
     /// True if the drain ended on a time limit (the client kept sending,
     /// or kept its side open), which the server counts as `timed_out`.
+    // Never inlined: its 1 KiB scratch buffer would otherwise sit in the
+    // caller's frame, below which every service runs, and push a blocked
+    // worker's stack onto one more 4 KiB page (measured: 40 MiB more RSS
+    // with 10,000 idle connections).
+    #[inline(never)]
     pub(crate) fn linger(&mut self, limits: &Limits) -> bool {
         if self.peer_closed || self.input_complete || self.shutdown_write().is_err() {
             return false;
