@@ -7,22 +7,7 @@ use std::fmt::Write as _;
 
 use super::summary::{metric_label, thousands, Summary};
 use super::Mode;
-
-/// `text` with the five XML special characters escaped.
-pub fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use crate::diagram::svg::escape as xml_escape;
 
 /// The chart of `summaries` under `title` (e.g. the workload).
 pub fn svg(mode: Mode, title: &str, summaries: &[Summary]) -> String {

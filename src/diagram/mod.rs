@@ -30,7 +30,7 @@ use crate::error::Error;
 pub mod jsonl;
 mod mermaid;
 pub mod model;
-mod svg;
+pub(crate) mod svg;
 mod text;
 
 pub use model::{Call, Diagram, Row, Section, Side};

@@ -32,8 +32,9 @@ rect.inferred{fill:#fff;stroke:#888;stroke-dasharray:4 3}.inferred text{fill:#66
 line.control{stroke:#036;stroke-dasharray:5 4}.section rect{fill:#eef}\
 .fold text{font-style:italic;fill:#444}.head rect{fill:#f4f4f4;stroke:#333}";
 
-/// `text` safe inside XML text and attribute values.
-fn escape(text: &str) -> String {
+/// `text` safe inside XML text and attribute values (the diagram's SVG
+/// and bench's chart).
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

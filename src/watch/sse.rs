@@ -29,7 +29,7 @@ use crate::limits::{WATCH_BATCH, WATCH_TICK, WATCH_VIEWERS};
 use crate::server::Conn;
 use crate::service::http::head::Method;
 use crate::service::http::response::{self, server_and_date, Persist, Status};
-use crate::service::http::{Next, Wire};
+use crate::service::http::{one_request, Wire};
 use crate::service::Service;
 
 const PAGE: &str = include_str!("page.html");
@@ -72,11 +72,8 @@ impl Service for WatchPage {
 
     // One request per connection: read its head, answer, close.
     fn serve_stream(&self, conn: &mut Conn<'_>) -> io::Result<()> {
-        let mut wire = Wire::new();
-        let head = match wire.next_head(conn)? {
-            Next::Head(head) => head,
-            Next::Closed => return Ok(()),
-            Next::Refused(r) => return wire.refuse(conn, r),
+        let Some((mut wire, head)) = one_request(conn)? else {
+            return Ok(());
         };
         let path = &wire.head_bytes()[head.path.clone()];
         let get = matches!(head.method, Method::Get | Method::Head);

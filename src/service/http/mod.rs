@@ -209,6 +209,18 @@ impl Wire {
     }
 }
 
+/// Reads the one request of a connection that serves a single request
+/// (the WebSocket handshake, the watch page): the buffers and the head, or
+/// `None` when the client left or its request was refused (and answered).
+pub(crate) fn one_request(conn: &mut Conn<'_>) -> io::Result<Option<(Wire, Head)>> {
+    let mut wire = Wire::new();
+    match wire.next_head(conn)? {
+        Next::Head(head) => Ok(Some((wire, head))),
+        Next::Closed => Ok(None),
+        Next::Refused(r) => wire.refuse(conn, r).map(|()| None),
+    }
+}
+
 /// Appends an error response to `out`: `STATUS: why` as a text body (its
 /// length announced, the body itself left out when not `with_body`).
 fn error(

@@ -28,8 +28,8 @@ pub use handshake::{accept_key, check, response, Refusal};
 use std::io::{self, Write};
 
 use super::http::head::{Framing, Method, Version};
+use super::http::one_request;
 use super::http::response::{server_and_date, Persist, Status};
-use super::http::{Next, Wire};
 use super::Service;
 use crate::server::Conn;
 
@@ -52,11 +52,8 @@ impl Service for WebSocket {
     // read() the upgrade request -> write() 101 -> read()/write() frames
     // until a close frame; the server then closes the connection.
     fn serve_stream(&self, conn: &mut Conn<'_>) -> io::Result<()> {
-        let mut wire = Wire::new();
-        let head = match wire.next_head(conn)? {
-            Next::Head(head) => head,
-            Next::Closed => return Ok(()),
-            Next::Refused(r) => return wire.refuse(conn, r),
+        let Some((mut wire, head)) = one_request(conn)? else {
+            return Ok(());
         };
         // RFC 9112 §6.3: bytes announced as the request's content are not
         // frames; an upgrade that carries any is refused, so that no reader
