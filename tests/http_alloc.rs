@@ -2,8 +2,9 @@
 //! under valgrind, which counts every heap allocation of the process, once
 //! with a few hundred keep-alive requests and once with 2,000 more on the
 //! same kind of connection; the totals may differ only by the couple of
-//! allocations by which start-up and stop vary. (Counting in
-//! process would need a global allocator, which only `unsafe` can write.)
+//! allocations by which start-up and stop vary. (Counting in process
+//! would need a global allocator, which the project's no-unsafe rule
+//! leaves out.)
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

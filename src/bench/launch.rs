@@ -9,7 +9,7 @@
 //! ```
 //!
 //! What is guaranteed, with std alone (no signal handler can be installed
-//! without `unsafe`):
+//! without raw system calls of its own):
 //! - A server that exits, never answers within the start bound, or is
 //!   left behind by an error is stopped by [`Launched`]'s `Drop`: SIGTERM
 //!   through the `kill` command, then SIGKILL (std's `Child::kill`) after
@@ -106,7 +106,7 @@ pub fn first_port() -> u16 {
 /// Pins this process, every thread it has now and every thread it starts
 /// later, to `cpus` (a `taskset` list such as `1` or `2-3`), with the
 /// `taskset` command: std has no affinity call, and `sched_setaffinity`
-/// would need `unsafe`.
+/// would need a raw system call, which the crate forbids.
 pub fn pin_self(cpus: &str) -> Result<(), Error> {
     let pid = std::process::id().to_string();
     let status = Command::new("taskset")

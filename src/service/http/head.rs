@@ -350,7 +350,10 @@ pub fn parse(
 ) -> Result<Head, Reject> {
     let start = scanner.request_start();
     let mut all = lines(buf, start, len);
-    let line = all.next().expect("the scanner saw a request line");
+    // The scanner only says a head is complete after a request line.
+    let Some(line) = all.next() else {
+        return Err(reject(Status::BadRequest, "no request line (RFC 9112 §3)"));
+    };
     let (method, path, version) = request_line(buf, line)?;
     fields.clear();
     let (mut hosts, mut length, mut chunked, mut coded) = (0, None, false, false);

@@ -67,7 +67,8 @@ impl Status {
 
     /// The numeric code.
     pub fn code(self) -> u16 {
-        self.line()[..3].parse().expect("every line starts with its code")
+        let d = self.line().as_bytes();
+        u16::from(d[0] - b'0') * 100 + u16::from(d[1] - b'0') * 10 + u16::from(d[2] - b'0')
     }
 }
 
