@@ -132,9 +132,16 @@ fn start_watch(addr: &str, hub: &Arc<Hub>) -> Result<ServerHandle, sockref::Erro
     ServerBuilder::new()
         .addr(addr)
         .protocols(Protocols::Tcp)
-        .service(WatchPage::new(Arc::clone(hub)))
+        // Off loopback only with --watch-public (the command line checked).
+        .service(WatchPage::new(Arc::clone(hub), public_watch(addr)))
         .limits(watch::limits())
         .start()
+}
+
+/// Whether the watch address is meant to be reached from elsewhere: any
+/// address but a loopback one (a name such as `localhost` counts as loopback).
+fn public_watch(addr: &str) -> bool {
+    addr.parse::<std::net::SocketAddr>().is_ok_and(|a| !a.ip().is_loopback())
 }
 
 /// The client's trace goes to stderr: stdout carries the server's bytes.

@@ -464,3 +464,62 @@ fn headless_chromium_draws_a_lane_per_connection_and_the_datagram() {
     );
     assert!(dom.contains("snapshot"), "the stream ended as asked: {dom}");
 }
+
+/// One raw request to the watch listener; the answer read to its close.
+fn raw(watch: SocketAddr, request: &str) -> String {
+    let mut s = connect(watch);
+    s.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer)
+        .expect("read the answer to its close");
+    answer
+}
+
+#[test]
+fn other_sites_and_other_runs_are_kept_out() {
+    let (_p, watch) = serve(&["--proto", "tcp"], 1);
+    // DNS rebinding: a web site's name resolving to 127.0.0.1 (421).
+    let rebound = raw(watch, "GET / HTTP/1.1\r\nHost: evil.example:8080\r\n\r\n");
+    assert!(rebound.starts_with("HTTP/1.1 421 "), "{rebound}");
+    let rebound = raw(watch, "GET /events HTTP/1.1\r\nHost: evil.example\r\n\r\n");
+    assert!(rebound.starts_with("HTTP/1.1 421 "), "{rebound}");
+    // Another site's script asking for the events (403).
+    let cross = raw(
+        watch,
+        "GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nSec-Fetch-Site: cross-site\r\n\r\n",
+    );
+    assert!(cross.starts_with("HTTP/1.1 403 "), "{cross}");
+    // Loopback names, with and without ports, are served.
+    for host in ["localhost", "127.0.0.1:9", "[::1]:9", "LOCALHOST:1"] {
+        let page = raw(watch, &format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n"));
+        assert!(page.starts_with("HTTP/1.1 200 "), "{host}: {page}");
+    }
+    // A page reconnecting with another run's event number is told to reload.
+    let stale = raw(
+        watch,
+        "GET /events HTTP/1.1\r\nHost: localhost\r\nLast-Event-ID: 1-5\r\n\r\n",
+    );
+    assert!(
+        stale.starts_with("HTTP/1.1 200 ") && stale.ends_with("event: reload\ndata: {}\n\n"),
+        "{stale}"
+    );
+    // This run's own number, as large as it can be, is not a crash.
+    let once = raw(
+        watch,
+        "GET /events?once HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    );
+    let id = once
+        .lines()
+        .find_map(|l| l.strip_prefix("id: "))
+        .expect("an event id");
+    let epoch = id.split('-').next().unwrap();
+    let huge = format!(
+        "GET /events?once HTTP/1.1\r\nHost: localhost\r\nLast-Event-ID: {epoch}-{}\r\n\r\n",
+        u64::MAX
+    );
+    let answer = raw(watch, &huge);
+    assert!(
+        answer.starts_with("HTTP/1.1 200 ") && answer.contains("event: end"),
+        "{answer}"
+    );
+}

@@ -136,13 +136,8 @@ impl Launched {
         cpus: Option<&str>,
         stop_bound: Duration,
     ) -> Result<Launched, Error> {
-        let log = std::env::temp_dir().join(format!(
-            "sockref-compare-{}-{}.log",
-            std::process::id(),
-            LOGS.fetch_add(1, Ordering::Relaxed)
-        ));
         let exec_failed = |e: io::Error| Error::new("exec()", Some(format!("server '{name}'")), e);
-        let out = File::create(&log).map_err(exec_failed)?;
+        let (log, out) = new_log().map_err(exec_failed)?;
         let err = out.try_clone().map_err(exec_failed)?;
         let script = format!("exec {command}");
         let mut cmd = match cpus {
@@ -279,8 +274,9 @@ impl Launched {
         if matches!(child.try_wait(), Ok(Some(_))) {
             return true;
         }
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+        // The shell's own `kill`: a minimal system may have no kill(1).
+        let _ = Command::new("sh")
+            .args(["-c", "kill -TERM \"$1\"", "sh", &child.id().to_string()])
             .stderr(Stdio::null())
             .status();
         let until = Instant::now() + self.stop_bound;
@@ -357,6 +353,23 @@ fn parse_or_status(buf: &[u8]) -> Option<Result<bool, String>> {
             "answered GET {} with something other than an HTTP/1.1 response with Content-Length",
             http::HTTP_PATH
         ))),
+    }
+}
+
+/// A server's log file in the temporary directory, made new (never an
+/// existing file or a link another user planted there) and readable by
+/// this user alone.
+fn new_log() -> io::Result<(std::path::PathBuf, File)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    loop {
+        let n = LOGS.fetch_add(1, Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("sockref-compare-{}-{n}.log", std::process::id()));
+        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {
+            Ok(file) => return Ok((path, file)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 1000 => continue,
+            Err(e) => return Err(e),
+        }
     }
 }
 

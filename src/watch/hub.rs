@@ -145,7 +145,7 @@ impl Hub {
         let mut replay: Vec<_> = s.listens.iter().filter(|l| l.seq > after).cloned().collect();
         replay.extend(s.recent.iter().filter(|l| l.seq > after).cloned());
         let missed = match (last_seen, s.recent.front()) {
-            (Some(seen), Some(first)) => first.seq.saturating_sub(seen + 1),
+            (Some(seen), Some(first)) => first.seq.saturating_sub(seen.saturating_add(1)),
             _ => 0,
         };
         let (queue, rx) = sync_channel(WATCH_QUEUE);

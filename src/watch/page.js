@@ -54,6 +54,8 @@ function connect() {
     }
   };
   source.onmessage = (m) => take({ ev: JSON.parse(m.data) });
+  // The server was restarted: its numbers start again, so start afresh.
+  source.addEventListener("reload", () => location.reload());
   source.addEventListener("gap", (m) => take({ lost: JSON.parse(m.data).lost }));
   source.addEventListener("counters", (m) => counters(JSON.parse(m.data)));
 }

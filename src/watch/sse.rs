@@ -22,7 +22,7 @@
 use std::io::{self, Write};
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::hub::{Hub, Line};
 use crate::limits::{WATCH_BATCH, WATCH_TICK, WATCH_VIEWERS};
@@ -52,13 +52,59 @@ const HEADERS: &[u8] = b"Cache-Control: no-store\r\n\
 /// The watch page's service (see the module docs).
 pub struct WatchPage {
     hub: Arc<Hub>,
+    /// Bound off loopback on purpose (`--watch-public`): any `Host` is fine.
+    public: bool,
+    /// This process's mark on every event id (`EPOCH-SEQ`): a page that
+    /// reconnects to a restarted server, whose numbers start again, is
+    /// told to reload instead of mixing two runs' connections.
+    epoch: u64,
 }
 
 impl WatchPage {
-    /// Serves the page and the events `hub` receives.
-    pub fn new(hub: Arc<Hub>) -> WatchPage {
-        WatchPage { hub }
+    /// Serves the page and the events `hub` receives. Unless `public`, a
+    /// request must name a loopback host: a web site whose name was made
+    /// to resolve to 127.0.0.1 (DNS rebinding) is refused.
+    pub fn new(hub: Arc<Hub>, public: bool) -> WatchPage {
+        let epoch =
+            SystemTime::now().duration_since(UNIX_EPOCH).map_or(1, |d| d.as_micros() as u64);
+        WatchPage { hub, public, epoch }
     }
+
+    /// Why a request is not served, if it is not. The page shows every
+    /// client's bytes, so a loopback-only page must not be readable by a
+    /// web site: a `Host` that is not a loopback name is how a DNS
+    /// rebinding attack arrives (421), and a cross-site `Sec-Fetch-Site`
+    /// on `/events` is another site's script (403), which could also hold
+    /// the few viewer slots.
+    fn refusal(&self, wire: &Wire, events: bool) -> Option<(Status, &'static str)> {
+        let fields = wire.fields();
+        let field =
+            |name: &[u8]| fields.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|f| f.1);
+        if !self.public && field(b"host").is_some_and(|h| !loopback_host(h)) {
+            return Some((
+                Status::MisdirectedRequest,
+                "this page answers to a loopback host only (--watch-public to serve others)",
+            ));
+        }
+        let site = field(b"sec-fetch-site");
+        if events && site.is_some_and(|v| v != b"same-origin" && v != b"none") {
+            return Some((Status::Forbidden, "the events are for this page's own script only"));
+        }
+        None
+    }
+}
+
+/// `localhost` or a loopback address, with or without a port.
+fn loopback_host(host: &[u8]) -> bool {
+    let Ok(host) = std::str::from_utf8(host) else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 impl Service for WatchPage {
@@ -77,8 +123,22 @@ impl Service for WatchPage {
         };
         let path = &wire.head_bytes()[head.path.clone()];
         let get = matches!(head.method, Method::Get | Method::Head);
+        if let Some((status, why)) = self.refusal(&wire, path == b"/events") {
+            wire.error(status, why, Persist::Close, b"", head.method == Method::Head);
+            return wire.flush(conn);
+        }
         if path == b"/events" && head.method == Method::Get {
-            let last_seen = last_event_id(&wire);
+            let Ok(last_seen) = last_event_id(&wire, self.epoch) else {
+                // Another run's numbers: start the page afresh.
+                let mut out = Vec::new();
+                out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+                server_and_date(&mut out);
+                out.extend_from_slice(
+                    b"Content-Type: text/event-stream\r\nCache-Control: no-store\r\n",
+                );
+                out.extend_from_slice(b"Connection: close\r\n\r\nevent: reload\ndata: {}\n\n");
+                return conn.write_all(&out);
+            };
             // The query follows the path in the request line.
             let once = wire.head_bytes()[head.path.end..].starts_with(b"?once ");
             return self.stream(conn, &mut wire, last_seen, once);
@@ -117,12 +177,25 @@ impl Service for WatchPage {
     }
 }
 
-/// The `Last-Event-ID` a reconnecting `EventSource` sends: the last `id:`
-/// its page received.
-fn last_event_id(wire: &Wire) -> Option<u64> {
+/// The `Last-Event-ID` a reconnecting `EventSource` sends: the number of
+/// the last event its page received (`EPOCH-SEQ`), `Ok(None)` for a new
+/// page (or an id that is not ours at all), `Err` when it came from
+/// another run of the server.
+fn last_event_id(wire: &Wire, epoch: u64) -> Result<Option<u64>, ()> {
     let fields = wire.fields();
-    let (_, value) = fields.iter().find(|(n, _)| n.eq_ignore_ascii_case(b"last-event-id"))?;
-    std::str::from_utf8(value).ok()?.parse().ok()
+    let Some((_, value)) = fields.iter().find(|(n, _)| n.eq_ignore_ascii_case(b"last-event-id"))
+    else {
+        return Ok(None);
+    };
+    let text = std::str::from_utf8(value).unwrap_or_default();
+    let Some((e, seq)) = text.split_once('-') else {
+        return Ok(None);
+    };
+    match (e.parse::<u64>(), seq.parse::<u64>()) {
+        (Ok(e), Ok(seq)) if e == epoch => Ok(Some(seq)),
+        (Ok(_), Ok(_)) => Err(()),
+        _ => Ok(None),
+    }
 }
 
 impl WatchPage {
@@ -168,7 +241,7 @@ impl WatchPage {
                 gap(&mut out, lost);
                 lost = 0;
             }
-            chunk.iter().for_each(|line| data(&mut out, line));
+            chunk.iter().for_each(|line| data(&mut out, self.epoch, line));
             conn.write_all(&out)?;
             out.clear();
         }
@@ -179,9 +252,9 @@ impl WatchPage {
             let wait = next_tick.saturating_duration_since(Instant::now());
             match viewer.queue.recv_timeout(wait) {
                 Ok(line) => {
-                    data(&mut out, &line);
+                    data(&mut out, self.epoch, &line);
                     for line in viewer.queue.try_iter().take(WATCH_BATCH - 1) {
-                        data(&mut out, &line);
+                        data(&mut out, self.epoch, &line);
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -213,8 +286,8 @@ impl WatchPage {
 }
 
 /// One trace event: `id:` lets a reconnecting page say where it was.
-fn data(out: &mut Vec<u8>, line: &Line) {
-    let _ = write!(out, "id: {}\ndata: {}\n\n", line.seq, line.json);
+fn data(out: &mut Vec<u8>, epoch: u64, line: &Line) {
+    let _ = write!(out, "id: {epoch}-{}\ndata: {}\n\n", line.seq, line.json);
 }
 
 fn gap(out: &mut Vec<u8>, lost: u64) {

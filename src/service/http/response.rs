@@ -19,12 +19,17 @@ pub enum Status {
     Ok,
     /// 400: the request is malformed (RFC 9110 §15.5.1).
     BadRequest,
+    /// 403: understood and refused (§15.5.4).
+    Forbidden,
     /// 404: no such route.
     NotFound,
     /// 405: the route exists, not for this method; says `Allow` (§15.5.6).
     MethodNotAllowed,
     /// 408: the request head did not arrive in time (§15.5.9).
     RequestTimeout,
+    /// 421: the request names a host this server does not answer for
+    /// (§15.5.20).
+    MisdirectedRequest,
     /// 413: the body is over the limit (§15.5.14).
     ContentTooLarge,
     /// 414: the request line is over the limit (§15.5.15).
@@ -51,9 +56,11 @@ impl Status {
             Status::SwitchingProtocols => "101 Switching Protocols",
             Status::Ok => "200 OK",
             Status::BadRequest => "400 Bad Request",
+            Status::Forbidden => "403 Forbidden",
             Status::NotFound => "404 Not Found",
             Status::MethodNotAllowed => "405 Method Not Allowed",
             Status::RequestTimeout => "408 Request Timeout",
+            Status::MisdirectedRequest => "421 Misdirected Request",
             Status::ContentTooLarge => "413 Content Too Large",
             Status::UriTooLong => "414 URI Too Long",
             Status::ExpectationFailed => "417 Expectation Failed",
