@@ -27,7 +27,8 @@ EXAMPLE:
 
 Each COMMAND must contain {port} and listen on 127.0.0.1:{port}; {workers} is replaced by
 --workers. It is started as `sh -c \"exec COMMAND\"`, so it must be, or exec into, the server
-itself: its CPU and memory are read from that process in /proc.
+itself: its CPU and memory are read from that process in /proc. To set an environment
+variable, write `env NAME=VALUE server ...` (`exec NAME=VALUE server` is not a command).
 
 For every round, every server in the order given (A B C A B C ...): a free port, the
 server started anew, waited for until it answers (TCP: a connection is accepted; udp: a
