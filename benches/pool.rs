@@ -17,7 +17,14 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use sockref::pool::ThreadPool;
 
 fn handoff(c: &mut Criterion) {
-    let pool = ThreadPool::new(2, 0, "bench", 64 * 1024).expect("start pool");
+    let pool = ThreadPool::new(
+        2,
+        0,
+        "bench",
+        64 * 1024,
+        std::sync::Arc::new(|_, _: &str| {}),
+    )
+    .expect("start pool");
     c.bench_function("pool/handoff", |b| {
         b.iter(|| pool.execute(|_| {}).expect("execute"))
     });

@@ -100,11 +100,12 @@
 //! | module | what |
 //! |---|---|
 //! | [`transport`] | the seam: TCP or Unix-domain listener, stream and datagram socket |
-//! | `guard` | hardening, one threat per file: deadlines, accept back-off, overload, datagram filters, wakers |
+//! | `guard` | hardening, one threat per file: deadlines, slow rates, per-address limits, accept back-off, overload, datagram filters, the graceful stop, wakers |
 //! | [`pool`] | the fixed thread pool, and the one place a panic is caught |
 //! | [`service`] | one file per service and the one table of them |
 //! | [`trace`] | events named after the C calls, text and JSON sinks, a one-line `emit!` |
 //! | [`net`] | addresses (`host:port`, `unix:PATH`), `getaddrinfo()`, error kinds, durations |
+//! | [`clock`] | the UTC calendar of the daytime service and HTTP's `Date` |
 //! | [`limits`] | every bound, with its default and why |
 //! | [`cli`], [`client`], [`mod@bench`] | the command line, the textbook client, the load generator and `sockref compare` (bench::compare); each a folder split by concern |
 //! | [`diagram`] | `sockref diagram`: a `--trace=json` run drawn as the textbook's two-column figure (text, Mermaid, SVG) |
@@ -112,7 +113,7 @@
 //! | [`labs`] | handlers of your own beside the C they replace (doc tests) |
 //!
 //! Data flows one way: `cli` -> `server` -> `pool` -> `service`; `transport`,
-//! `guard`, `trace`, `net`, `limits` and `stats` are leaves that import
+//! `guard`, `trace`, `net`, `clock`, `limits` and `stats` are leaves that import
 //! nothing of `server`. A service never touches a listener or the pool; the
 //! pool knows nothing of sockets. [`client`] and [`mod@bench`] stand apart: they
 //! use `net`, `transport` and `trace`, never the server; [`diagram`] reads
@@ -126,6 +127,7 @@
 pub mod bench;
 pub mod cli;
 pub mod client;
+pub mod clock;
 pub mod diagram;
 mod error;
 mod guard;

@@ -1,9 +1,9 @@
 //! A fixed pool of worker threads, started up front, and the one place in
 //! the crate where a panic is caught.
 //!
-//! The shape is the Rust Book's (chapter 21): a `ThreadPool` owns `Worker`s,
-//! jobs travel over a channel, and dropping the pool closes the channel and
-//! joins every thread. It goes further in four ways:
+//! The shape is the Rust Book's (chapter 21): a `ThreadPool` owns its
+//! threads, jobs travel over a channel, and dropping the pool closes the
+//! channel and joins every thread. It goes further in four ways:
 //!
 //! - the channel is *bounded* (`sync_channel`), so a flood of work waits
 //!   instead of growing memory without limit;
@@ -11,7 +11,7 @@
 //!   and again until it says stop. The prethreaded server's accept -> serve
 //!   cycle and the datagram server's recvfrom -> sendto cycle are such loops;
 //! - a panic in one run of a job is caught here, and only here: the pool
-//!   counts it, hands its message to the owner's hook (which traces it), and
+//!   hands its message to the owner's hook (which counts and traces it), and
 //!   the worker goes on with the next run, so the pool never shrinks;
 //! - threads are named and their stack size is chosen, and a failure to start
 //!   one is an error, not a panic.
@@ -22,56 +22,33 @@
 use std::any::Any;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
-
-/// A job that runs once on some worker, which passes its own index.
-pub type Job = Box<dyn FnOnce(usize) + Send + 'static>;
-
-/// A job a worker runs again and again until it returns `false`.
-pub type Loop = Box<dyn FnMut(usize) -> bool + Send + 'static>;
 
 /// Called on the worker thread after a run of a job panicked, with the
 /// worker's index and the panic message.
 pub type PanicHook = Arc<dyn Fn(usize, &str) + Send + Sync + 'static>;
 
-enum Work {
-    Once(Job),
-    Loop(Loop),
-}
-
-/// The pool is shutting down: the job was not queued.
-#[derive(Debug)]
-pub struct Closed;
+/// A job a worker runs again and again until it returns `false`; a job
+/// that runs once is one that returns `false` the first time.
+type Loop = Box<dyn FnMut(usize) -> bool + Send + 'static>;
 
 /// N named threads taking jobs from one bounded queue.
 pub struct ThreadPool {
-    workers: Vec<Worker>,
-    sender: Option<SyncSender<Work>>,
-    panics: Arc<AtomicU64>,
-}
-
-struct Worker {
-    id: usize,
-    thread: Option<JoinHandle<()>>,
+    threads: Vec<JoinHandle<()>>,
+    sender: Option<SyncSender<Loop>>,
 }
 
 impl ThreadPool {
     /// Starts `size` threads named `{name}-{index}` with `stack_size` bytes of
     /// stack, sharing a queue of `queue` jobs (0 = rendezvous: `execute`
-    /// returns only once a worker has taken the job). Panics are counted
-    /// and otherwise silent; see [`ThreadPool::with_hook`].
-    pub fn new(size: usize, queue: usize, name: &str, stack_size: usize) -> io::Result<Self> {
-        Self::with_hook(size, queue, name, stack_size, Arc::new(|_, _| {}))
-    }
-
-    /// Like [`ThreadPool::new`], calling `hook` after every caught panic.
+    /// returns only once a worker has taken the job). `hook` is called after
+    /// every caught panic (the server counts and traces it there).
     ///
     /// Fails if `size` is 0 or the OS refuses a thread; threads already
     /// started are stopped and joined first.
-    pub fn with_hook(
+    pub fn new(
         size: usize,
         queue: usize,
         name: &str,
@@ -79,77 +56,56 @@ impl ThreadPool {
         hook: PanicHook,
     ) -> io::Result<Self> {
         if size == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "a thread pool needs at least one worker",
-            ));
+            let why = "a thread pool needs at least one worker";
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, why));
         }
-        let (sender, receiver) = mpsc::sync_channel::<Work>(queue);
+        let (sender, receiver) = mpsc::sync_channel::<Loop>(queue);
         let receiver = Arc::new(Mutex::new(receiver));
-        let panics = Arc::new(AtomicU64::new(0));
-        let mut pool = ThreadPool {
-            workers: Vec::with_capacity(size),
-            sender: Some(sender),
-            panics: Arc::clone(&panics),
-        };
+        let mut pool = ThreadPool { threads: Vec::with_capacity(size), sender: Some(sender) };
         for id in 0..size {
-            let receiver = Arc::clone(&receiver);
-            let panics = Arc::clone(&panics);
-            let hook = Arc::clone(&hook);
+            let (receiver, hook) = (Arc::clone(&receiver), Arc::clone(&hook));
             let thread = thread::Builder::new()
                 .name(format!("{name}-{id}"))
                 .stack_size(stack_size)
-                .spawn(move || worker_loop(id, &receiver, &panics, &*hook))?;
+                .spawn(move || worker_loop(id, &receiver, &*hook))?;
             // On error above, `pool` drops here: its Drop joins what started.
-            pool.workers.push(Worker { id, thread: Some(thread) });
+            pool.threads.push(thread);
         }
         Ok(pool)
     }
 
-    /// Queues a job, waiting while the queue is full.
-    pub fn execute<F: FnOnce(usize) + Send + 'static>(&self, job: F) -> Result<(), Closed> {
-        self.send(Work::Once(Box::new(job)))
+    /// Queues a job, waiting while the queue is full. Fails only once the
+    /// pool is shutting down.
+    pub fn execute<F: FnOnce(usize) + Send + 'static>(&self, job: F) -> io::Result<()> {
+        let mut job = Some(job);
+        self.repeat(move |id| {
+            if let Some(job) = job.take() {
+                job(id);
+            }
+            false
+        })
     }
 
     /// Queues a job that the worker taking it runs until it returns
     /// `false`. A run that panics is reported and followed by the next run.
-    pub fn repeat<F: FnMut(usize) -> bool + Send + 'static>(&self, job: F) -> Result<(), Closed> {
-        self.send(Work::Loop(Box::new(job)))
+    pub fn repeat<F: FnMut(usize) -> bool + Send + 'static>(&self, job: F) -> io::Result<()> {
+        let closed = || io::Error::new(io::ErrorKind::BrokenPipe, "the thread pool is stopping");
+        let tx = self.sender.as_ref().ok_or_else(closed)?;
+        tx.send(Box::new(job)).map_err(|_| closed())
     }
 
-    fn send(&self, work: Work) -> Result<(), Closed> {
-        match &self.sender {
-            Some(tx) => tx.send(work).map_err(|_| Closed),
-            None => Err(Closed),
-        }
-    }
-
-    /// Number of workers (constant for the pool's life).
-    pub fn size(&self) -> usize {
-        self.workers.len()
-    }
-
-    /// Runs of jobs that panicked so far.
-    pub fn panics(&self) -> u64 {
-        self.panics.load(Ordering::Relaxed)
-    }
-
-    /// Closes the queue, lets every worker finish its job, joins them all,
-    /// and returns how many runs panicked over the pool's life.
-    pub fn join(mut self) -> u64 {
+    /// Closes the queue, lets every worker finish its job and joins them all.
+    pub fn join(mut self) {
         self.shutdown();
-        self.panics()
     }
 
     fn shutdown(&mut self) {
         drop(self.sender.take());
-        for worker in &mut self.workers {
-            if let Some(thread) = worker.thread.take() {
-                // A worker only ends by the queue closing; a join error would
-                // mean the loop itself panicked, which `run` prevents.
-                if thread.join().is_err() {
-                    eprintln!("sockref: worker {} ended abnormally", worker.id);
-                }
+        for (id, thread) in self.threads.drain(..).enumerate() {
+            // A worker only ends by the queue closing; a join error would
+            // mean the loop itself panicked, which `run` prevents.
+            if thread.join().is_err() {
+                eprintln!("sockref: worker {id} ended abnormally");
             }
         }
     }
@@ -161,42 +117,24 @@ impl Drop for ThreadPool {
     }
 }
 
-fn worker_loop(
-    id: usize,
-    receiver: &Mutex<Receiver<Work>>,
-    panics: &AtomicU64,
-    hook: &dyn Fn(usize, &str),
-) {
+fn worker_loop(id: usize, receiver: &Mutex<Receiver<Loop>>, hook: &dyn Fn(usize, &str)) {
     loop {
-        // The lock is held only while waiting for the next job; a poisoned
-        // lock cannot happen (nothing panics while holding it) but is safe to
-        // take anyway.
-        let next = match receiver.lock() {
-            Ok(rx) => rx.recv(),
-            Err(poisoned) => poisoned.into_inner().recv(),
-        };
-        match next {
-            Err(_) => return,
-            Ok(Work::Once(job)) => {
-                run(id, panics, hook, || job(id));
-            }
-            Ok(Work::Loop(mut job)) => while run(id, panics, hook, || job(id)).unwrap_or(true) {},
-        }
+        // The lock is held only while waiting for the next job (a statement
+        // of its own, so that the guard is dropped before the job runs); a
+        // poisoned lock cannot happen (nothing panics while holding it) but
+        // is safe to take.
+        let next = receiver.lock().unwrap_or_else(|p| p.into_inner()).recv();
+        let Ok(mut job) = next else { return };
+        while run(id, hook, || job(id)).unwrap_or(true) {}
     }
 }
 
 /// One run of a job under the crate's only `catch_unwind` for panics in
 /// services, observers and the server's own code: `None` if it panicked.
-fn run<R>(
-    id: usize,
-    panics: &AtomicU64,
-    hook: &dyn Fn(usize, &str),
-    f: impl FnOnce() -> R,
-) -> Option<R> {
+fn run<R>(id: usize, hook: &dyn Fn(usize, &str), f: impl FnOnce() -> R) -> Option<R> {
     match panic::catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => Some(r),
         Err(payload) => {
-            panics.fetch_add(1, Ordering::Relaxed);
             // The hook reports through an observer, which is user code too:
             // a panic there is swallowed rather than allowed to end the worker.
             let message = panic_message(&*payload);
@@ -207,7 +145,7 @@ fn run<R>(
 }
 
 /// The text of a panic payload, for traces and logs.
-pub fn panic_message(payload: &(dyn Any + Send)) -> &str {
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
     if let Some(s) = payload.downcast_ref::<&str>() {
         s
     } else if let Some(s) = payload.downcast_ref::<String>() {
@@ -220,11 +158,23 @@ pub fn panic_message(payload: &(dyn Any + Send)) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::mpsc::channel;
+
+    /// A hook that counts panics, and the count.
+    fn counting() -> (PanicHook, Arc<AtomicU64>) {
+        let panics = Arc::new(AtomicU64::new(0));
+        let seen = Arc::clone(&panics);
+        let hook = move |_, _: &str| {
+            seen.fetch_add(1, Ordering::Relaxed);
+        };
+        (Arc::new(hook), panics)
+    }
 
     #[test]
     fn runs_every_job_and_survives_panics() -> Result<(), Box<dyn std::error::Error>> {
-        let pool = ThreadPool::new(3, 8, "t", 64 * 1024)?;
+        let (hook, panics) = counting();
+        let pool = ThreadPool::new(3, 8, "t", 64 * 1024, hook)?;
         let (tx, rx) = channel();
         for i in 0..30 {
             let tx = tx.clone();
@@ -239,10 +189,11 @@ mod tests {
             .map_err(|e| format!("{e:?}"))?;
         }
         drop(tx);
-        assert_eq!(pool.size(), 3);
+        assert_eq!(pool.threads.len(), 3);
         // Join first: a panicking job's sender is dropped while unwinding,
         // before the worker counts the panic.
-        assert_eq!(pool.join(), 3);
+        pool.join();
+        assert_eq!(panics.load(Ordering::Relaxed), 3);
         let mut got: Vec<i32> = rx.iter().collect();
         got.sort();
         assert_eq!(got.len(), 27);
@@ -251,7 +202,7 @@ mod tests {
 
     #[test]
     fn zero_workers_is_an_error() {
-        assert!(ThreadPool::new(0, 0, "t", 64 * 1024).is_err());
+        assert!(ThreadPool::new(0, 0, "t", 64 * 1024, counting().0).is_err());
     }
 
     #[test]
@@ -261,7 +212,7 @@ mod tests {
         let hook: PanicHook = Arc::new(move |worker, message: &str| {
             let _ = said.lock().map(|s| s.send(format!("{worker}:{message}")));
         });
-        let pool = ThreadPool::with_hook(1, 0, "t", 64 * 1024, hook)?;
+        let pool = ThreadPool::new(1, 0, "t", 64 * 1024, hook)?;
         let mut run = 0;
         pool.repeat(move |_| {
             run += 1;
@@ -271,7 +222,7 @@ mod tests {
             run < 7
         })
         .map_err(|e| format!("{e:?}"))?;
-        assert_eq!(pool.join(), 3);
+        pool.join();
         let heard: Vec<String> = heard.iter().collect();
         assert_eq!(heard, ["0:run 2", "0:run 4", "0:run 6"]);
         Ok(())

@@ -5,7 +5,10 @@
 //! at `close()`, so the hot path touches no shared cache line per read.
 
 use std::fmt;
+use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::net::Outcome;
 
 /// The counter list, written once: it makes [`Stats`] (the snapshot
 /// callers get), its `name=value` line, and the live atomic `Counters`.
@@ -40,6 +43,15 @@ macro_rules! counters {
         impl Counters {
             pub fn snapshot(&self) -> Stats {
                 Stats { $($name: self.$name.load(Ordering::Relaxed),)* }
+            }
+
+            /// Counts a connection that ended with `e`, by what it means.
+            pub fn failed(&self, e: &io::Error) {
+                bump(match Outcome::of(e) {
+                    Outcome::TimedOut => &self.timed_out,
+                    Outcome::Gone => &self.reset,
+                    Outcome::Failed => &self.io_errors,
+                });
             }
         }
     };

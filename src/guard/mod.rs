@@ -9,6 +9,7 @@
 //! | [`backoff`] | `accept()` failing in a loop (out of descriptors or memory) | a pause from 5 ms doubling to 1 s, one message per episode |
 //! | [`overload`] | more clients than workers, with `--overload reject` | `busy\r\n` and close, at once |
 //! | [`datagram`] | datagram loops between servers, floods from one source | source-port and own-address filter, per-source rate |
+//! | [`stop`] | a stop that cuts a reply short, or waits on a client for ever | grace, then input cut, drain, then both ways cut |
 //! | [`wake`] | threads blocked in `accept()`/`recvfrom()` at stop | wakers made up front |
 //!
 //! Guards are leaves: they read [`crate::limits`], count in
@@ -21,4 +22,5 @@ pub(crate) mod deadline;
 pub(crate) mod min_rate;
 pub(crate) mod overload;
 pub(crate) mod per_ip;
+pub(crate) mod stop;
 pub(crate) mod wake;

@@ -81,7 +81,7 @@ impl ServerBuilder {
             invalid(
                 "service",
                 Some(name),
-                format!("unknown service (choose one of {})", service::names().join(", ")),
+                format!("unknown service (choose one of {})", service::SERVICE_NAMES.join(", ")),
             )
         })?;
         Ok(self)

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use super::state::{Listening, Shared};
+use super::state::{thread_error, Listening, Shared};
 use crate::error::Error;
 use crate::guard::datagram::{Filter, Refusal};
 use crate::guard::wake::DatagramWaker;
@@ -147,15 +147,11 @@ pub(crate) fn start(
         Datagram::Unix(_) => Proto::Unixgram,
     };
     let n = shared.limits.udp_workers;
-    let spawn_err = |e: io::Error| Error::new("pthread_create()", None, e);
     let hook_shared = Arc::clone(shared);
-    let hook = Arc::new(move |_worker: usize, message: &str| {
-        hook_shared.panicked(None, message);
+    let pool = shared.spawn(n, &format!("sockref-{proto}"), move |_, why| {
+        hook_shared.panicked(None, why);
         hook_shared.datagram_done();
-    });
-    let pool =
-        ThreadPool::with_hook(n, 0, &format!("sockref-{proto}"), shared.limits.stack_size, hook)
-            .map_err(spawn_err)?;
+    })?;
     emit!(shared.observer(), Event::Listen { proto, addr: &addr, backlog: 0 });
     // Workers wake at least this often to look at the stop flag, so that
     // stopping never depends on a wake-up datagram arriving.
@@ -181,9 +177,7 @@ pub(crate) fn start(
             }
             more
         };
-        if pool.repeat(job).is_err() {
-            return Err(spawn_err(io::ErrorKind::BrokenPipe.into()));
-        }
+        pool.repeat(job).map_err(thread_error)?;
     }
     Ok(DatagramServer { info: Listening { proto, addr, workers: n }, pool, running, waker })
 }

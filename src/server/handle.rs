@@ -1,7 +1,7 @@
 //! [`ServerHandle`]: a running server's addresses and counters, and the
 //! stop: stop accepting -> grace -> cut input -> drain -> cut -> join.
 
-use std::net::{Shutdown, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -64,7 +64,7 @@ impl ServerHandle {
 
     /// Stream connections being served right now.
     pub fn active_connections(&self) -> usize {
-        self.shared.active()
+        self.shared.stop.active()
     }
 
     /// Asks [`wait`](Self::wait) to return (callable from any thread via a
@@ -80,7 +80,7 @@ impl ServerHandle {
     pub fn wait(&self, timeout: Option<Duration>) -> bool {
         // A timeout too large to add to the clock means no timeout.
         let until = timeout.and_then(|t| Instant::now().checked_add(t));
-        self.shared.wait_until(until, Shared::stop_requested)
+        self.shared.stop.wait_until(until, |s| s.requested())
     }
 
     /// Stops the server and returns its final counters:
@@ -104,23 +104,14 @@ impl ServerHandle {
             return self.stats();
         }
         self.done = true;
-        self.shared.begin_stop();
+        self.shared.stop.begin();
         if let Some(s) = &self.stream {
             s.stop_accepting();
         }
         if let Some(d) = &self.datagram {
             d.stop_receiving();
         }
-        self.wait_idle(grace);
-        // Cut in two steps so that no request already read loses its reply.
-        // First the input only: handlers blocked in read() see end of file,
-        // and one that has just read a request can still write the answer
-        // (cutting both ways at once made that write fail with EPIPE).
-        self.shared.cut(Shutdown::Read);
-        self.wait_idle(self.shared.limits.drain_timeout);
-        // Then whatever is left: handlers blocked writing to a client that
-        // does not read, whose replies could not be delivered anyway.
-        self.shared.cut(Shutdown::Both);
+        self.shared.stop.finish(grace, self.shared.limits.drain_timeout);
         if let Some(s) = self.stream.take() {
             s.join();
         }
@@ -131,13 +122,6 @@ impl ServerHandle {
             f.remove();
         }
         self.stats()
-    }
-
-    /// Waits until no connection is being served, or `within` has passed
-    /// (a `within` too large to add to the clock waits for ever).
-    fn wait_idle(&self, within: Duration) {
-        let until = Instant::now().checked_add(within);
-        self.shared.wait_until(until, |s| s.active() == 0);
     }
 }
 
@@ -154,6 +138,6 @@ pub struct StopSignal(Arc<Shared>);
 impl StopSignal {
     /// Requests a stop.
     pub fn stop(&self) {
-        self.0.request_stop();
+        self.0.stop.request();
     }
 }

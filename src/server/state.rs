@@ -1,7 +1,7 @@
 //! What every server thread shares, and the books of one connection.
 //!
 //! [`Shared`] holds the service, the limits, the trace, the counters and
-//! the stop handshake. [`Session`] is one accepted connection from
+//! the stop (`guard::stop`). [`Session`] is one accepted connection from
 //! `accept()` to `close()`: while it lives the connection counts as in
 //! flight (so shutdown waits for it) and sits in its worker's slot (so
 //! shutdown can cut it). Closing it is the bookkeeping half of `close()`.
@@ -9,16 +9,19 @@
 //! A leaf of `server/`: it imports nothing of its siblings.
 
 use std::cell::Cell;
-use std::net::Shutdown;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::Instant;
 
+use crate::error::Error;
 use crate::guard::backoff;
 use crate::guard::per_ip::PerIp;
+use crate::guard::stop::Stop;
 use crate::limits::Limits;
 use crate::net::Endpoint;
+use crate::pool::ThreadPool;
 use crate::service::Service;
 use crate::stats::{add, bump, Counters, Quota};
 use crate::trace::{emit, Event, Observer, Proto};
@@ -45,25 +48,10 @@ pub(crate) struct Shared {
     pub per_ip: PerIp,
     /// Set while `accept()` fails for lack of descriptors (see `guard::backoff`).
     accept_paused: AtomicBool,
-    stopping: AtomicBool,
-    /// Set once shutdown starts cutting connections left after the grace.
-    cutting: AtomicBool,
-    stop_requested: AtomicBool,
+    /// The flags, the count in flight and the workers' slots.
+    pub stop: Stop,
     next_conn: AtomicU64,
-    active: AtomicUsize,
-    /// One per stream worker: the connection it serves, so that shutdown can
-    /// cut it, and the books of one that a panic unwound, for the report.
-    slots: Vec<Mutex<Slot>>,
     quota: Quota,
-    lock: Mutex<()>,
-    changed: Condvar,
-}
-
-#[derive(Default)]
-struct Slot {
-    stream: Option<Arc<Stream>>,
-    /// A connection a panic unwound: its number and its `close()` event.
-    unwound: Option<(u64, Event<'static>)>,
 }
 
 impl Shared {
@@ -81,16 +69,21 @@ impl Shared {
             observer,
             counters: Counters::default(),
             accept_paused: AtomicBool::new(false),
-            stopping: AtomicBool::new(false),
-            cutting: AtomicBool::new(false),
-            stop_requested: AtomicBool::new(false),
+            stop: Stop::new(stream_workers),
             next_conn: AtomicU64::new(0),
-            active: AtomicUsize::new(0),
-            slots: (0..stream_workers).map(|_| Mutex::default()).collect(),
             quota,
-            lock: Mutex::new(()),
-            changed: Condvar::new(),
         }
+    }
+
+    /// Starts `n` worker threads named `{name}-N` with the configured
+    /// stack, every caught panic handed to `hook`.
+    pub fn spawn(
+        &self,
+        n: usize,
+        name: &str,
+        hook: impl Fn(usize, &str) + Send + Sync + 'static,
+    ) -> Result<ThreadPool, Error> {
+        ThreadPool::new(n, 0, name, self.limits.stack_size, Arc::new(hook)).map_err(thread_error)
     }
 
     pub fn observer(&self) -> Option<&dyn Observer> {
@@ -108,20 +101,14 @@ impl Shared {
     }
 
     pub fn stopping(&self) -> bool {
-        self.stopping.load(Ordering::SeqCst)
-    }
-
-    pub fn active(&self) -> usize {
-        self.active.load(Ordering::SeqCst)
+        self.stop.stopping()
     }
 
     /// Called as soon as `accept()` returns: the connection counts as
     /// accepted and in flight until its session is closed or dropped.
     pub fn accepted(self: &Arc<Self>) -> Session {
         bump(&self.counters.accepted);
-        // SeqCst here and in `begin_stop`: the flag and the count are two
-        // variables each side writes one of and reads the other.
-        self.active.fetch_add(1, Ordering::SeqCst);
+        self.stop.enter();
         Session {
             shared: Arc::clone(self),
             id: self.next_conn.fetch_add(1, Ordering::Relaxed) + 1,
@@ -134,16 +121,12 @@ impl Shared {
         }
     }
 
-    fn slot(&self, worker: usize) -> Option<MutexGuard<'_, Slot>> {
-        self.slots.get(worker).map(|s| s.lock().unwrap_or_else(|p| p.into_inner()))
-    }
-
     /// The pool caught a panic on `worker` (`None`: a datagram worker):
     /// count it, trace it against the connection it unwound, then that
     /// connection's close.
     pub fn panicked(&self, worker: Option<usize>, message: &str) {
         bump(&self.counters.panics);
-        let (conn, close) = worker.and_then(|w| self.slot(w)?.unwound.take()).unzip();
+        let (conn, close) = worker.and_then(|w| self.stop.slot(w)?.unwound.take()).unzip();
         emit!(self.observer(), Event::Panic { conn: conn.unwrap_or(0), message });
         if let Some(close) = close {
             emit!(self.observer(), close);
@@ -153,68 +136,14 @@ impl Shared {
     /// A datagram has been handled to the end (reply sent, or not).
     pub fn datagram_done(&self) {
         if self.quota.datagram_done(&self.counters) {
-            self.request_stop();
+            self.stop.request();
         }
     }
+}
 
-    /// Asks whoever waits in `ServerHandle::wait` to stop the server.
-    pub fn request_stop(&self) {
-        if !self.stop_requested.swap(true, Ordering::AcqRel) {
-            self.notify();
-        }
-    }
-
-    fn notify(&self) {
-        let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        self.changed.notify_all();
-    }
-
-    /// Step 1 of a stop: no new work from here on.
-    pub fn begin_stop(&self) {
-        self.stopping.store(true, Ordering::SeqCst);
-    }
-
-    /// Waits until `done()` or `until` (`None`: for ever). True if done.
-    /// The one condition-variable wait of the server: for a stop request,
-    /// and for in-flight connections to finish.
-    pub fn wait_until(&self, until: Option<Instant>, done: impl Fn(&Shared) -> bool) -> bool {
-        let mut g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        loop {
-            if done(self) {
-                return true;
-            }
-            g = match until {
-                None => self.changed.wait(g).unwrap_or_else(|p| p.into_inner()),
-                Some(until) => {
-                    let left = until.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return false;
-                    }
-                    match self.changed.wait_timeout(g, left) {
-                        Ok((g, _)) => g,
-                        Err(p) => p.into_inner().0,
-                    }
-                }
-            };
-        }
-    }
-
-    pub fn stop_requested(&self) -> bool {
-        self.stop_requested.load(Ordering::Acquire)
-    }
-
-    /// `shutdown(how)` on every connection still being served. The first
-    /// cut also makes later `serving` calls cut at once, so that a
-    /// connection accepted just as the cut happened cannot escape it.
-    pub fn cut(&self, how: Shutdown) {
-        self.cutting.store(true, Ordering::SeqCst);
-        for slot in &self.slots {
-            let slot = slot.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(stream) = slot.stream.as_ref() {
-                let _ = stream.shutdown(how);
-            }
-        }
-    }
+/// A worker thread that could not be started, or given its loop.
+pub(crate) fn thread_error(e: io::Error) -> Error {
+    Error::new("pthread_create()", None, e)
 }
 
 /// One accepted connection's books (see the module docs).
@@ -237,12 +166,8 @@ impl Session {
     /// slot so that shutdown can cut it if it outlives the grace period.
     pub fn serving(&mut self, worker: usize, stream: &Arc<Stream>) {
         self.served = true;
-        if let Some(mut slot) = self.shared.slot(worker) {
-            slot.stream = Some(Arc::clone(stream));
+        if self.shared.stop.serving(worker, stream) {
             self.slot = Some(worker);
-        }
-        if self.shared.cutting.load(Ordering::SeqCst) {
-            let _ = stream.shutdown(Shutdown::Both);
         }
     }
 
@@ -270,14 +195,11 @@ impl Session {
         add(&shared.counters.bytes_out, bytes_out);
         // Out of the slot, but closed only after the counts below: a client
         // that sees end of file must find the connection counted closed.
-        let held = self.slot.and_then(|w| shared.slot(w)?.stream.take());
+        let held = self.slot.and_then(|w| shared.stop.slot(w)?.stream.take());
         bump(&shared.counters.closed);
-        shared.active.fetch_sub(1, Ordering::SeqCst);
+        shared.stop.leave();
         if self.served && shared.quota.reached(&shared.counters) {
-            shared.request_stop();
-        }
-        if shared.stopping() {
-            shared.notify();
+            shared.stop.request();
         }
         drop(held);
         Event::Close { conn: self.id, duration: self.started.elapsed(), bytes_in, bytes_out }
@@ -294,7 +216,7 @@ impl Drop for Session {
         }
         let closed = self.books();
         if thread::panicking() {
-            if let Some(mut slot) = self.slot.and_then(|w| self.shared.slot(w)) {
+            if let Some(mut slot) = self.slot.and_then(|w| self.shared.stop.slot(w)) {
                 slot.unwound = Some((self.id, closed));
             }
         }

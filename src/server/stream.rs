@@ -24,57 +24,63 @@
 //! What it does not do: know what the service says, or catch panics (the
 //! pool does, in one place). Hardening is one call each into `guard/`.
 
-use std::io;
 use std::sync::Arc;
 
 use super::conn::Conn;
-use super::state::{Listening, Session, Shared};
+use super::state::{thread_error, Listening, Session, Shared};
 use crate::error::Error;
 use crate::guard::backoff::Backoff;
 use crate::guard::deadline::set_socket_timeouts;
 use crate::guard::overload::{say_busy, Busy};
 use crate::guard::wake::StreamWaker;
 use crate::limits::{unix_listen_backlog, AcceptModel, Overload, LISTEN_BACKLOG};
-use crate::net::{Endpoint, Outcome};
+use crate::net::Endpoint;
 use crate::pool::ThreadPool;
 use crate::stats::bump;
 use crate::trace::{emit, Event, Proto};
 use crate::transport::{Listener, Stream};
 
-/// What `accept()` gave: a connection (counted in flight), a failure to
-/// retry after the back-off, or the stop.
+/// An accepted connection, counted in flight.
+struct Accepted {
+    stream: Stream,
+    peer: Endpoint,
+    session: Session,
+}
+
+/// What `accept()` gave: a connection, a failure to retry after the
+/// back-off, or the stop.
 enum Next {
-    Conn(Stream, Endpoint, Session),
+    Conn(Accepted),
     Retry,
     Stop,
 }
 
 /// `accept()`: sleeps until a client's handshake completes.
-fn accept(listener: &Listener, shared: &Arc<Shared>, backoff: &mut Backoff) -> Next {
+fn accept(listener: &Listener, shared: &Arc<Shared>, b: &mut Backoff) -> Next {
     let (stream, peer) = match listener.accept() {
         Ok(ok) => ok,
         Err(_) if shared.stopping() => return Next::Stop,
         Err(e) => {
-            backoff.failed(&e, &shared.backoff());
+            b.failed(&e, &shared.backoff());
             return Next::Retry;
         }
     };
     // Counted in flight before the stop flag is read: either shutdown sees
-    // this connection, or this thread sees the flag (see `Shared::accepted`).
+    // this connection, or this thread sees the flag (see `Stop::enter`).
     let session = shared.accepted();
     if shared.stopping() {
         session.close_unserved(stream);
         return Next::Stop;
     }
-    backoff.recovered(&shared.backoff());
-    Next::Conn(stream, peer, session)
+    b.recovered(&shared.backoff());
+    Next::Conn(Accepted { stream, peer, session })
 }
 
 /// A worker's loop in the prethreaded design: `accept()` -> [`serve`] ->
 /// `close()`, one connection per call. False once stopping.
 fn accept_next(worker: usize, listener: &Listener, shared: &Arc<Shared>, b: &mut Backoff) -> bool {
     match accept(listener, shared, b) {
-        Next::Conn(stream, peer, session) => serve(worker, stream, peer, session, shared),
+        Next::Conn(accepted) => serve(worker, accepted, shared),
         Next::Retry => {}
         Next::Stop => return false,
     }
@@ -82,10 +88,15 @@ fn accept_next(worker: usize, listener: &Listener, shared: &Arc<Shared>, b: &mut
 }
 
 /// One connection, from `accept()` to `close()`.
-fn serve(worker: usize, stream: Stream, peer: Endpoint, mut session: Session, shared: &Shared) {
+fn serve(worker: usize, accepted: Accepted, shared: &Shared) {
+    let Accepted { stream, peer, mut session } = accepted;
     // --max-per-ip: a place among its address's connections, or `busy`.
+    // Taken after the session exists, so that it is given back before the
+    // session closes, on a panic too (locals drop in reverse order): a
+    // client that sees its connection closed finds the place free.
     let Some(per_ip) = shared.per_ip.take(&peer) else {
-        return refuse(worker, stream, peer, session, shared, "per-IP limit reached");
+        let accepted = Accepted { stream, peer, session };
+        return refuse(worker, accepted, shared, "per-IP limit reached");
     };
     let obs = shared.observer();
     emit!(obs, Event::Accept { conn: session.id, peer: &peer, worker });
@@ -109,12 +120,7 @@ fn serve(worker: usize, stream: Stream, peer: Endpoint, mut session: Session, sh
     conn.ended(&served);
     drop(conn);
     if let Err(e) = &served {
-        let c = &shared.counters;
-        bump(match Outcome::of(e) {
-            Outcome::TimedOut => &c.timed_out,
-            Outcome::Gone => &c.reset,
-            Outcome::Failed => &c.io_errors,
-        });
+        shared.counters.failed(e);
     }
 
     // close()
@@ -126,42 +132,36 @@ fn serve(worker: usize, stream: Stream, peer: Endpoint, mut session: Session, sh
 /// `--overload reject` and every worker busy, says `busy`. False once stopping.
 fn hand_off(
     listener: &Listener,
-    workers: &ThreadPool,
+    pool: &ThreadPool,
     shared: &Arc<Shared>,
     busy: &Busy,
     b: &mut Backoff,
 ) -> bool {
-    let (stream, peer, session) = match accept(listener, shared, b) {
-        Next::Conn(stream, peer, session) => (stream, peer, session),
+    let accepted = match accept(listener, shared, b) {
+        Next::Conn(accepted) => accepted,
         Next::Retry => return true,
         Next::Stop => return false,
     };
     let limit =
         if shared.limits.overload == Overload::Reject { shared.limits.workers } else { usize::MAX };
     let Some(free) = busy.take(limit) else {
-        refuse(0, stream, peer, session, shared, "all workers busy"); // the acceptor
+        refuse(0, accepted, shared, "all workers busy"); // the acceptor
         return true;
     };
     let shared = Arc::clone(shared);
     // `free` goes with the job: dropped when it ends, panic or not.
     let job = move |worker| {
-        serve(worker, stream, peer, session, &shared);
+        serve(worker, accepted, &shared);
         drop(free);
     };
-    workers.execute(job).is_ok()
+    pool.execute(job).is_ok()
 }
 
 /// `--overload reject` or `--max-per-ip`: accept, write `busy`, close. The
 /// client gets an answer at once instead of waiting in the backlog; the
 /// trace names the worker that refused it (0: the hand-off acceptor).
-fn refuse(
-    worker: usize,
-    stream: Stream,
-    peer: Endpoint,
-    session: Session,
-    shared: &Shared,
-    reason: &str,
-) {
+fn refuse(worker: usize, accepted: Accepted, shared: &Shared, reason: &str) {
+    let Accepted { stream, peer, session } = accepted;
     let obs = shared.observer();
     bump(&shared.counters.rejected);
     emit!(obs, Event::Accept { conn: session.id, peer: &peer, worker });
@@ -178,8 +178,7 @@ pub(crate) struct StreamServer {
     /// What the ready line says: `tcp` or `unix`, address, workers.
     pub info: Listening,
     pool: Option<Arc<ThreadPool>>,
-    /// The hand-off design's acceptor: a pool of one, so that its panics
-    /// (an observer's, say) are caught and counted like any worker's.
+    /// The hand-off design's acceptor.
     acceptor: Option<ThreadPool>,
     waker: StreamWaker,
 }
@@ -191,58 +190,42 @@ pub(crate) fn start(listener: Listener, shared: &Arc<Shared>) -> Result<StreamSe
         Listener::Tcp(_) => Proto::Tcp,
         Listener::Unix(_) => Proto::Unix,
     };
-    let limits = &shared.limits;
-    let spawn_err = |e: io::Error| Error::new("pthread_create()", None, e);
+    let workers = shared.limits.workers;
     let hook_shared = Arc::clone(shared);
-    let hook = Arc::new(move |worker, message: &str| hook_shared.panicked(Some(worker), message));
-    // Rendezvous queue: a job is handed over only to a worker that is
-    // waiting for one, so no connection ever sits in a user-space queue.
-    let pool = ThreadPool::with_hook(
-        limits.workers,
-        0,
-        &format!("sockref-{proto}"),
-        limits.stack_size,
-        hook,
-    )
-    .map_err(spawn_err)?;
-    let pool = Arc::new(pool);
+    let pool =
+        Arc::new(shared.spawn(workers, &format!("sockref-{proto}"), move |worker, why| {
+            hook_shared.panicked(Some(worker), why)
+        })?);
     let backlog = if proto == Proto::Tcp { LISTEN_BACKLOG } else { unix_listen_backlog() };
     emit!(shared.observer(), Event::Listen { proto, addr: &addr, backlog });
     let waker = StreamWaker::new(&listener, addr.clone())?;
     let listener = Arc::new(listener);
-    let mut server = StreamServer {
-        info: Listening { proto, addr, workers: limits.workers },
-        pool: Some(Arc::clone(&pool)),
-        acceptor: None,
-        waker,
-    };
-    match limits.accept_model {
+    let mut acceptor = None;
+    match shared.limits.accept_model {
         AcceptModel::Workers => {
-            for _ in 0..limits.workers {
+            for _ in 0..workers {
                 let (listener, shared) = (Arc::clone(&listener), Arc::clone(shared));
                 let mut backoff = Backoff::default();
                 // Each worker's job is a loop: accept, serve, close, again.
                 let job = move |worker| accept_next(worker, &listener, &shared, &mut backoff);
-                if pool.repeat(job).is_err() {
-                    return Err(spawn_err(io::ErrorKind::BrokenPipe.into()));
-                }
+                pool.repeat(job).map_err(thread_error)?;
             }
         }
         AcceptModel::Handoff => {
             let hook_shared = Arc::clone(shared);
-            let hook = Arc::new(move |_, message: &str| hook_shared.panicked(None, message));
-            let acceptor = ThreadPool::with_hook(1, 0, "sockref-accept", limits.stack_size, hook)
-                .map_err(spawn_err)?;
-            let shared = Arc::clone(shared);
+            // A pool of one, so that the acceptor's panics (an observer's,
+            // say) are caught and counted like any worker's.
+            let one =
+                shared.spawn(1, "sockref-accept", move |_, why| hook_shared.panicked(None, why))?;
+            let (pool, shared) = (Arc::clone(&pool), Arc::clone(shared));
             let (busy, mut backoff) = (Busy::default(), Backoff::default());
             let job = move |_| hand_off(&listener, &pool, &shared, &busy, &mut backoff);
-            if acceptor.repeat(job).is_err() {
-                return Err(spawn_err(io::ErrorKind::BrokenPipe.into()));
-            }
-            server.acceptor = Some(acceptor);
+            one.repeat(job).map_err(thread_error)?;
+            acceptor = Some(one);
         }
     }
-    Ok(server)
+    let info = Listening { proto, addr, workers };
+    Ok(StreamServer { info, pool: Some(pool), acceptor, waker })
 }
 
 impl StreamServer {

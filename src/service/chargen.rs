@@ -9,7 +9,7 @@
 use std::io::{self, Write};
 
 use super::{Reply, Service};
-use crate::net::Endpoint;
+use crate::net::{Endpoint, Outcome};
 use crate::server::Conn;
 
 const RING: usize = 95;
@@ -66,16 +66,7 @@ impl Service for Chargen {
             match conn.write_all(&self.cycle) {
                 Ok(()) => {}
                 // The client closing is how a chargen session normally ends.
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::BrokenPipe
-                            | io::ErrorKind::ConnectionReset
-                            | io::ErrorKind::ConnectionAborted
-                    ) =>
-                {
-                    return Ok(())
-                }
+                Err(e) if Outcome::of(&e) == Outcome::Gone => return Ok(()),
                 Err(e) => return Err(e),
             }
         }

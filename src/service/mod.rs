@@ -107,11 +107,6 @@ pub const SERVICE_NAMES: [&str; SERVICES.len()] = {
     names
 };
 
-/// The names of the built-in services, as a list.
-pub fn names() -> Vec<&'static str> {
-    SERVICE_NAMES.to_vec()
-}
-
 /// Looks up a built-in service by name.
 pub fn builtin(name: &str) -> Option<Arc<dyn Service>> {
     SERVICES.iter().find(|(n, _)| *n == name).map(|(_, make)| make())

@@ -8,7 +8,7 @@
 use std::cell::Cell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::service::daytime::civil_from_days;
+use crate::clock::{Utc, MONTHS, WEEKDAYS};
 
 /// The statuses this server answers with (RFC 9110 §15).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,28 +169,22 @@ fn date(out: &mut Vec<u8>) {
 
 /// Formats seconds since 1970 as an IMF-fixdate.
 pub fn imf_fixdate(secs: u64) -> [u8; DATE_LEN] {
-    const DAYS: [&[u8; 3]; 7] = [b"Thu", b"Fri", b"Sat", b"Sun", b"Mon", b"Tue", b"Wed"];
-    const MONTHS: [&[u8; 3]; 12] = [
-        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
-        b"Dec",
-    ];
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (year, month, day) = civil_from_days(days as i64);
+    let utc = Utc::from_unix(secs);
     let mut t = *b"Thu, 01 Jan 1970 00:00:00 GMT";
-    // 1970-01-01 was a Thursday.
-    t[..3].copy_from_slice(DAYS[(days % 7) as usize]);
+    t[..3].copy_from_slice(&WEEKDAYS[utc.weekday].as_bytes()[..3]);
     let two = |t: &mut [u8], at: usize, n: u64| {
         t[at] = b'0' + (n / 10 % 10) as u8;
         t[at + 1] = b'0' + (n % 10) as u8;
     };
-    two(&mut t, 5, u64::from(day));
-    t[8..11].copy_from_slice(MONTHS[month as usize - 1]);
-    let year = year.clamp(0, 9999) as u64;
+    two(&mut t, 5, u64::from(utc.day));
+    t[8..11].copy_from_slice(&MONTHS[utc.month as usize - 1].as_bytes()[..3]);
+    let year = utc.year.clamp(0, 9999) as u64;
     two(&mut t, 12, year / 100);
     two(&mut t, 14, year % 100);
-    two(&mut t, 17, rem / 3600);
-    two(&mut t, 20, rem % 3600 / 60);
-    two(&mut t, 23, rem % 60);
+    let (h, m, s) = utc.hms();
+    two(&mut t, 17, h);
+    two(&mut t, 20, m);
+    two(&mut t, 23, s);
     t
 }
 
