@@ -60,6 +60,15 @@ fn address(e: &Endpoint) -> String {
     }
 }
 
+/// Appends `,"key":v` with `decimals` digits, or `,"key":null` when there
+/// is no value (no CPU measured, or no request to divide it by).
+fn number_or_null(s: &mut String, key: &str, v: Option<f64>, decimals: usize) {
+    let _ = match v {
+        Some(v) => write!(s, ",\"{key}\":{v:.decimals$}"),
+        None => write!(s, ",\"{key}\":null"),
+    };
+}
+
 /// Microseconds, from the histogram's nanoseconds.
 fn us(ns: u64) -> f64 {
     ns as f64 / 1000.0
@@ -147,23 +156,14 @@ impl Report {
                 "  held         {} of {} connections for {secs:.2} s",
                 self.held, self.conns
             );
-        } else if matches!(self.mode, Mode::Http | Mode::HttpClose) {
-            let _ = writeln!(
-                s,
-                "  requests     {} in {secs:.2} s   {:.0} {}",
-                self.requests,
-                self.rate(),
-                self.unit()
-            );
         } else {
-            let _ = writeln!(
-                s,
-                "  requests     {} in {secs:.2} s   {:.0} {}   {:.2} MB/s",
-                self.requests,
-                self.rate(),
-                self.unit(),
-                self.rate() * self.size as f64 / 1e6
-            );
+            let (requests, rate, unit) = (self.requests, self.rate(), self.unit());
+            let _ = write!(s, "  requests     {requests} in {secs:.2} s   {rate:.0} {unit}");
+            // HTTP's payload is not --size bytes, so it has no MB/s.
+            if !matches!(self.mode, Mode::Http | Mode::HttpClose) {
+                let _ = write!(s, "   {:.2} MB/s", rate * self.size as f64 / 1e6);
+            }
+            let _ = writeln!(s);
         }
         let _ = write!(s, "  latency us  ");
         for (name, v) in self.percentiles() {
@@ -182,22 +182,19 @@ impl Report {
             let _ = write!(s, "  (warm-up: {} more, not counted)", self.warmup_errors);
         }
         let _ = writeln!(s);
-        if let (Some(cpu), true) = (self.client_cpu, secs > 0.0) {
-            let _ = write!(s, "  client cpu   {:.2} cores", cpu.as_secs_f64() / secs);
-            if let Some(per) = self.cpu_us_per_request() {
+        let cpus = [
+            ("client", self.client_cpu, self.cpu_us_per_request()),
+            ("server", self.server_cpu, self.server_us_per_request()),
+        ];
+        for (who, cpu, per) in cpus {
+            let Some(cpu) = cpu.filter(|_| secs > 0.0) else { continue };
+            let _ = write!(s, "  {who} cpu   {:.2} cores", cpu.as_secs_f64() / secs);
+            if let Some(per) = per {
                 let _ = write!(s, ", {per:.1} us per request");
-            }
-            let _ = writeln!(s);
-        }
-        if let (Some(cpu), true) = (self.server_cpu, secs > 0.0) {
-            let _ = write!(s, "  server cpu   {:.2} cores", cpu.as_secs_f64() / secs);
-            if let Some(per) = self.server_us_per_request() {
-                let _ = write!(
-                    s,
-                    ", {per:.1} us per request, {:.0} {} per server core",
-                    1e6 / per,
-                    self.unit()
-                );
+                // The client's own cost says nothing about a server's capacity.
+                if who == "server" {
+                    let _ = write!(s, ", {:.0} {} per server core", 1e6 / per, self.unit());
+                }
             }
             let _ = writeln!(s);
         }
@@ -240,32 +237,12 @@ impl Report {
         }
         s.push('}');
         let _ = write!(s, ",\"warmup_errors\":{}", self.warmup_errors);
-        match self.client_cpu {
-            Some(cpu) => {
-                let secs = self.elapsed.as_secs_f64().max(1e-9);
-                let _ = write!(s, ",\"client_cpu\":{:.3}", cpu.as_secs_f64() / secs);
-            }
-            None => s.push_str(",\"client_cpu\":null"),
-        }
-        match self.cpu_us_per_request() {
-            Some(v) => {
-                let _ = write!(s, ",\"client_cpu_us_per_req\":{v:.2}");
-            }
-            None => s.push_str(",\"client_cpu_us_per_req\":null"),
-        }
-        match (self.server_cpu, self.server_us_per_request()) {
-            (Some(cpu), per) => {
-                let secs = self.elapsed.as_secs_f64().max(1e-9);
-                let _ = write!(s, ",\"server_cpu\":{:.3}", cpu.as_secs_f64() / secs);
-                match per {
-                    Some(v) => {
-                        let _ = write!(s, ",\"server_cpu_us_per_req\":{v:.2}");
-                    }
-                    None => s.push_str(",\"server_cpu_us_per_req\":null"),
-                }
-            }
-            (None, _) => s.push_str(",\"server_cpu\":null,\"server_cpu_us_per_req\":null"),
-        }
+        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        let cores = |cpu: Option<Duration>| cpu.map(|c| c.as_secs_f64() / secs);
+        number_or_null(&mut s, "client_cpu", cores(self.client_cpu), 3);
+        number_or_null(&mut s, "client_cpu_us_per_req", self.cpu_us_per_request(), 2);
+        number_or_null(&mut s, "server_cpu", cores(self.server_cpu), 3);
+        number_or_null(&mut s, "server_cpu_us_per_req", self.server_us_per_request(), 2);
         // The distribution itself: [lowest us, highest us, count] per
         // non-empty bucket, for charts.
         s.push_str(",\"buckets_us\":[");

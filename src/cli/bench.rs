@@ -2,7 +2,7 @@
 //!
 //! What it does not do: run anything; `bench::run` does.
 
-use super::{choice, number, seconds, Args, Command, Usage};
+use super::{choice, duration, number, pick, Args, Command, Usage};
 use crate::bench::{BenchOptions, Mode, Stop, MAX_PIPELINE, MAX_SIZE};
 use crate::net::Address;
 
@@ -136,19 +136,12 @@ impl Workload {
             "--conns" => o.conns = number(f, &args.value(f, inline)?, 1, 100_000)?,
             "--threads" => self.threads = Some(number(f, &args.value(f, inline)?, 1, 1024)?),
             "--size" => o.size = number(f, &args.value(f, inline)?, 1, MAX_SIZE)?,
-            "--duration" => {
-                let d = seconds(f, &args.value(f, inline)?, false)?.unwrap_or_default();
-                o.stop = Stop::Duration(d);
-            }
+            "--duration" => o.stop = Stop::Duration(duration(f, &args.value(f, inline)?)?),
             "--requests" => {
                 o.stop = Stop::Requests(number(f, &args.value(f, inline)?, 1, u64::MAX)?)
             }
-            "--warmup" => {
-                o.warmup = seconds(f, &args.value(f, inline)?, false)?.unwrap_or_default()
-            }
-            "--timeout" => {
-                o.timeout = seconds(f, &args.value(f, inline)?, false)?.unwrap_or_default()
-            }
+            "--warmup" => o.warmup = duration(f, &args.value(f, inline)?)?,
+            "--timeout" => o.timeout = duration(f, &args.value(f, inline)?)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -179,9 +172,7 @@ impl Workload {
 
 /// The `--mode` value: one of [`Mode::ALL`] by name.
 pub(super) fn mode_flag(flag: &str, value: &str) -> Result<Mode, Usage> {
-    let names = Mode::ALL.map(Mode::name);
-    let name = choice(flag, value, &names)?;
-    Mode::from_name(name).ok_or_else(|| Usage(format!("{flag}: unknown mode '{value}'")))
+    pick(flag, value, &Mode::ALL.map(|m| (m.name(), m)))
 }
 
 /// Sets `--threads`, given or by default: two, but never more threads

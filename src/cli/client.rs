@@ -2,7 +2,7 @@
 //!
 //! What it does not do: connect; `client::run` does.
 
-use super::{choice, seconds, trace_format, Args, Command, Usage};
+use super::{pick, seconds, trace_format, Args, Command, Usage};
 use crate::client::ClientOptions;
 use crate::net::Address;
 use crate::trace::Proto;
@@ -61,10 +61,8 @@ pub(super) fn parse_client(args: Vec<String>) -> Result<Command, Usage> {
             "--" => options_done = true,
             "--help" | "-h" => return Ok(Command::Help(CLIENT_HELP)),
             "--proto" => {
-                o.proto = match choice(f, &args.value(f, inline)?, &["tcp", "udp"])? {
-                    "tcp" => Proto::Tcp,
-                    _ => Proto::Udp,
-                }
+                o.proto =
+                    pick(f, &args.value(f, inline)?, &[("tcp", Proto::Tcp), ("udp", Proto::Udp)])?
             }
             "--timeout" => o.timeout = seconds(f, &args.value(f, inline)?, true)?,
             "--trace" => {

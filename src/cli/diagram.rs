@@ -2,7 +2,7 @@
 //!
 //! What it does not do: read a trace; `diagram::run` does.
 
-use super::{choice, number, Args, Command, Usage};
+use super::{number, pick, Args, Command, Usage};
 use crate::diagram::{DiagramOptions, Format};
 
 /// The help text of `sockref diagram`.
@@ -57,11 +57,9 @@ pub(super) fn parse_diagram(args: Vec<String>) -> Result<Command, Usage> {
             "--help" | "-h" => return Ok(Command::Help(DIAGRAM_HELP)),
             "--client" => o.client = Some(args.value(f, inline)?),
             "--format" => {
-                o.format = match choice(f, &args.value(f, inline)?, &["text", "mermaid", "svg"])? {
-                    "text" => Format::Text,
-                    "mermaid" => Format::Mermaid,
-                    _ => Format::Svg,
-                }
+                let table =
+                    [("text", Format::Text), ("mermaid", Format::Mermaid), ("svg", Format::Svg)];
+                o.format = pick(f, &args.value(f, inline)?, &table)?
             }
             "-o" | "--output" => o.output = Some(args.value(f, inline)?),
             "--connections" => {

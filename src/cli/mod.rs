@@ -197,20 +197,31 @@ pub fn seconds(flag: &str, value: &str, zero_is_none: bool) -> Result<Option<Dur
     }
 }
 
+/// Parses seconds where 0 is just zero (a pause, a timeout that must be
+/// given): [`seconds`] without the "none".
+pub fn duration(flag: &str, value: &str) -> Result<Duration, Usage> {
+    Ok(seconds(flag, value, false)?.unwrap_or_default())
+}
+
+/// Parses `value` as one of the names in `table`, and gives the value
+/// paired with it; the error lists the names in the table's order.
+pub fn pick<T: Copy>(flag: &str, value: &str, table: &[(&str, T)]) -> Result<T, Usage> {
+    table.iter().find(|(name, _)| *name == value).map(|(_, v)| *v).ok_or_else(|| {
+        let names: Vec<&str> = table.iter().map(|(name, _)| *name).collect();
+        Usage(format!("{flag}: unknown value '{value}' (choose one of: {})", names.join(", ")))
+    })
+}
+
 /// Parses `value` as one of `choices`.
 pub fn choice<'a>(flag: &str, value: &str, choices: &[&'a str]) -> Result<&'a str, Usage> {
-    choices.iter().find(|c| **c == value).copied().ok_or_else(|| {
-        Usage(format!("{flag}: unknown value '{value}' (choose one of: {})", choices.join(", ")))
-    })
+    let table: Vec<(&str, &'a str)> = choices.iter().map(|c| (*c, *c)).collect();
+    pick(flag, value, &table)
 }
 
 /// `--trace` alone means text; `--trace=json` asks for JSON lines.
 fn trace_format(flag: &str, inline: Option<String>) -> Result<TraceFormat, Usage> {
     let v = inline.unwrap_or_else(|| "text".to_string());
-    Ok(match choice(flag, &v, &["text", "json"])? {
-        "text" => TraceFormat::Text,
-        _ => TraceFormat::Json,
-    })
+    pick(flag, &v, &[("text", TraceFormat::Text), ("json", TraceFormat::Json)])
 }
 
 /// Parses the whole command line (without the program name).

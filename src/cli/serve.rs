@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use super::{choice, number, seconds, trace_format, Args, Command, Usage, HELP};
+use super::{choice, duration, number, pick, seconds, trace_format, Args, Command, Usage, HELP};
 use crate::limits::{AcceptModel, Limits, Overload, MAX_WORKERS};
 use crate::net::{Address, DEFAULT_ADDR};
 use crate::server::Protocols;
@@ -80,11 +80,9 @@ pub(super) fn parse_serve(args: Vec<String>) -> Result<Command, Usage> {
             }
             "--addr" => o.addr = args.value(f, inline)?,
             "--proto" => {
-                proto = Some(match choice(f, &args.value(f, inline)?, &["tcp", "udp", "both"])? {
-                    "tcp" => Protocols::Tcp,
-                    "udp" => Protocols::Udp,
-                    _ => Protocols::Both,
-                })
+                let table =
+                    [("tcp", Protocols::Tcp), ("udp", Protocols::Udp), ("both", Protocols::Both)];
+                proto = Some(pick(f, &args.value(f, inline)?, &table)?)
             }
             "--workers" => {
                 let v = given.note("--workers", args.value(f, inline)?);
@@ -110,22 +108,14 @@ pub(super) fn parse_serve(args: Vec<String>) -> Result<Command, Usage> {
             "--max-per-ip" => {
                 o.limits.max_per_ip = number(f, &args.value(f, inline)?, 0, MAX_WORKERS)?
             }
-            "--drain-timeout" => {
-                o.limits.drain_timeout =
-                    seconds(f, &args.value(f, inline)?, false)?.unwrap_or_default()
-            }
+            "--drain-timeout" => o.limits.drain_timeout = duration(f, &args.value(f, inline)?)?,
             "--overload" => {
-                o.limits.overload = match choice(f, &args.value(f, inline)?, &["wait", "reject"])? {
-                    "wait" => Overload::Wait,
-                    _ => Overload::Reject,
-                }
+                let table = [("wait", Overload::Wait), ("reject", Overload::Reject)];
+                o.limits.overload = pick(f, &args.value(f, inline)?, &table)?
             }
             "--accept" => {
-                o.limits.accept_model =
-                    match choice(f, &args.value(f, inline)?, &["workers", "handoff"])? {
-                        "workers" => AcceptModel::Workers,
-                        _ => AcceptModel::Handoff,
-                    }
+                let table = [("workers", AcceptModel::Workers), ("handoff", AcceptModel::Handoff)];
+                o.limits.accept_model = pick(f, &args.value(f, inline)?, &table)?
             }
             "--udp-rate" => {
                 let n: u32 = number(f, &args.value(f, inline)?, 0, 10_000_000)?;
@@ -159,7 +149,7 @@ pub(super) fn parse_serve(args: Vec<String>) -> Result<Command, Usage> {
             "--stop-on-stdin" => o.stop_on_stdin = true,
             "--watch" => o.watch = Some(args.value(f, inline)?),
             "--watch-public" => public = true,
-            "--grace" => o.grace = seconds(f, &args.value(f, inline)?, false)?.unwrap_or_default(),
+            "--grace" => o.grace = duration(f, &args.value(f, inline)?)?,
             _ => {
                 return Err(Usage(format!(
                     "unknown option '{flag}' (see sockref --help for the options of serve)"
