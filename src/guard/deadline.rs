@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use super::min_rate::{MinRate, Verdict};
 use crate::limits::{Limits, MIN_RATE_SAMPLE};
 use crate::net::{secs, Outcome};
+use crate::trace::io_call;
 use crate::transport::Stream;
 
 /// The per-connection timers.
@@ -115,16 +116,50 @@ impl Deadlines {
         self.input = self.idle.filter(|_| rate > 0).map(|t| MinRate::new(rate, t));
     }
 
-    /// True while a call's duration is being judged (it needs its end time).
-    pub fn timing(&self) -> bool {
-        self.call_started.is_some()
+    /// One `read()` (`write` false) or `write()` on `stream` under the
+    /// deadlines: arms them (a `setsockopt()` when the wait changes), makes
+    /// the call (retried on EINTR), and makes it again while a blocked
+    /// `write()` sample has not yet been judged by the minimum rate. A
+    /// failure comes back with the call that failed, a timeout named after
+    /// the limit that ran out.
+    pub fn call(
+        &mut self,
+        stream: &Stream,
+        write: bool,
+        mut op: impl FnMut() -> io::Result<usize>,
+    ) -> Result<usize, (&'static str, io::Error)> {
+        let call = if write { "write()" } else { "read()" };
+        let named = |d: &Self, e: io::Error| match Outcome::of(&e) {
+            Outcome::TimedOut => d.expired(),
+            _ => e,
+        };
+        loop {
+            if let Some(wait) = self.before_call(write).map_err(|e| (call, named(self, e)))? {
+                let set = if write {
+                    stream.set_write_timeout(wait)
+                } else {
+                    stream.set_read_timeout(wait)
+                };
+                set.map_err(|e| ("setsockopt()", e))?;
+            }
+            // The end of the system call itself, before any trace line.
+            let (timing, mut ended) = (self.call_started.is_some(), None);
+            let result = io_call(|| {
+                let r = op();
+                ended = timing.then(Instant::now);
+                r
+            });
+            if !self.after_call(write, &result, ended) {
+                return result.map_err(|e| (call, named(self, e)));
+            }
+        }
     }
 
     /// Before a `write` (or read) call: `Ok(None)` when the socket timeout
     /// in place is right, `Ok(Some(wait))` for the socket timeout to set
     /// first (`None`: no timeout), `Err` if a deadline has already passed
     /// or the minimum rate cut the connection.
-    pub fn before_call(&mut self, write: bool) -> Result<Option<Option<Duration>>, io::Error> {
+    fn before_call(&mut self, write: bool) -> Result<Option<Option<Duration>>, io::Error> {
         if let Some((_, v)) = self.verdict.as_ref().filter(|(out, _)| *out == write) {
             return Err(v.error());
         }
@@ -167,7 +202,7 @@ impl Deadlines {
     /// that timed out before the rule has judged it.
     /// `ended` is when the system call returned, before any trace was
     /// written: time a slow observer takes is not the client's.
-    pub fn after_call(
+    fn after_call(
         &mut self,
         write: bool,
         result: &io::Result<usize>,
@@ -196,7 +231,7 @@ impl Deadlines {
 
     /// The error for a call whose socket timeout fired (Unix reports it as
     /// EAGAIN), or that the minimum rate cut, naming the limit that ran out.
-    pub fn expired(&self) -> io::Error {
+    fn expired(&self) -> io::Error {
         let now = Instant::now();
         let msg = if self.drain_until.is_some_and(|until| now >= until) {
             "drain time after the reply ended".to_string()

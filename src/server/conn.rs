@@ -23,7 +23,7 @@ use super::state::Session;
 use crate::guard::deadline::Deadlines;
 use crate::limits::{Limits, LARGE_READ_BUF, SMALL_READ_BUF};
 use crate::net::{Endpoint, Outcome};
-use crate::trace::{emit, io_call, io_event, Event, Observer};
+use crate::trace::{emit, io_event, Event, Observer};
 use crate::transport::Stream;
 
 /// An accepted connection being served by one worker.
@@ -182,13 +182,8 @@ impl<'a> Conn<'a> {
         }
     }
 
-    /// Reports a failed call and turns a socket timeout (which Unix reports
-    /// as EAGAIN) into a `TimedOut` error naming the limit that expired.
+    /// Reports a failed call.
     fn fail(&self, call: &'static str, e: io::Error) -> io::Error {
-        let e = match Outcome::of(&e) {
-            Outcome::TimedOut => self.deadlines.expired(),
-            _ => e,
-        };
         self.error_traced.set(true);
         emit!(self.observer, Event::Error { conn: self.id(), call, error: &e });
         e
@@ -203,41 +198,11 @@ impl<'a> Conn<'a> {
         }
     }
 
-    /// The one place a system call on the connection is made: arms the
-    /// deadlines, then the call, retried on EINTR and traced; reports any
-    /// failure. A blocked `write()` is a series of short waits, each one
-    /// retried (untraced) until the minimum rate judges it
-    /// (`guard::min_rate`).
-    fn syscall(
-        &mut self,
-        write: bool,
-        mut op: impl FnMut() -> io::Result<usize>,
-    ) -> io::Result<usize> {
-        let call = if write { "write()" } else { "read()" };
-        loop {
-            match self.deadlines.before_call(write) {
-                Err(e) => return Err(self.fail(call, e)),
-                Ok(None) => {}
-                Ok(Some(wait)) => {
-                    let set = if write {
-                        self.stream.set_write_timeout(wait)
-                    } else {
-                        self.stream.set_read_timeout(wait)
-                    };
-                    set.map_err(|e| self.fail("setsockopt()", e))?;
-                }
-            }
-            // The end of the system call itself, before its trace line.
-            let (timing, mut ended) = (self.deadlines.timing(), None);
-            let result = io_call(|| {
-                let r = op();
-                ended = timing.then(Instant::now);
-                r
-            });
-            if !self.deadlines.after_call(write, &result, ended) {
-                return result.map_err(|e| self.fail(call, e));
-            }
-        }
+    /// The one place a system call on the connection is made: under the
+    /// deadlines (`guard::deadline`), any failure reported.
+    fn syscall(&mut self, write: bool, op: impl FnMut() -> io::Result<usize>) -> io::Result<usize> {
+        let result = self.deadlines.call(self.stream, write, op);
+        result.map_err(|(call, e)| self.fail(call, e))
     }
 
     /// After a service is done while the client may still be sending: send
