@@ -1,5 +1,9 @@
 //! Hardening, one threat per file. The textbook path in `server/` calls each
-//! guard in one line; a guard decides and reports, and never serves.
+//! guard in one line; a guard decides and reports, and never serves. Two
+//! are a little more than a check: [`deadline`] makes a connection's
+//! `read()`/`write()` under its timers (`Deadlines::call`, which `Conn`
+//! calls), and [`stop`] is the state the server updates as connections
+//! come and go, so that a stop can wait for them and cut them.
 //!
 //! | file | threat | limit it applies |
 //! |---|---|---|

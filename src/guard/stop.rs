@@ -3,11 +3,13 @@
 //! Stopping a server that is serving has two ways to go wrong: cut a
 //! connection whose reply is half written (the client loses an answer to a
 //! request it sent), or wait for a client that never finishes (the stop
-//! hangs). [`Stop`] keeps what it needs to avoid both: the flags every
-//! worker looks at, the count of connections in flight, one slot per stream
-//! worker holding the connection it serves (so that it can be cut), and the
-//! one condition-variable wait of the server (for a stop request, and for
-//! the connections in flight to finish).
+//! hangs). [`Stop`] is the state the server keeps to avoid both: the flags
+//! every worker looks at, the count of connections in flight, one slot per
+//! stream worker holding the connection it serves (so that it can be cut),
+//! and the one condition-variable wait of the server (for a stop request,
+//! and for the connections in flight to finish). The server updates it as
+//! connections come and go (`server/state.rs`); `server/handle.rs` runs
+//! the stop itself with [`Stop::begin`] and [`Stop::finish`].
 //!
 //! The order of a stop is in [`Stop::finish`]: wait up to the grace period,
 //! cut input only (a handler blocked in `read()` sees end of file and can
@@ -19,7 +21,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::trace::Event;
 use crate::transport::Stream;
 
 /// The stop's shared state (see the module docs).
@@ -29,19 +30,10 @@ pub(crate) struct Stop {
     cutting: AtomicBool,
     requested: AtomicBool,
     active: AtomicUsize,
-    slots: Vec<Mutex<Slot>>,
+    /// Per stream worker: the connection it serves, for the cut.
+    slots: Vec<Mutex<Option<Arc<Stream>>>>,
     lock: Mutex<()>,
     changed: Condvar,
-}
-
-/// One stream worker's slot.
-#[derive(Default)]
-pub(crate) struct Slot {
-    /// The connection the worker serves, for the cut.
-    pub stream: Option<Arc<Stream>>,
-    /// A connection a panic unwound: its number and its `close()` event,
-    /// kept for the panic's report (see `server/state.rs`).
-    pub unwound: Option<(u64, Event<'static>)>,
 }
 
 impl Stop {
@@ -101,8 +93,7 @@ impl Stop {
         self.stopping.store(true, Ordering::SeqCst);
     }
 
-    /// The slot of stream worker `worker`.
-    pub fn slot(&self, worker: usize) -> Option<MutexGuard<'_, Slot>> {
+    fn slot(&self, worker: usize) -> Option<MutexGuard<'_, Option<Arc<Stream>>>> {
         self.slots.get(worker).map(|s| s.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
@@ -111,11 +102,16 @@ impl Stop {
     /// Once cutting has begun, a connection accepted just as the cut
     /// happened is cut at once rather than escaping it.
     pub fn serving(&self, worker: usize, stream: &Arc<Stream>) -> bool {
-        let held = self.slot(worker).map(|mut slot| slot.stream = Some(Arc::clone(stream)));
+        let held = self.slot(worker).map(|mut slot| *slot = Some(Arc::clone(stream)));
         if self.cutting.load(Ordering::SeqCst) {
             let _ = stream.shutdown(Shutdown::Both);
         }
         held.is_some()
+    }
+
+    /// Takes the connection out of `worker`'s slot: it is being closed.
+    pub fn vacate(&self, worker: usize) -> Option<Arc<Stream>> {
+        self.slot(worker)?.take()
     }
 
     fn notify(&self) {
@@ -170,7 +166,7 @@ impl Stop {
         self.cutting.store(true, Ordering::SeqCst);
         for slot in &self.slots {
             let slot = slot.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(stream) = slot.stream.as_ref() {
+            if let Some(stream) = slot.as_ref() {
                 let _ = stream.shutdown(how);
             }
         }

@@ -1,11 +1,13 @@
 //! One accepted stream connection (TCP or Unix-domain), as a handler sees it.
 //!
 //! [`Conn`] is what a service reads from and writes to. It is a thin layer
-//! over the accepted socket that does three things the C loop would do by hand:
-//! reports each `read()`/`write()` to the trace, keeps the connection's byte
-//! counts, and enforces the per-connection time limits (idle timeout and
-//! whole-connection deadline, `guard::deadline`), turning an expired timer into a `TimedOut`
-//! error that says which limit ran out.
+//! over the accepted socket that does three things the C loop would do by
+//! hand: reports each `read()`/`write()` to the trace, keeps the
+//! connection's byte counts, and makes each call under the per-connection
+//! time limits. The call itself, with its timers (idle timeout, minimum
+//! rate, whole-connection and drain deadlines, and an expired timer
+//! turned into a `TimedOut` error naming the limit), is
+//! `guard::deadline`'s `Deadlines::call`.
 //!
 //! What it does not do: buffer. Every `read` is one system call and every
 //! `write` one, so the trace shows exactly what the kernel saw. (On Linux std
@@ -198,8 +200,10 @@ impl<'a> Conn<'a> {
         }
     }
 
-    /// The one place a system call on the connection is made: under the
-    /// deadlines (`guard::deadline`), any failure reported.
+    /// Every `read()`/`write()` on the connection goes through here: the
+    /// call is made by `Deadlines::call` (`guard/deadline.rs`: arm the
+    /// timers, call, retry on EINTR or while a blocked write is judged),
+    /// and a failure comes back with the name of the call, to be traced.
     fn syscall(&mut self, write: bool, op: impl FnMut() -> io::Result<usize>) -> io::Result<usize> {
         let result = self.deadlines.call(self.stream, write, op);
         result.map_err(|(call, e)| self.fail(call, e))

@@ -12,7 +12,8 @@
 //!
 //! Both paths are written once for every address family: `transport`
 //! gives them TCP or Unix-domain sockets behind the same calls. Hardening
-//! (`guard/`) and panics (`pool`) are one call each from here.
+//! (`guard/`) and panics (`pool`) are one call each from the paths; the
+//! graceful stop's state (`guard::stop`) is kept in `state.rs`.
 
 mod builder;
 mod conn;

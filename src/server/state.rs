@@ -11,7 +11,7 @@
 use std::cell::Cell;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::Instant;
 
@@ -50,6 +50,9 @@ pub(crate) struct Shared {
     accept_paused: AtomicBool,
     /// The flags, the count in flight and the workers' slots.
     pub stop: Stop,
+    /// Per stream worker: the connection a panic unwound there, its number
+    /// and its `close()` event, kept for the panic's report.
+    unwound: Vec<Mutex<Option<(u64, Event<'static>)>>>,
     next_conn: AtomicU64,
     quota: Quota,
 }
@@ -70,13 +73,16 @@ impl Shared {
             counters: Counters::default(),
             accept_paused: AtomicBool::new(false),
             stop: Stop::new(stream_workers),
+            unwound: (0..stream_workers).map(|_| Mutex::default()).collect(),
             next_conn: AtomicU64::new(0),
             quota,
         }
     }
 
     /// Starts `n` worker threads named `{name}-N` with the configured
-    /// stack, every caught panic handed to `hook`.
+    /// stack, every caught panic handed to `hook`. The queue is a
+    /// rendezvous (0): a job is handed over only to a worker that is
+    /// waiting for one, so no connection ever sits in a user-space queue.
     pub fn spawn(
         &self,
         n: usize,
@@ -84,6 +90,10 @@ impl Shared {
         hook: impl Fn(usize, &str) + Send + Sync + 'static,
     ) -> Result<ThreadPool, Error> {
         ThreadPool::new(n, 0, name, self.limits.stack_size, Arc::new(hook)).map_err(thread_error)
+    }
+
+    fn unwound(&self, worker: usize) -> Option<MutexGuard<'_, Option<(u64, Event<'static>)>>> {
+        self.unwound.get(worker).map(|s| s.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     pub fn observer(&self) -> Option<&dyn Observer> {
@@ -126,7 +136,7 @@ impl Shared {
     /// connection's close.
     pub fn panicked(&self, worker: Option<usize>, message: &str) {
         bump(&self.counters.panics);
-        let (conn, close) = worker.and_then(|w| self.stop.slot(w)?.unwound.take()).unzip();
+        let (conn, close) = worker.and_then(|w| self.unwound(w)?.take()).unzip();
         emit!(self.observer(), Event::Panic { conn: conn.unwrap_or(0), message });
         if let Some(close) = close {
             emit!(self.observer(), close);
@@ -195,7 +205,7 @@ impl Session {
         add(&shared.counters.bytes_out, bytes_out);
         // Out of the slot, but closed only after the counts below: a client
         // that sees end of file must find the connection counted closed.
-        let held = self.slot.and_then(|w| shared.stop.slot(w)?.stream.take());
+        let held = self.slot.and_then(|w| shared.stop.vacate(w));
         bump(&shared.counters.closed);
         shared.stop.leave();
         if self.served && shared.quota.reached(&shared.counters) {
@@ -216,8 +226,8 @@ impl Drop for Session {
         }
         let closed = self.books();
         if thread::panicking() {
-            if let Some(mut slot) = self.slot.and_then(|w| self.shared.stop.slot(w)) {
-                slot.unwound = Some((self.id, closed));
+            if let Some(mut unwound) = self.slot.and_then(|w| self.shared.unwound(w)) {
+                *unwound = Some((self.id, closed));
             }
         }
     }

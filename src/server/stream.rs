@@ -56,12 +56,12 @@ enum Next {
 }
 
 /// `accept()`: sleeps until a client's handshake completes.
-fn accept(listener: &Listener, shared: &Arc<Shared>, b: &mut Backoff) -> Next {
+fn accept(listener: &Listener, shared: &Arc<Shared>, backoff: &mut Backoff) -> Next {
     let (stream, peer) = match listener.accept() {
         Ok(ok) => ok,
         Err(_) if shared.stopping() => return Next::Stop,
         Err(e) => {
-            b.failed(&e, &shared.backoff());
+            backoff.failed(&e, &shared.backoff());
             return Next::Retry;
         }
     };
@@ -72,7 +72,7 @@ fn accept(listener: &Listener, shared: &Arc<Shared>, b: &mut Backoff) -> Next {
         session.close_unserved(stream);
         return Next::Stop;
     }
-    b.recovered(&shared.backoff());
+    backoff.recovered(&shared.backoff());
     Next::Conn(Accepted { stream, peer, session })
 }
 
