@@ -458,6 +458,13 @@ fn headless_chromium_draws_a_lane_per_connection_and_the_datagram() {
         )),
         "{dom}"
     );
+    // UDP has one socket: drawn once, as the lifeline every arrow ends on,
+    // never as a box beside each datagram.
+    assert!(dom.contains("one socket: udp 127.0.0.1:"), "{dom}");
+    assert!(
+        !dom.contains("class=\"sock\""),
+        "a socket drawn per datagram: {dom}"
+    );
     assert!(
         dom.contains("<div class=\"counter\" id=\"c-accepted\"><b>3</b>"),
         "{dom}"

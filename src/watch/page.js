@@ -294,8 +294,10 @@ function datagram(ev) {
   row.appendChild(el("span", "peer", ev.peer));
   const arrow = el("span", "arrow");
   arrow.appendChild(chip("span", ev));
+  // The arrow ends on the list's right edge: the one socket's lifeline,
+  // headed by #udp-socket, so that every datagram visibly meets the same
+  // socket (no accept(), no socket per peer).
   row.appendChild(arrow);
-  row.appendChild(el("span", "sock", "socket"));
   // Time runs down the page, as in the textbook's figure.
   const list = $("datagrams");
   list.appendChild(row);
