@@ -487,8 +487,19 @@ mod tests {
     fn head(text: &str) -> Result<Head, Reject> {
         let buf = text.as_bytes();
         let mut s = Scanner::default();
-        let len = s.scan(buf)?.expect("complete head");
+        let Some(len) = s.scan(buf)? else {
+            panic!("incomplete head: {text:?}");
+        };
         parse(buf, &s, len, &mut Vec::new())
+    }
+
+    /// [`head`], which must accept `text`: panics naming the input and the
+    /// refusal otherwise.
+    fn ok(text: &str) -> Head {
+        match head(text) {
+            Ok(h) => h,
+            Err(err) => panic!("refused {text:?}: {err:?}"),
+        }
     }
 
     fn status(text: &str) -> Status {
@@ -497,7 +508,7 @@ mod tests {
 
     #[test]
     fn a_simple_get() {
-        let h = head("GET /plaintext?x=1 HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+        let h = ok("GET /plaintext?x=1 HTTP/1.1\r\nHost: a\r\n\r\n");
         let buf = b"GET /plaintext?x=1 HTTP/1.1\r\nHost: a\r\n\r\n";
         assert_eq!(&buf[h.path.clone()], b"/plaintext");
         assert_eq!(
@@ -508,29 +519,31 @@ mod tests {
     }
 
     #[test]
-    fn scanning_byte_by_byte_finds_the_same_end() {
+    fn scanning_byte_by_byte_finds_the_same_end() -> Result<(), Box<dyn std::error::Error>> {
         let text = b"\r\nPOST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc";
         let mut s = Scanner::default();
         let mut end = None;
         for n in 1..=text.len() {
-            if let Some(len) = s.scan(&text[..n]).unwrap() {
+            if let Some(len) = s.scan(&text[..n]).map_err(|e| format!("scan {n}: {e:?}"))? {
                 end = Some(len);
                 break;
             }
         }
         assert_eq!(end, Some(text.len() - 3));
-        let h = parse(text, &s, end.unwrap(), &mut Vec::new()).unwrap();
+        let end = end.ok_or("the scanner never found the end")?;
+        let h = parse(text, &s, end, &mut Vec::new()).map_err(|e| format!("parse: {e:?}"))?;
         assert_eq!(h.raw.start, 2);
         assert_eq!(h.framing, Framing::Length(3));
+        Ok(())
     }
 
     #[test]
     fn absolute_form_routes_on_its_path() {
         let text = "GET http://example.com/json HTTP/1.1\r\nHost: example.com\r\n\r\n";
-        let h = head(text).unwrap();
+        let h = ok(text);
         assert_eq!(&text.as_bytes()[h.path], b"/json");
         let text = "GET HTTP://example.com HTTP/1.1\r\nHost: example.com\r\n\r\n";
-        assert!(head(text).unwrap().path.is_empty());
+        assert!(ok(text).path.is_empty());
     }
 
     #[test]
@@ -541,19 +554,17 @@ mod tests {
             assert!(head(&format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n")).is_ok(), "{host}");
         }
         let expect = "Expect: 100-continue\r\nContent-Length: 1\r\n\r\n";
-        assert!(head(&format!("POST / HTTP/1.1\r\nHost: a\r\n{expect}")).unwrap().expect_continue);
-        assert!(!head(&format!("POST / HTTP/1.0\r\n{expect}")).unwrap().expect_continue);
+        assert!(ok(&format!("POST / HTTP/1.1\r\nHost: a\r\n{expect}")).expect_continue);
+        assert!(!ok(&format!("POST / HTTP/1.0\r\n{expect}")).expect_continue);
     }
 
     #[test]
     fn persistence_follows_version_and_connection() {
-        assert!(!head("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap().persist);
-        assert!(!head("GET / HTTP/1.0\r\n\r\n").unwrap().persist);
-        let h = head("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").unwrap();
+        assert!(!ok("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").persist);
+        assert!(!ok("GET / HTTP/1.0\r\n\r\n").persist);
+        let h = ok("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n");
         assert!(h.persist && h.keep_alive);
-        assert!(
-            head("GET / HTTP/1.1\r\nHost: a\r\nConnection: foo, Upgrade\r\n\r\n").unwrap().upgrade
-        );
+        assert!(ok("GET / HTTP/1.1\r\nHost: a\r\nConnection: foo, Upgrade\r\n\r\n").upgrade);
     }
 
     #[test]
@@ -612,14 +623,15 @@ mod tests {
     #[test]
     fn body_framing() {
         use Status::*;
-        let with = |extra: &str| head(&format!("POST /echo HTTP/1.1\r\nHost: a\r\n{extra}\r\n"));
-        assert_eq!(with("Content-Length: 10\r\n").unwrap().framing, Framing::Length(10));
+        let text = |extra: &str| format!("POST /echo HTTP/1.1\r\nHost: a\r\n{extra}\r\n");
+        let with = |extra: &str| head(&text(extra));
+        assert_eq!(ok(&text("Content-Length: 10\r\n")).framing, Framing::Length(10));
         assert_eq!(
-            with("Content-Length: 7\r\nContent-Length: 7\r\n").unwrap().framing,
+            ok(&text("Content-Length: 7\r\nContent-Length: 7\r\n")).framing,
             Framing::Length(7)
         );
-        assert_eq!(with("Transfer-Encoding: Chunked\r\n").unwrap().framing, Framing::Chunked);
-        assert_eq!(with("Transfer-Encoding: ,chunked\r\n").unwrap().framing, Framing::Chunked);
+        assert_eq!(ok(&text("Transfer-Encoding: Chunked\r\n")).framing, Framing::Chunked);
+        assert_eq!(ok(&text("Transfer-Encoding: ,chunked\r\n")).framing, Framing::Chunked);
         for (extra, want) in [
             ("Content-Length: 7\r\nContent-Length: 8\r\n", BadRequest),
             ("Content-Length: +7\r\n", BadRequest),
