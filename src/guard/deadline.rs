@@ -258,29 +258,31 @@ mod tests {
     const S: Duration = Duration::from_secs(1);
 
     #[test]
-    fn a_cleared_deadline_or_floor_gives_back_the_accept_timeout() {
+    fn a_cleared_deadline_or_floor_gives_back_the_accept_timeout(
+    ) -> Result<(), Box<dyn std::error::Error>> {
         let limits = Limits { idle_timeout: Some(30 * S), ..Limits::default() };
         let mut d = Deadlines::new(&limits, Instant::now());
-        assert_eq!(d.before_call(false).unwrap(), None);
+        assert_eq!(d.before_call(false)?, None);
         d.service_deadline(Some((Instant::now() + 10 * S, "head")));
-        let wait = d.before_call(false).unwrap().expect("armed").expect("a wait");
+        let wait = d.before_call(false)?.ok_or("not armed")?.ok_or("no wait")?;
         assert!(wait <= 10 * S);
         d.service_deadline(None);
         // The next read waits the idle timeout again, not what was left.
-        assert_eq!(d.before_call(false).unwrap(), Some(Some(30 * S)));
-        assert_eq!(d.before_call(false).unwrap(), None);
+        assert_eq!(d.before_call(false)?, Some(Some(30 * S)));
+        assert_eq!(d.before_call(false)?, None);
         // Writes were never touched.
-        assert_eq!(d.before_call(true).unwrap(), None);
+        assert_eq!(d.before_call(true)?, None);
         d.input_floor(1000);
-        assert!(matches!(d.before_call(false).unwrap(), Some(Some(_))));
+        assert!(matches!(d.before_call(false)?, Some(Some(_))));
         d.input_floor(0);
-        assert_eq!(d.before_call(false).unwrap(), Some(Some(30 * S)));
+        assert_eq!(d.before_call(false)?, Some(Some(30 * S)));
         // Without an idle timeout, back to no timeout at all.
         let mut d =
             Deadlines::new(&Limits { idle_timeout: None, ..Limits::default() }, Instant::now());
         d.service_deadline(Some((Instant::now() + 10 * S, "head")));
-        assert!(matches!(d.before_call(false).unwrap(), Some(Some(_))));
+        assert!(matches!(d.before_call(false)?, Some(Some(_))));
         d.service_deadline(None);
-        assert_eq!(d.before_call(false).unwrap(), Some(None));
+        assert_eq!(d.before_call(false)?, Some(None));
+        Ok(())
     }
 }
