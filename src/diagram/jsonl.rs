@@ -99,7 +99,7 @@ pub fn read_records(text: &str) -> Result<Vec<Record>, (usize, SyntaxError)> {
 pub fn parse_object(line: &str) -> Result<Vec<(String, Value)>, SyntaxError> {
     let mut p = Parser { s: line.as_bytes(), at: 0, text: line };
     p.blank();
-    p.expect(b'{', "'{'")?;
+    p.eat(b'{', "'{'")?;
     let mut fields = Vec::new();
     p.blank();
     if p.peek() == Some(b'}') {
@@ -112,7 +112,7 @@ pub fn parse_object(line: &str) -> Result<Vec<(String, Value)>, SyntaxError> {
             }
             let key = p.string()?;
             p.blank();
-            p.expect(b':', "':' after the key")?;
+            p.eat(b':', "':' after the key")?;
             p.blank();
             let value = p.value()?;
             fields.push((key, value));
@@ -162,7 +162,9 @@ impl Parser<'_> {
         SyntaxError { column, reason: format!("expected {expected}, found {found}") }
     }
 
-    fn expect(&mut self, byte: u8, what: &str) -> Result<(), SyntaxError> {
+    /// Consumes `byte` if it comes next; otherwise fails with `what` as
+    /// the expected thing.
+    fn eat(&mut self, byte: u8, what: &str) -> Result<(), SyntaxError> {
         if self.peek() == Some(byte) {
             self.at += 1;
             Ok(())
