@@ -326,9 +326,9 @@ mod tests {
     }
 
     #[test]
-    fn reads_a_trace_line_as_the_trace_writes_it() {
+    fn reads_a_trace_line_as_the_trace_writes_it() -> Result<(), Box<dyn std::error::Error>> {
         let line = r#"{"ts_us":1795670417735940,"call":"read()","event":"read","conn":1,"bytes":5,"eof":false}"#;
-        let f = parse_object(line).unwrap();
+        let f = parse_object(line).map_err(|e| format!("{line}: {e}"))?;
         assert_eq!(f[0], ("ts_us".to_string(), Value::Num("1795670417735940".into())));
         assert_eq!(f[1].1, s("read()"));
         assert_eq!(f[5].1, Value::Bool(false));
@@ -338,22 +338,23 @@ mod tests {
             (Some(5), Some(false), Some("read"))
         );
         assert_eq!(r.num("call"), None, "a string is not a number");
+        Ok(())
     }
 
     #[test]
-    fn decodes_every_escape_the_trace_can_write() {
-        let f = parse_object(
-            r#" { "e" : "a\"b\\c\/d\n\r\t\b\f\u0001\u00e9\ud83d\ude00" , "n": null } "#,
-        )
-        .unwrap();
+    fn decodes_every_escape_the_trace_can_write() -> Result<(), Box<dyn std::error::Error>> {
+        let line = r#" { "e" : "a\"b\\c\/d\n\r\t\b\f\u0001\u00e9\ud83d\ude00" , "n": null } "#;
+        let f = parse_object(line).map_err(|e| format!("{line}: {e}"))?;
         assert_eq!(f[0].1, s("a\"b\\c/d\n\r\t\u{8}\u{c}\u{1}é😀"));
         assert_eq!(f[1].1, Value::Null);
-        assert_eq!(parse_object("{}").unwrap(), vec![]);
-        let f = parse_object(r#"{"x":-1.5e+3,"y":0,"z":"ü"}"#).unwrap();
+        assert_eq!(parse_object("{}").map_err(|e| format!("{{}}: {e}"))?, vec![]);
+        let line = r#"{"x":-1.5e+3,"y":0,"z":"ü"}"#;
+        let f = parse_object(line).map_err(|e| format!("{line}: {e}"))?;
         assert_eq!(
             (&f[0].1, &f[1].1, &f[2].1),
             (&Value::Num("-1.5e+3".into()), &Value::Num("0".into()), &s("ü"))
         );
+        Ok(())
     }
 
     #[test]
@@ -380,11 +381,13 @@ mod tests {
     }
 
     #[test]
-    fn skips_lines_that_are_not_objects_and_counts_lines_from_one() {
+    fn skips_lines_that_are_not_objects_and_counts_lines_from_one(
+    ) -> Result<(), Box<dyn std::error::Error>> {
         let text = "listening tcp 127.0.0.1:4000 service=echo workers=1\n{\"event\":\"read\"}\n\n  {\"event\":\"write\"}\nstopped accepted=1\n";
-        let r = read_records(text).unwrap();
+        let r = read_records(text).map_err(|(line, e)| format!("line {line}: {e}"))?;
         assert_eq!(r.iter().map(|r| r.line).collect::<Vec<_>>(), vec![2, 4]);
         let (line, e) = read_records("x\n{\"event\":\"read\"}\n{\"event\":}\n").unwrap_err();
         assert_eq!((line, e.column), (3, 10));
+        Ok(())
     }
 }
