@@ -780,11 +780,16 @@ listening tcp 127.0.0.1:4000 service=echo workers=1
 {"ts_us":252,"event":"close","conn":1}
 "#;
 
-    fn diagram(server: &str, client: Option<&str>) -> Diagram {
-        let s = read_records(server).unwrap();
-        let c = client.map(|c| read_records(c).unwrap());
-        build(("s", &s), c.as_deref().map(|c| ("c", c)), Limits { connections: 0, calls: 0 })
-            .unwrap()
+    /// [`read_records`], its error told as text with the line number.
+    fn trace(text: &str) -> Result<Vec<Record>, String> {
+        read_records(text).map_err(|(line, e)| format!("line {line}: {e}"))
+    }
+
+    fn diagram(server: &str, client: Option<&str>) -> Result<Diagram, Box<dyn std::error::Error>> {
+        let s = trace(server)?;
+        let c = client.map(trace).transpose()?;
+        let limits = Limits { connections: 0, calls: 0 };
+        Ok(build(("s", &s), c.as_deref().map(|c| ("c", c)), limits)?)
     }
 
     fn firsts(d: &Diagram, section: usize) -> Vec<String> {
@@ -800,8 +805,9 @@ listening tcp 127.0.0.1:4000 service=echo workers=1
     }
 
     #[test]
-    fn a_read_comes_after_the_write_it_read_whatever_the_stamps() {
-        let d = diagram(SERVER, Some(CLIENT));
+    fn a_read_comes_after_the_write_it_read_whatever_the_stamps(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let d = diagram(SERVER, Some(CLIENT))?;
         assert_eq!(d.title, "server tcp 127.0.0.1:4000");
         assert_eq!(d.sections[1].heading, "connection 1: client 127.0.0.1:5000, worker 0");
         let want = [
@@ -833,11 +839,13 @@ listening tcp 127.0.0.1:4000 service=echo workers=1
             ["client trace matched to the server's by address (the client's local port)"]
         );
         assert_eq!(d.calls().filter(|c| !c.inferred).count(), 12);
+        Ok(())
     }
 
     #[test]
-    fn without_a_client_trace_only_what_the_server_proves_is_inferred() {
-        let d = diagram(SERVER, None);
+    fn without_a_client_trace_only_what_the_server_proves_is_inferred(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let d = diagram(SERVER, None)?;
         let rows = firsts(&d, 1);
         assert_eq!(rows[0], "Client [connect()]");
         assert!(rows.contains(&"Client [write() = 5]".to_string()), "{rows:?}");
@@ -845,48 +853,54 @@ listening tcp 127.0.0.1:4000 service=echo workers=1
         assert!(!rows.iter().any(|r| r.starts_with("Client [read")), "{rows:?}");
         assert!(d.notes[0].contains("inferred"));
         assert!(d.calls().filter(|c| c.side == Side::Client).all(|c| c.inferred));
+        Ok(())
     }
 
     #[test]
-    fn unix_clients_have_no_port_and_are_matched_in_order() {
+    fn unix_clients_have_no_port_and_are_matched_in_order() -> Result<(), Box<dyn std::error::Error>>
+    {
         let server = SERVER.replace("127.0.0.1:5000", "(unnamed)").replace("\"tcp\"", "\"unix\"");
         let client = CLIENT.replace("127.0.0.1:5000", "(unnamed)");
-        let d = diagram(&server, Some(&client));
+        let d = diagram(&server, Some(&client))?;
         assert!(d.notes[0].contains("in order"), "{:?}", d.notes);
         assert_eq!(firsts(&d, 1)[0], "Client socket() + connect()");
         // A TCP client on another port is someone else (nc, say): not matched.
         let other = CLIENT.replace("127.0.0.1:5000", "127.0.0.1:5001");
-        let d = diagram(SERVER, Some(&other));
+        let d = diagram(SERVER, Some(&other))?;
         assert_eq!(firsts(&d, 1)[0], "Client [connect()]");
         assert_eq!(d.footnotes, ["1 run of the client trace not in the server's (not drawn)"]);
+        Ok(())
     }
 
     #[test]
-    fn long_connections_fold_their_middle_and_keep_both_ends() {
+    fn long_connections_fold_their_middle_and_keep_both_ends(
+    ) -> Result<(), Box<dyn std::error::Error>> {
         let mut server =
             String::from(r#"{"event":"accept","conn":1,"peer":"127.0.0.1:5000","worker":0}"#);
         for _ in 0..50 {
             server.push_str("\n{\"event\":\"write\",\"conn\":1,\"bytes\":74}");
         }
         server.push_str("\n{\"event\":\"close\",\"conn\":1}\n");
-        let records = read_records(&server).unwrap();
-        let d = build(("s", &records), None, Limits { connections: 8, calls: 8 }).unwrap();
+        let records = trace(&server)?;
+        let d = build(("s", &records), None, Limits { connections: 8, calls: 8 })?;
         let rows = firsts(&d, 0);
-        let fold = rows.iter().find(|r| r.starts_with("...")).unwrap();
+        let fold = rows.iter().find(|r| r.starts_with("...")).ok_or("no fold row")?;
         // 53 calls with the inferred connect(); 6 first and 2 last are drawn.
         assert_eq!(fold, "... 45 calls folded: server write() x45 (3330 bytes) ...");
-        assert_eq!(rows.last().unwrap(), "Client -> ACK", "the close and its FIN stay");
+        assert_eq!(rows.last().ok_or("no rows")?, "Client -> ACK", "the close and its FIN stay");
+        Ok(())
     }
 
     #[test]
-    fn udp_datagrams_pair_sendto_with_recvfrom_by_the_clients_port() {
+    fn udp_datagrams_pair_sendto_with_recvfrom_by_the_clients_port(
+    ) -> Result<(), Box<dyn std::error::Error>> {
         let server = r#"{"event":"listen","proto":"udp","addr":"127.0.0.1:4000"}
 {"ts_us":10,"event":"recvfrom","peer":"127.0.0.1:6000","bytes":5}
 {"ts_us":11,"event":"sendto","peer":"127.0.0.1:6000","bytes":5}"#;
         let client = r#"{"ts_us":5,"event":"listen","proto":"udp","addr":"0.0.0.0:6000"}
 {"ts_us":12,"event":"sendto","peer":"127.0.0.1:4000","bytes":5}
 {"ts_us":13,"event":"recvfrom","peer":"127.0.0.1:4000","bytes":5}"#;
-        let d = diagram(server, Some(client));
+        let d = diagram(server, Some(client))?;
         assert_eq!(d.sections[1].heading, "datagrams: client 127.0.0.1:6000");
         let want = [
             "Client socket() + bind()",
@@ -898,17 +912,19 @@ listening tcp 127.0.0.1:4000 service=echo workers=1
             "Client recvfrom() = 5",
         ];
         assert_eq!(firsts(&d, 1), want);
+        Ok(())
     }
 
     #[test]
-    fn a_missing_field_names_the_line_and_the_field() {
-        let records = read_records("x\n{\"event\":\"read\",\"conn\":1}\n").unwrap();
+    fn a_missing_field_names_the_line_and_the_field() -> Result<(), Box<dyn std::error::Error>> {
+        let records = trace("x\n{\"event\":\"read\",\"conn\":1}\n")?;
         let e =
             build(("t.jsonl", &records), None, Limits { connections: 0, calls: 0 }).unwrap_err();
         assert_eq!(e.to_string(), "t.jsonl:2: a \"read\" event needs a number \"bytes\"");
-        let records = read_records("{\"requests\":5}\n").unwrap();
+        let records = trace("{\"requests\":5}\n")?;
         let e =
             build(("t.jsonl", &records), None, Limits { connections: 0, calls: 0 }).unwrap_err();
         assert!(e.to_string().contains("no \"event\" field"), "{e}");
+        Ok(())
     }
 }
