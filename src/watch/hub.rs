@@ -261,34 +261,45 @@ mod tests {
         hub.event(&Event::Read { conn, bytes: 2, data: b"hi" });
     }
 
+    /// [`Hub::join`], a refusal told as text.
+    fn join(hub: &Hub, last_seen: Option<u64>) -> Result<Viewer<'_>, String> {
+        hub.join(last_seen).map_err(|e| format!("join({last_seen:?}) refused: {e:?}"))
+    }
+
     #[test]
-    fn a_full_queue_loses_events_for_that_viewer_only_and_counts_them() {
+    fn a_full_queue_loses_events_for_that_viewer_only_and_counts_them(
+    ) -> Result<(), Box<dyn std::error::Error>> {
         let hub = Hub::new();
-        let slow = hub.join(None).unwrap();
+        let slow = join(&hub, None)?;
         for i in 0..WATCH_QUEUE as u64 + 5 {
             read(&hub, i);
         }
-        let fast = hub.join(None).unwrap();
+        let fast = join(&hub, None)?;
         read(&hub, 9);
         assert_eq!(slow.take_lost(), 6);
         assert_eq!(slow.take_lost(), 0, "taken once");
         assert_eq!(fast.take_lost(), 0);
         assert_eq!(fast.queue.try_iter().count(), 1);
         assert_eq!(fast.replay.len(), WATCH_RECENT, "the ring is bounded");
+        Ok(())
     }
 
     #[test]
-    fn one_viewer_too_many_is_refused_and_a_slot_frees_on_drop() {
+    fn one_viewer_too_many_is_refused_and_a_slot_frees_on_drop(
+    ) -> Result<(), Box<dyn std::error::Error>> {
         let hub = Hub::new();
-        let mut viewers: Vec<_> = (0..WATCH_VIEWERS).map(|_| hub.join(None).unwrap()).collect();
+        let mut viewers =
+            (0..WATCH_VIEWERS).map(|_| join(&hub, None)).collect::<Result<Vec<_>, _>>()?;
         assert!(hub.join(None).is_err());
         viewers.pop();
         assert_eq!(hub.viewers(), WATCH_VIEWERS - 1);
         assert!(hub.join(None).is_ok());
+        Ok(())
     }
 
     #[test]
-    fn a_reconnecting_page_gets_what_came_after_its_last_event_and_the_sockets() {
+    fn a_reconnecting_page_gets_what_came_after_its_last_event_and_the_sockets(
+    ) -> Result<(), Box<dyn std::error::Error>> {
         let hub = Hub::new();
         let addr = Endpoint::Inet(([127, 0, 0, 1], 4000).into());
         let proto = crate::trace::Proto::Tcp;
@@ -296,15 +307,16 @@ mod tests {
         for conn in 1..=3 {
             read(&hub, conn);
         }
-        let v = hub.join(Some(3)).unwrap();
+        let v = join(&hub, Some(3))?;
         let seqs: Vec<u64> = v.replay.iter().map(|l| l.seq).collect();
         assert_eq!(seqs, [4], "the listen line was seen already");
         assert_eq!(v.missed, 0);
         assert!(v.replay[0].json.contains("\"conn\":3"), "{:?}", v.replay[0]);
         drop(v);
-        let v = hub.join(None).unwrap();
+        let v = join(&hub, None)?;
         assert_eq!(v.replay.len(), 4);
         assert!(v.replay[0].json.contains("\"event\":\"listen\""));
+        Ok(())
     }
 
     #[test]
@@ -330,14 +342,16 @@ mod tests {
     }
 
     #[test]
-    fn a_closed_hub_takes_no_viewers_and_ends_their_queues() {
+    fn a_closed_hub_takes_no_viewers_and_ends_their_queues(
+    ) -> Result<(), Box<dyn std::error::Error>> {
         let hub = Hub::new();
-        let v = hub.join(None).unwrap();
+        let v = join(&hub, None)?;
         hub.close();
         assert!(matches!(
             v.queue.recv_timeout(std::time::Duration::from_secs(5)),
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
         ));
         assert!(hub.join(None).is_err());
+        Ok(())
     }
 }
