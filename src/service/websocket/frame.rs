@@ -604,7 +604,11 @@ mod tests {
             assert_eq!(out[1] & 0x80, 0, "server frames are unmasked");
             let (len, head) = match out[1] {
                 126 => (usize::from(u16::from_be_bytes([out[2], out[3]])), 4),
-                127 => (u64::from_be_bytes(out[2..10].try_into().unwrap()) as usize, 10),
+                127 => {
+                    let mut len = [0; 8];
+                    len.copy_from_slice(&out[2..10]);
+                    (u64::from_be_bytes(len) as usize, 10)
+                }
                 n => (usize::from(n), 2),
             };
             assert_eq!(server_head(0, len).1, head, "minimal length");
@@ -624,7 +628,15 @@ mod tests {
     fn run_with(leftover: &[u8], input: &[u8], chunk: usize) -> Run {
         let mut peer =
             Peer { input: Cursor::new(input.to_vec()), chunk, output: Vec::new(), writes: 0 };
-        let ending = echo(&mut peer, leftover, &mut Buffers::new()).unwrap();
+        let ending = match echo(&mut peer, leftover, &mut Buffers::new()) {
+            Ok(ending) => ending,
+            Err(err) => panic!(
+                "echo failed on {} + {} bytes (starting {:02x?}) in chunks of {chunk}: {err:?}",
+                leftover.len(),
+                input.len(),
+                &input[..input.len().min(16)]
+            ),
+        };
         Run { ending, frames: frames(&peer.output), output: peer.output, writes: peer.writes }
     }
 
@@ -928,15 +940,16 @@ mod tests {
     }
 
     #[test]
-    fn buffers_can_be_reused_and_let_big_messages_go() {
+    fn buffers_can_be_reused_and_let_big_messages_go() -> Result<(), Box<dyn std::error::Error>> {
         let mut buffers = Buffers::new();
         for _ in 0..2 {
             let input = client(false, BINARY, &vec![1; MAX_MESSAGE]);
             let mut peer =
                 Peer { input: Cursor::new(input), chunk: 7000, output: Vec::new(), writes: 0 };
-            assert_eq!(echo(&mut peer, b"", &mut buffers).unwrap(), Ending::PeerGone);
+            assert_eq!(echo(&mut peer, b"", &mut buffers)?, Ending::PeerGone);
             assert!(buffers.message.capacity() <= READ_CHUNK);
         }
+        Ok(())
     }
 
     #[test]
