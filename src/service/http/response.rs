@@ -201,7 +201,7 @@ mod tests {
     }
 
     #[test]
-    fn a_head_with_every_field() {
+    fn a_head_with_every_field() -> Result<(), Box<dyn std::error::Error>> {
         let mut out = Vec::new();
         head(
             &mut out,
@@ -211,7 +211,7 @@ mod tests {
             Persist::Close,
             b"Allow: GET\r\n",
         );
-        let text = String::from_utf8(out).unwrap();
+        let text = String::from_utf8(out)?;
         assert!(
             text.starts_with("HTTP/1.1 405 Method Not Allowed\r\nServer: sockref\r\nDate: "),
             "{text}"
@@ -224,5 +224,6 @@ mod tests {
         decimal(&mut out, 0);
         decimal(&mut out, usize::MAX);
         assert_eq!(out, format!("0{}", usize::MAX).into_bytes());
+        Ok(())
     }
 }
