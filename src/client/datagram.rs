@@ -15,21 +15,15 @@ use crate::net::{secs, Endpoint, Outcome};
 use crate::trace::{emit, Event, Observer, Proto};
 use crate::transport::{Datagram, SocketFile};
 
-/// socket() + bind(port 0) -> sendto() -> recvfrom() ...
+/// socket() + bind(port 0): the socket that will `sendto()` `peer`.
 ///
 /// C's client lets the first `sendto()` bind the socket implicitly; std
 /// asks for an explicit `bind()` to port 0, which is the same thing.
-pub(super) fn run_udp<R, W>(
+pub(super) fn open_udp<'a>(
     opts: &ClientOptions,
     peer: SocketAddr,
-    input: R,
-    output: W,
-    observer: Option<&dyn Observer>,
-) -> Result<(), Error>
-where
-    R: Read,
-    W: Write,
-{
+    observer: Option<&'a dyn Observer>,
+) -> Result<Datagrams<'a>, Error> {
     let any = if peer.is_ipv4() {
         SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))
     } else {
@@ -38,29 +32,23 @@ where
     let socket = Datagram::bind_udp(any)?;
     let addr = socket.local().unwrap_or(Endpoint::Inet(any));
     emit!(observer, Event::Listen { proto: Proto::Udp, addr: &addr, backlog: 0 });
-    let udp = Datagrams::new(socket, Endpoint::Inet(peer), opts.timeout, observer);
-    exchange_all(udp, opts, input, output)
+    Ok(Datagrams::new(socket, Endpoint::Inet(peer), None, opts, observer))
 }
 
-/// socket(PF_LOCAL, SOCK_DGRAM) + bind(TEMP) -> sendto(PATH) -> recvfrom() ...
+/// socket(PF_LOCAL, SOCK_DGRAM) + bind(TEMP): the socket that will
+/// `sendto(PATH)`.
 ///
 /// Unlike UDP, an unbound Unix-domain socket has no address at all, so a
 /// server could not reply to it: the client binds one at a temporary path
 /// of its own, removed on every way out.
-pub(super) fn run_unix<R, W>(
+pub(super) fn open_unix<'a>(
     opts: &ClientOptions,
     path: &Path,
-    input: R,
-    output: W,
-    observer: Option<&dyn Observer>,
-) -> Result<(), Error>
-where
-    R: Read,
-    W: Write,
-{
+    observer: Option<&'a dyn Observer>,
+) -> Result<Datagrams<'a>, Error> {
     let own = temp_socket_path();
     let socket = Datagram::bind_unix(&own)?;
-    let _remove = RemoveOnDrop(SocketFile::new(&own));
+    let remove = RemoveOnDrop(SocketFile::new(&own));
     let addr = Endpoint::Unix(Some(own.clone()));
     emit!(observer, Event::Listen { proto: Proto::Unixgram, addr: &addr, backlog: 0 });
     // A Unix-domain sendto() blocks while the server's queue is full, where
@@ -69,8 +57,7 @@ where
         .set_write_timeout(opts.timeout)
         .map_err(|e| Error::new("setsockopt(SO_SNDTIMEO)", Some(own.display().to_string()), e))?;
     let peer = Endpoint::Unix(Some(path.to_path_buf()));
-    let unix = Datagrams::new(socket, peer, opts.timeout, observer);
-    exchange_all(unix, opts, input, output)
+    Ok(Datagrams::new(socket, peer, Some(remove), opts, observer))
 }
 
 /// `TMPDIR/sockref-client-PID-N.sock`: unique per process and per run, so
@@ -94,7 +81,7 @@ impl Drop for RemoveOnDrop {
 /// With a message: one exchange. Without: each stdin line is one datagram
 /// (newline included, as `nc -u` sends it); a line longer than a datagram
 /// can hold goes out in pieces.
-fn exchange_all<R: Read, W: Write>(
+pub(super) fn exchange_all<R: Read, W: Write>(
     mut socket: Datagrams<'_>,
     opts: &ClientOptions,
     input: R,
@@ -137,9 +124,12 @@ fn exchange_all<R: Read, W: Write>(
 }
 
 /// The client's datagram socket and where it sends.
-struct Datagrams<'a> {
+pub(super) struct Datagrams<'a> {
     socket: Datagram,
     peer: Endpoint,
+    /// Declared after `socket`, so dropped after it: the file goes once
+    /// the socket bound to it is closed.
+    _remove: Option<RemoveOnDrop>,
     timeout: Option<Duration>,
     observer: Option<&'a dyn Observer>,
     buf: Vec<u8>,
@@ -149,10 +139,12 @@ impl<'a> Datagrams<'a> {
     fn new(
         socket: Datagram,
         peer: Endpoint,
-        timeout: Option<Duration>,
+        _remove: Option<RemoveOnDrop>,
+        opts: &ClientOptions,
         observer: Option<&'a dyn Observer>,
     ) -> Self {
-        Datagrams { socket, peer, timeout, observer, buf: vec![0u8; UDP_RECV_BUF] }
+        let (timeout, buf) = (opts.timeout, vec![0u8; UDP_RECV_BUF]);
+        Datagrams { socket, peer, _remove, timeout, observer, buf }
     }
 }
 

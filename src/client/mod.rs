@@ -6,7 +6,7 @@
 //!       write() ... shutdown(SHUT_WR) send_message()     Write::write_all, shutdown(Write)
 //!       read() ... until 0            copy_replies()     Read::read
 //!       close()                       stream::run()      drop(stream)
-//! UDP:  socket() + bind(port 0)       datagram::run()    UdpSocket::bind
+//! UDP:  socket() + bind(port 0)       open_udp()         UdpSocket::bind
 //!       sendto() / recvfrom()         exchange()         send_to / recv_from
 //! ```
 //!
@@ -92,24 +92,22 @@ where
 {
     // Anything but `unix:PATH` goes to getaddrinfo() as written, so that a
     // malformed address fails there, as it always has for library callers.
-    if let Ok(Address::Unix(path)) = Address::parse(&opts.addr) {
-        return match opts.proto {
-            Proto::Tcp | Proto::Unix => {
-                stream::run(opts, link::connect_unix(&path)?, input, output, observer)
-            }
-            Proto::Udp | Proto::Unixgram => {
-                datagram::run_unix(opts, &path, input, output, observer)
-            }
+    let unix = match Address::parse(&opts.addr) {
+        Ok(Address::Unix(path)) => Some(path),
+        _ => None,
+    };
+    if let Proto::Tcp | Proto::Unix = opts.proto {
+        let connected = match unix {
+            Some(path) => link::connect_unix(&path)?,
+            None => link::connect(&net::resolve(&opts.addr)?, opts.timeout)?,
         };
+        return stream::run(opts, connected, input, output, observer);
     }
-    let addrs = net::resolve(&opts.addr)?;
-    match opts.proto {
-        Proto::Tcp | Proto::Unix => {
-            let connected = link::connect(&addrs, opts.timeout)?;
-            stream::run(opts, connected, input, output, observer)
-        }
-        Proto::Udp | Proto::Unixgram => datagram::run_udp(opts, addrs[0], input, output, observer),
-    }
+    let socket = match unix {
+        Some(path) => datagram::open_unix(opts, &path, observer)?,
+        None => datagram::open_udp(opts, net::resolve(&opts.addr)?[0], observer)?,
+    };
+    datagram::exchange_all(socket, opts, input, output)
 }
 
 /// Writes one reply to stdout: `Ok(false)` once stdout is closed (`| head`),

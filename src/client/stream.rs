@@ -98,9 +98,6 @@ enum FromInput {
 /// Two directions at once, like `nc -N`: a thread reads stdin and hands
 /// chunks over; this thread writes them to the socket; a scoped thread copies
 /// the socket to `output`. Over when the server has closed (or `output` has).
-/// Two directions at once, like `nc -N`: a thread reads stdin and hands
-/// chunks over; this thread writes them to the socket; a scoped thread copies
-/// the socket to `output`. Over when the server has closed (or `output` has).
 fn relay<R, W>(link: &Link<'_>, input: R, output: W) -> Result<(), Error>
 where
     R: Read + Send + 'static,
