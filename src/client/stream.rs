@@ -107,7 +107,7 @@ where
     // thread waits too, instead of piling stdin up in memory.
     let (tx, rx) = mpsc::sync_channel(INPUT_QUEUE);
     spawn_input_reader(input, tx.clone())?;
-    let mut sender = Sender { link, sending: true, error: None };
+    let mut sender = Sender { link, error: None };
     let received = thread::scope(|scope| {
         scope.spawn(move || {
             let done = link.copy_replies(output);
@@ -134,9 +134,10 @@ where
 }
 
 /// The sending half of [`relay`]: what it does with each message from stdin.
+/// Whether it still sends is `link.sending`, which the receiving side reads
+/// too.
 struct Sender<'l, 'a> {
     link: &'l Link<'a>,
-    sending: bool,
     /// The first failure worth reporting; it wins over the receiving side's.
     error: Option<Error>,
 }
@@ -144,10 +145,10 @@ struct Sender<'l, 'a> {
 impl Sender<'_, '_> {
     fn take(&mut self, msg: FromInput) {
         let link = self.link;
+        let sending = link.sending.load(Ordering::Acquire);
         match msg {
-            FromInput::Data(chunk) if self.sending => {
+            FromInput::Data(chunk) if sending => {
                 if let Err(e) = link.write_all(&chunk) {
-                    self.sending = false;
                     link.sending.store(false, Ordering::Release);
                     if !is_gone(&e) {
                         let _ = link.stream.shutdown(Shutdown::Both);
@@ -155,8 +156,7 @@ impl Sender<'_, '_> {
                     }
                 }
             }
-            FromInput::End if self.sending => {
-                self.sending = false;
+            FromInput::End if sending => {
                 if let Err(e) = link.shutdown_write() {
                     if !is_gone(&e) {
                         self.error = Some(e);
@@ -164,7 +164,6 @@ impl Sender<'_, '_> {
                 }
             }
             FromInput::Failed(e) => {
-                self.sending = false;
                 link.sending.store(false, Ordering::Release);
                 let _ = link.stream.shutdown(Shutdown::Both);
                 self.error = Some(Error::new("read()", Some("stdin".to_string()), e));
