@@ -2,7 +2,7 @@
 //!
 //! What it does not do: run anything; `bench::run` does.
 
-use super::{choice, duration, number, pick, Args, Command, Usage};
+use super::{Args, Command, Usage, Value};
 use crate::bench::{BenchOptions, Mode, Stop, MAX_PIPELINE, MAX_SIZE};
 use crate::net::Address;
 
@@ -72,13 +72,11 @@ pub(super) fn parse_bench(args: Vec<String>) -> Result<Command, Usage> {
     let mut w = Workload::new(BenchOptions::default());
     let mut args = Args::new(args);
     let mut addr = None;
-    while let Some((flag, inline)) = args.next_arg() {
+    while let Some((flag, mut v)) = args.next_arg() {
         let f = flag.as_str();
         match f {
             "--help" | "-h" => return Ok(Command::Help(BENCH_HELP)),
-            "--server-pid" => {
-                w.o.server_pid = Some(number(f, &args.value(f, inline)?, 1, u32::MAX)?)
-            }
+            "--server-pid" => w.o.server_pid = Some(v.number(1, u32::MAX)?),
             "--json" => w.o.json = true,
             "--quiet" | "-q" => w.o.progress = false,
             "--compare" => {
@@ -88,7 +86,7 @@ pub(super) fn parse_bench(args: Vec<String>) -> Result<Command, Usage> {
                         .into(),
                 ))
             }
-            _ if w.flag(f, inline.clone(), &mut args)? => {}
+            _ if w.flag(f, &mut v)? => {}
             _ if !f.starts_with('-') && addr.is_none() => addr = Some(flag),
             _ if !f.starts_with('-') => {
                 return Err(Usage(format!(
@@ -122,26 +120,19 @@ impl Workload {
 
     /// Takes `f` if it is a workload flag (and its value); `Ok(false)` if
     /// it is not one.
-    pub(super) fn flag(
-        &mut self,
-        f: &str,
-        inline: Option<String>,
-        args: &mut Args,
-    ) -> Result<bool, Usage> {
+    pub(super) fn flag(&mut self, f: &str, v: &mut Value) -> Result<bool, Usage> {
         let o = &mut self.o;
         match f {
-            "--mode" => self.mode = Some(mode_flag(f, &args.value(f, inline)?)?),
-            "--pipeline" => o.pipeline = number(f, &args.value(f, inline)?, 1, MAX_PIPELINE)?,
-            "--proto" => self.proto = Some(choice(f, &args.value(f, inline)?, &["tcp", "udp"])?),
-            "--conns" => o.conns = number(f, &args.value(f, inline)?, 1, 100_000)?,
-            "--threads" => self.threads = Some(number(f, &args.value(f, inline)?, 1, 1024)?),
-            "--size" => o.size = number(f, &args.value(f, inline)?, 1, MAX_SIZE)?,
-            "--duration" => o.stop = Stop::Duration(duration(f, &args.value(f, inline)?)?),
-            "--requests" => {
-                o.stop = Stop::Requests(number(f, &args.value(f, inline)?, 1, u64::MAX)?)
-            }
-            "--warmup" => o.warmup = duration(f, &args.value(f, inline)?)?,
-            "--timeout" => o.timeout = duration(f, &args.value(f, inline)?)?,
+            "--mode" => self.mode = Some(v.pick(&Mode::ALL.map(|m| (m.name(), m)))?),
+            "--pipeline" => o.pipeline = v.number(1, MAX_PIPELINE)?,
+            "--proto" => self.proto = Some(v.choice(&["tcp", "udp"])?),
+            "--conns" => o.conns = v.number(1, 100_000)?,
+            "--threads" => self.threads = Some(v.number(1, 1024)?),
+            "--size" => o.size = v.number(1, MAX_SIZE)?,
+            "--duration" => o.stop = Stop::Duration(v.duration()?),
+            "--requests" => o.stop = Stop::Requests(v.number(1, u64::MAX)?),
+            "--warmup" => o.warmup = v.duration()?,
+            "--timeout" => o.timeout = v.duration()?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -168,11 +159,6 @@ impl Workload {
         o.validate().map_err(Usage)?;
         Ok(o)
     }
-}
-
-/// The `--mode` value: one of [`Mode::ALL`] by name.
-pub(super) fn mode_flag(flag: &str, value: &str) -> Result<Mode, Usage> {
-    pick(flag, value, &Mode::ALL.map(|m| (m.name(), m)))
 }
 
 /// Sets `--threads`, given or by default: two, but never more threads

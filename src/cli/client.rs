@@ -2,7 +2,7 @@
 //!
 //! What it does not do: connect; `client::run` does.
 
-use super::{pick, seconds, trace_format, Args, Command, Usage};
+use super::{Args, Command, Usage};
 use crate::client::ClientOptions;
 use crate::net::Address;
 use crate::trace::Proto;
@@ -41,7 +41,7 @@ pub(super) fn parse_client(args: Vec<String>) -> Result<Command, Usage> {
     let mut args = Args::new(args);
     let mut options_done = false;
     let mut after_bare_trace = false;
-    while let Some((flag, inline)) = args.next_arg() {
+    while let Some((flag, mut v)) = args.next_arg() {
         let f = flag.as_str();
         let follows_bare_trace = std::mem::take(&mut after_bare_trace);
         if options_done || !f.starts_with('-') || f == "-" {
@@ -51,7 +51,7 @@ pub(super) fn parse_client(args: Vec<String>) -> Result<Command, Usage> {
                     "--trace takes its format after '=': --trace={f} (to send '{f}', put -- before it)"
                 )));
             }
-            positional.push(match inline {
+            positional.push(match v.inline.take() {
                 Some(v) => format!("{flag}={v}"),
                 None => flag,
             });
@@ -60,14 +60,11 @@ pub(super) fn parse_client(args: Vec<String>) -> Result<Command, Usage> {
         match f {
             "--" => options_done = true,
             "--help" | "-h" => return Ok(Command::Help(CLIENT_HELP)),
-            "--proto" => {
-                o.proto =
-                    pick(f, &args.value(f, inline)?, &[("tcp", Proto::Tcp), ("udp", Proto::Udp)])?
-            }
-            "--timeout" => o.timeout = seconds(f, &args.value(f, inline)?, true)?,
+            "--proto" => o.proto = v.pick(&[("tcp", Proto::Tcp), ("udp", Proto::Udp)])?,
+            "--timeout" => o.timeout = v.seconds(true)?,
             "--trace" => {
-                after_bare_trace = inline.is_none();
-                o.trace = Some(trace_format(f, inline)?);
+                after_bare_trace = v.inline.is_none();
+                o.trace = Some(v.trace_format()?);
             }
             _ => return Err(Usage(format!("unknown option '{flag}' (see sockref client --help)"))),
         }

@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 use super::bench::Workload;
-use super::{number, seconds, Args, Command, Usage};
+use super::{Args, Command, Usage};
 use crate::bench::compare::{CompareOptions, Pin, ServerSpec};
 
 /// The help text of `sockref compare`.
@@ -74,19 +74,19 @@ pub(super) fn parse_compare(args: Vec<String>) -> Result<Command, Usage> {
     let mut c = CompareOptions::default();
     let mut w = Workload::new(c.bench.clone());
     let mut args = Args::new(args);
-    while let Some((flag, inline)) = args.next_arg() {
+    while let Some((flag, mut v)) = args.next_arg() {
         let f = flag.as_str();
         match f {
             "--help" | "-h" => return Ok(Command::Help(COMPARE_HELP)),
-            "--rounds" => c.rounds = number(f, &args.value(f, inline)?, 1, 1000)?,
-            "--workers" => c.workers = Some(number(f, &args.value(f, inline)?, 1, 1_000_000)?),
-            "--pin" => c.pin = Some(Pin::parse(&args.value(f, inline)?).map_err(pin_usage)?),
-            "--baseline" => c.baseline = Some(args.value(f, inline)?),
-            "--json" => c.json = Some(PathBuf::from(args.value(f, inline)?)),
-            "--chart" => c.chart = Some(PathBuf::from(args.value(f, inline)?)),
-            "--start-timeout" => c.start_timeout = positive(f, &args.value(f, inline)?)?,
-            "--stop-timeout" => c.stop_timeout = positive(f, &args.value(f, inline)?)?,
-            _ if w.flag(f, inline.clone(), &mut args)? => {}
+            "--rounds" => c.rounds = v.number(1, 1000)?,
+            "--workers" => c.workers = Some(v.number(1, 1_000_000)?),
+            "--pin" => c.pin = Some(Pin::parse(&v.text()?).map_err(pin_usage)?),
+            "--baseline" => c.baseline = Some(v.text()?),
+            "--json" => c.json = Some(PathBuf::from(v.text()?)),
+            "--chart" => c.chart = Some(PathBuf::from(v.text()?)),
+            "--start-timeout" => c.start_timeout = v.positive()?,
+            "--stop-timeout" => c.stop_timeout = v.positive()?,
+            _ if w.flag(f, &mut v)? => {}
             _ if !f.starts_with('-') => c
                 .servers
                 .push(ServerSpec::parse(&flag).map_err(|e| Usage(format!("compare: {e}")))?),
@@ -102,14 +102,6 @@ pub(super) fn parse_compare(args: Vec<String>) -> Result<Command, Usage> {
 
 fn pin_usage(e: String) -> Usage {
     Usage(format!("--pin: {e}"))
-}
-
-/// Seconds, more than 0.
-fn positive(flag: &str, value: &str) -> Result<std::time::Duration, Usage> {
-    match seconds(flag, value, true)? {
-        Some(d) => Ok(d),
-        None => Err(Usage(format!("{flag}: must be more than 0 seconds"))),
-    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //!
 //! What it does not do: read a trace; `diagram::run` does.
 
-use super::{number, pick, Args, Command, Usage};
+use super::{Args, Command, Usage};
 use crate::diagram::{DiagramOptions, Format};
 
 /// The help text of `sockref diagram`.
@@ -42,7 +42,7 @@ pub(super) fn parse_diagram(args: Vec<String>) -> Result<Command, Usage> {
     let mut o = DiagramOptions::default();
     let mut server = None;
     let mut args = Args::new(args);
-    while let Some((flag, inline)) = args.next_arg() {
+    while let Some((flag, mut v)) = args.next_arg() {
         let f = flag.as_str();
         if f == "-" || !f.starts_with('-') {
             if let Some(first) = &server {
@@ -55,17 +55,15 @@ pub(super) fn parse_diagram(args: Vec<String>) -> Result<Command, Usage> {
         }
         match f {
             "--help" | "-h" => return Ok(Command::Help(DIAGRAM_HELP)),
-            "--client" => o.client = Some(args.value(f, inline)?),
+            "--client" => o.client = Some(v.text()?),
             "--format" => {
                 let table =
                     [("text", Format::Text), ("mermaid", Format::Mermaid), ("svg", Format::Svg)];
-                o.format = pick(f, &args.value(f, inline)?, &table)?
+                o.format = v.pick(&table)?
             }
-            "-o" | "--output" => o.output = Some(args.value(f, inline)?),
-            "--connections" => {
-                o.limits.connections = number(f, &args.value(f, inline)?, 0, usize::MAX)?
-            }
-            "--calls" => o.limits.calls = number(f, &args.value(f, inline)?, 0, usize::MAX)?,
+            "-o" | "--output" => o.output = Some(v.text()?),
+            "--connections" => o.limits.connections = v.number(0, usize::MAX)?,
+            "--calls" => o.limits.calls = v.number(0, usize::MAX)?,
             _ => {
                 return Err(Usage(format!("unknown option '{flag}' (see sockref diagram --help)")))
             }

@@ -147,81 +147,104 @@ impl Args {
         Args { items: args.into_iter() }
     }
 
-    /// The next flag or positional argument, and an inline `=value` if any.
-    pub fn next_arg(&mut self) -> Option<(String, Option<String>)> {
+    /// The next flag or positional argument, and its [`Value`] for the
+    /// flags that take one.
+    pub fn next_arg(&mut self) -> Option<(String, Value<'_>)> {
         let a = self.items.next()?;
-        if a.starts_with("--") {
-            if let Some((flag, value)) = a.split_once('=') {
-                return Some((flag.to_string(), Some(value.to_string())));
-            }
-        }
-        Some((a, None))
+        let (flag, inline) = match a.split_once('=') {
+            Some((flag, value)) if a.starts_with("--") => (flag.to_string(), Some(value.into())),
+            _ => (a, None),
+        };
+        Some((flag.clone(), Value { flag, inline, args: self }))
     }
+}
 
-    /// The value of `flag`: the inline one, or the next argument.
-    pub fn value(&mut self, flag: &str, inline: Option<String>) -> Result<String, Usage> {
-        if let Some(v) = inline {
+/// The value of one flag: the inline `=value`, or else the next argument,
+/// taken only by a flag that has one. Every parser names the flag in its
+/// usage error.
+pub struct Value<'a> {
+    flag: String,
+    inline: Option<String>,
+    args: &'a mut Args,
+}
+
+impl Value<'_> {
+    /// The value as written.
+    pub fn text(&mut self) -> Result<String, Usage> {
+        if let Some(v) = self.inline.take() {
             return Ok(v);
         }
-        self.items.next().ok_or_else(|| Usage(format!("{flag} needs a value")))
+        self.args.items.next().ok_or_else(|| Usage(format!("{} needs a value", self.flag)))
     }
-}
 
-/// Parses `value` as a number in `min..=max`.
-pub fn number<T>(flag: &str, value: &str, min: T, max: T) -> Result<T, Usage>
-where
-    T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
-{
-    match value.parse::<T>() {
-        Ok(n) if n >= min && n <= max => Ok(n),
-        _ => Err(Usage(format!("{flag}: '{value}' is not a number from {min} to {max}"))),
-    }
-}
-
-/// Parses seconds (fractions allowed); 0 means "none" where `zero_is_none`.
-/// A non-zero value under 1 ms is refused: a socket timeout that rounds to
-/// zero would mean "no timeout" to the kernel.
-pub fn seconds(flag: &str, value: &str, zero_is_none: bool) -> Result<Option<Duration>, Usage> {
-    match value.parse::<f64>() {
-        Ok(s) if s > 0.0 && s < 0.001 => {
-            Err(Usage(format!("{flag}: '{value}' is too small: use 0 or at least 0.001 seconds")))
+    /// The value as a number in `min..=max`.
+    pub fn number<T>(&mut self, min: T, max: T) -> Result<T, Usage>
+    where
+        T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+    {
+        let (value, flag) = (self.text()?, &self.flag);
+        match value.parse::<T>() {
+            Ok(n) if n >= min && n <= max => Ok(n),
+            _ => Err(Usage(format!("{flag}: '{value}' is not a number from {min} to {max}"))),
         }
-        Ok(s) if s.is_finite() && (0.0..=31_536_000.0).contains(&s) => {
-            if s == 0.0 && zero_is_none {
-                Ok(None)
-            } else {
-                Ok(Some(Duration::from_secs_f64(s)))
+    }
+
+    /// The value as seconds (fractions allowed); 0 means "none" where
+    /// `zero_is_none`. A non-zero value under 1 ms is refused: a socket
+    /// timeout that rounds to zero would mean "no timeout" to the kernel.
+    pub fn seconds(&mut self, zero_is_none: bool) -> Result<Option<Duration>, Usage> {
+        let (value, flag) = (self.text()?, &self.flag);
+        match value.parse::<f64>() {
+            Ok(s) if s > 0.0 && s < 0.001 => Err(Usage(format!(
+                "{flag}: '{value}' is too small: use 0 or at least 0.001 seconds"
+            ))),
+            Ok(s) if s.is_finite() && (0.0..=31_536_000.0).contains(&s) => {
+                if s == 0.0 && zero_is_none {
+                    Ok(None)
+                } else {
+                    Ok(Some(Duration::from_secs_f64(s)))
+                }
             }
+            _ => Err(Usage(format!(
+                "{flag}: '{value}' is not a number of seconds from 0 to 31536000"
+            ))),
         }
-        _ => Err(Usage(format!("{flag}: '{value}' is not a number of seconds from 0 to 31536000"))),
     }
-}
 
-/// Parses seconds where 0 is just zero (a pause, a timeout that must be
-/// given): [`seconds`] without the "none".
-pub fn duration(flag: &str, value: &str) -> Result<Duration, Usage> {
-    Ok(seconds(flag, value, false)?.unwrap_or_default())
-}
+    /// Seconds where 0 is just zero (a pause, a timeout that must be
+    /// given): [`Value::seconds`] without the "none".
+    pub fn duration(&mut self) -> Result<Duration, Usage> {
+        Ok(self.seconds(false)?.unwrap_or_default())
+    }
 
-/// Parses `value` as one of the names in `table`, and gives the value
-/// paired with it; the error lists the names in the table's order.
-pub fn pick<T: Copy>(flag: &str, value: &str, table: &[(&str, T)]) -> Result<T, Usage> {
-    table.iter().find(|(name, _)| *name == value).map(|(_, v)| *v).ok_or_else(|| {
-        let names: Vec<&str> = table.iter().map(|(name, _)| *name).collect();
-        Usage(format!("{flag}: unknown value '{value}' (choose one of: {})", names.join(", ")))
-    })
-}
+    /// Seconds, more than 0: a limit that cannot be "none".
+    pub fn positive(&mut self) -> Result<Duration, Usage> {
+        self.seconds(true)?
+            .ok_or_else(|| Usage(format!("{}: must be more than 0 seconds", self.flag)))
+    }
 
-/// Parses `value` as one of `choices`.
-pub fn choice<'a>(flag: &str, value: &str, choices: &[&'a str]) -> Result<&'a str, Usage> {
-    let table: Vec<(&str, &'a str)> = choices.iter().map(|c| (*c, *c)).collect();
-    pick(flag, value, &table)
-}
+    /// The value as one of the names in `table`, and the value paired with
+    /// it; the error lists the names in the table's order.
+    pub fn pick<T: Copy>(&mut self, table: &[(&str, T)]) -> Result<T, Usage> {
+        let (value, flag) = (self.text()?, &self.flag);
+        table.iter().find(|(name, _)| *name == value).map(|(_, v)| *v).ok_or_else(|| {
+            let names: Vec<&str> = table.iter().map(|(name, _)| *name).collect();
+            Usage(format!("{flag}: unknown value '{value}' (choose one of: {})", names.join(", ")))
+        })
+    }
 
-/// `--trace` alone means text; `--trace=json` asks for JSON lines.
-fn trace_format(flag: &str, inline: Option<String>) -> Result<TraceFormat, Usage> {
-    let v = inline.unwrap_or_else(|| "text".to_string());
-    pick(flag, &v, &[("text", TraceFormat::Text), ("json", TraceFormat::Json)])
+    /// The value as one of `choices`.
+    pub fn choice<'c>(&mut self, choices: &[&'c str]) -> Result<&'c str, Usage> {
+        let table: Vec<(&str, &'c str)> = choices.iter().map(|c| (*c, *c)).collect();
+        self.pick(&table)
+    }
+
+    /// `--trace` alone means text; `--trace=json` asks for JSON lines. The
+    /// format is never the next argument: that is the client's message.
+    fn trace_format(&mut self) -> Result<TraceFormat, Usage> {
+        self.inline.get_or_insert_with(|| "text".to_string());
+        self.pick(&[("text", TraceFormat::Text), ("json", TraceFormat::Json)])
+    }
 }
 
 /// Parses the whole command line (without the program name).

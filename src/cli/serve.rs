@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use super::{choice, duration, number, pick, seconds, trace_format, Args, Command, Usage, HELP};
+use super::{Args, Command, Usage, HELP};
 use crate::limits::{AcceptModel, Limits, Overload, MAX_WORKERS};
 use crate::net::{Address, DEFAULT_ADDR};
 use crate::server::Protocols;
@@ -69,87 +69,64 @@ pub(super) fn parse_serve(args: Vec<String>) -> Result<Command, Usage> {
     // Explicit or not matters: the default depends on the address family.
     let mut proto = None;
     let mut public = false;
-    while let Some((flag, inline)) = args.next_arg() {
+    while let Some((flag, mut v)) = args.next_arg() {
         let f = flag.as_str();
         match f {
             "--help" | "-h" => return Ok(Command::Help(HELP)),
             "--version" | "-V" => return Ok(Command::Version),
-            "--service" => {
-                let v = args.value(f, inline)?;
-                o.service = choice(f, &v, &SERVICE_NAMES)?.to_string();
-            }
-            "--addr" => o.addr = args.value(f, inline)?,
+            "--service" => o.service = v.choice(&SERVICE_NAMES)?.to_string(),
+            "--addr" => o.addr = v.text()?,
             "--proto" => {
                 let table =
                     [("tcp", Protocols::Tcp), ("udp", Protocols::Udp), ("both", Protocols::Both)];
-                proto = Some(pick(f, &args.value(f, inline)?, &table)?)
+                proto = Some(v.pick(&table)?)
             }
             "--workers" => {
-                let v = given.note("--workers", args.value(f, inline)?);
-                o.limits.workers = count(f, v, &format!("from 1 to {MAX_WORKERS}"))?;
+                let text = given.note("--workers", v.text()?);
+                o.limits.workers = count(f, text, &format!("from 1 to {MAX_WORKERS}"))?;
             }
             "--udp-workers" => {
-                let v = given.note("--udp-workers", args.value(f, inline)?);
-                o.limits.udp_workers = count(f, v, "from 1 to 1024")?;
+                let text = given.note("--udp-workers", v.text()?);
+                o.limits.udp_workers = count(f, text, "from 1 to 1024")?;
             }
-            "--idle-timeout" => o.limits.idle_timeout = seconds(f, &args.value(f, inline)?, true)?,
-            "--header-timeout" => {
-                o.limits.header_timeout = seconds(f, &args.value(f, inline)?, true)?
-            }
-            "--max-conn-time" => {
-                o.limits.max_conn_time = seconds(f, &args.value(f, inline)?, true)?
-            }
-            "--min-rate-out" => {
-                o.limits.min_rate_out = number(f, &args.value(f, inline)?, 0, u32::MAX)?
-            }
-            "--min-rate-in" => {
-                o.limits.min_rate_in = number(f, &args.value(f, inline)?, 0, u32::MAX)?
-            }
-            "--max-per-ip" => {
-                o.limits.max_per_ip = number(f, &args.value(f, inline)?, 0, MAX_WORKERS)?
-            }
-            "--drain-timeout" => o.limits.drain_timeout = duration(f, &args.value(f, inline)?)?,
+            "--idle-timeout" => o.limits.idle_timeout = v.seconds(true)?,
+            "--header-timeout" => o.limits.header_timeout = v.seconds(true)?,
+            "--max-conn-time" => o.limits.max_conn_time = v.seconds(true)?,
+            "--min-rate-out" => o.limits.min_rate_out = v.number(0, u32::MAX)?,
+            "--min-rate-in" => o.limits.min_rate_in = v.number(0, u32::MAX)?,
+            "--max-per-ip" => o.limits.max_per_ip = v.number(0, MAX_WORKERS)?,
+            "--drain-timeout" => o.limits.drain_timeout = v.duration()?,
             "--overload" => {
                 let table = [("wait", Overload::Wait), ("reject", Overload::Reject)];
-                o.limits.overload = pick(f, &args.value(f, inline)?, &table)?
+                o.limits.overload = v.pick(&table)?
             }
             "--accept" => {
                 let table = [("workers", AcceptModel::Workers), ("handoff", AcceptModel::Handoff)];
-                o.limits.accept_model = pick(f, &args.value(f, inline)?, &table)?
+                o.limits.accept_model = v.pick(&table)?
             }
             "--udp-rate" => {
-                let n: u32 = number(f, &args.value(f, inline)?, 0, 10_000_000)?;
+                let n: u32 = v.number(0, 10_000_000)?;
                 o.limits.udp_rate = (n > 0).then_some(n);
             }
             "--allow-low-ports" => o.limits.udp_allow_low_ports = true,
             "--stack-size" => {
                 // The upper bound is the CLI's own (Limits has none); the
                 // lower one is Limits::validate's.
-                let v = given.note("--stack-size", args.value(f, inline)?);
-                let kib: usize = count(f, v, "from 64 to 65536")?;
+                let text = given.note("--stack-size", v.text()?);
+                let kib: usize = count(f, text, "from 64 to 65536")?;
                 if kib > 65_536 {
-                    return Err(Usage(format!("{f}: '{v}' is not a number from 64 to 65536")));
+                    return Err(Usage(format!("{f}: '{text}' is not a number from 64 to 65536")));
                 }
                 o.limits.stack_size = kib * 1024;
             }
-            "--trace" => o.trace = Some(trace_format(f, inline)?),
-            "--max-connections" => {
-                o.max_connections = Some(number(f, &args.value(f, inline)?, 1, u64::MAX)?)
-            }
-            "--max-datagrams" => {
-                o.max_datagrams = Some(number(f, &args.value(f, inline)?, 1, u64::MAX)?)
-            }
-            "--duration" => {
-                let v = args.value(f, inline)?;
-                o.duration = seconds(f, &v, true)?;
-                if o.duration.is_none() {
-                    return Err(Usage(format!("{f}: must be more than 0 seconds")));
-                }
-            }
+            "--trace" => o.trace = Some(v.trace_format()?),
+            "--max-connections" => o.max_connections = Some(v.number(1, u64::MAX)?),
+            "--max-datagrams" => o.max_datagrams = Some(v.number(1, u64::MAX)?),
+            "--duration" => o.duration = Some(v.positive()?),
             "--stop-on-stdin" => o.stop_on_stdin = true,
-            "--watch" => o.watch = Some(args.value(f, inline)?),
+            "--watch" => o.watch = Some(v.text()?),
             "--watch-public" => public = true,
-            "--grace" => o.grace = duration(f, &args.value(f, inline)?)?,
+            "--grace" => o.grace = v.duration()?,
             _ => {
                 return Err(Usage(format!(
                     "unknown option '{flag}' (see sockref --help for the options of serve)"
