@@ -248,36 +248,23 @@ impl Value<'_> {
 }
 
 /// Parses the whole command line (without the program name).
-pub fn parse(args: Vec<String>) -> Result<Command, Usage> {
-    let mut rest = args;
-    match rest.first().map(String::as_str) {
-        Some("serve") => {
-            rest.remove(0);
-        }
+pub fn parse(mut args: Vec<String>) -> Result<Command, Usage> {
+    let parse_command = match args.first().map(String::as_str) {
         Some("--help" | "-h" | "help") => return Ok(Command::Help(HELP)),
         Some("--version" | "-V") => return Ok(Command::Version),
-        Some("client") => {
-            rest.remove(0);
-            return client::parse_client(rest);
-        }
-        Some("bench") => {
-            rest.remove(0);
-            return bench::parse_bench(rest);
-        }
-        Some("diagram") => {
-            rest.remove(0);
-            return diagram::parse_diagram(rest);
-        }
-        Some("compare") => {
-            rest.remove(0);
-            return compare::parse_compare(rest);
-        }
+        Some("serve") => serve::parse_serve,
+        Some("client") => client::parse_client,
+        Some("bench") => bench::parse_bench,
+        Some("diagram") => diagram::parse_diagram,
+        Some("compare") => compare::parse_compare,
         Some(other) if !other.starts_with('-') => {
             return Err(Usage(format!(
             "unknown command '{other}' (choose one of: serve, client, bench, diagram, compare; see sockref --help)"
         )))
         }
-        _ => {}
-    }
-    serve::parse_serve(rest)
+        // No command: serve is the default.
+        _ => return serve::parse_serve(args),
+    };
+    args.remove(0);
+    parse_command(args)
 }
