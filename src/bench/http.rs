@@ -20,11 +20,11 @@
 //! What it does not do: check the body's content, follow redirects, or
 //! speak anything but HTTP/1.1 over one connection at a time.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::sockets::{bound, connect};
+use super::sockets::{bound, connect, read_some};
 use super::sync::Shared;
 use super::tally::{kind, ThreadResult};
 use crate::net::Endpoint;
@@ -206,18 +206,8 @@ impl Responses {
                 self.buf.resize(grown, 0);
             }
         }
-        bound(s, timeout, end)?;
-        loop {
-            match s.read(&mut self.buf[self.end..]) {
-                Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
-                Ok(n) => {
-                    self.end += n;
-                    return Ok(());
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        self.end += read_some(s, &mut self.buf[self.end..], timeout, end)?;
+        Ok(())
     }
 }
 
