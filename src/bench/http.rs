@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use super::sockets::{bound, connect, read_some};
 use super::sync::Shared;
 use super::tally::{kind, ThreadResult};
+use super::workloads::one_at_a_time;
 use crate::net::Endpoint;
 use crate::transport::Stream;
 
@@ -282,21 +283,13 @@ pub(super) fn keep_alive(socks: Vec<Stream>, shared: &Shared, r: &mut ThreadResu
 pub(super) fn close_each(shared: &Shared, r: &mut ThreadResult) {
     let req = request(&host(&shared.addr), true);
     let (timeout, end) = (shared.opts.timeout, shared.hard_end());
-    loop {
-        let now = Instant::now();
-        if shared.take(1, now) == 0 {
-            break;
-        }
-        let measured = r.measuring(shared.measuring(now));
+    one_at_a_time(shared, r, |_, _| {
         let result = connect(shared, end).map_err(Failure::from).and_then(|mut s| {
             s.write_all(&req)?;
             Responses::new().next(&mut s, timeout, end)
         });
-        match result {
-            Ok(()) => r.success(now, measured, shared),
-            Err(f) => r.count(f.name(), measured, shared),
-        }
-    }
+        result.map_err(|f| f.name())
+    });
 }
 
 #[cfg(test)]
