@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use super::sockets::{bound, connect, read_some};
 use super::sync::Shared;
 use super::tally::{kind, ThreadResult};
-use super::workloads::one_at_a_time;
+use super::workloads::{keep_ok, one_at_a_time};
 use crate::net::Endpoint;
 use crate::transport::Stream;
 
@@ -271,8 +271,7 @@ pub(super) fn keep_alive(socks: Vec<Stream>, shared: &Shared, r: &mut ThreadResu
             }
         }
         shared.done.fetch_add(done, Ordering::Relaxed);
-        let mut keep = ok.iter();
-        conns.retain(|_| keep.next().copied().unwrap_or(false));
+        keep_ok(&mut conns, &ok);
         sent.truncate(conns.len());
     }
 }

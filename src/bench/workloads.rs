@@ -157,20 +157,18 @@ fn pingpong(socks: &mut Vec<Stream>, shared: &Shared, r: &mut ThreadResult) {
         }
         seq += n as u64;
         shared.done.fetch_add(done, Ordering::Relaxed);
-        drop_failed(socks, &mut ok, &mut sent_at, n);
+        // `ok` and `sent_at` are written afresh each round before they are
+        // read, so they need only stay at least as long as `socks`.
+        keep_ok(socks, &ok[..n]);
     }
 }
 
-/// Takes the connections that failed in the last round (the first `n`)
-/// out of the set, in reverse so that the indices still to visit hold.
-fn drop_failed(socks: &mut Vec<Stream>, ok: &mut Vec<bool>, sent_at: &mut Vec<Instant>, n: usize) {
-    for i in (0..n).rev() {
-        if !ok[i] {
-            socks.swap_remove(i);
-            ok.swap_remove(i);
-            sent_at.swap_remove(i);
-        }
-    }
+/// Drops the connections that failed in a lockstep round (pingpong, http):
+/// those whose `ok` is false. Those past the end of `ok` were not in the
+/// round and stay.
+pub(super) fn keep_ok<T>(conns: &mut Vec<T>, ok: &[bool]) {
+    let mut ok = ok.iter();
+    conns.retain(|_| ok.next().copied().unwrap_or(true));
 }
 
 /// The loop of the modes with one request in flight per thread (churn,
