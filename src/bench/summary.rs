@@ -103,10 +103,8 @@ pub fn main_value(mode: Mode, f: &RunFigures) -> Option<f64> {
 /// The name and unit of the main metric, and whether higher is better.
 pub fn metric_label(mode: Mode) -> (&'static str, bool) {
     match mode {
-        Mode::Pingpong | Mode::Http | Mode::HttpClose => ("req/s", true),
-        Mode::Churn => ("conn/s", true),
-        Mode::Udp => ("dgram/s", true),
         Mode::Idle => ("peak RSS KiB", false),
+        rate => (rate.unit(), true),
     }
 }
 
