@@ -20,13 +20,14 @@
 //! What it does not do: check the body's content, follow redirects, or
 //! speak anything but HTTP/1.1 over one connection at a time.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::sockets::{bound, connect};
+use super::sockets::{bound, connect, read_some};
 use super::sync::Shared;
 use super::tally::{kind, ThreadResult};
+use super::workloads::{keep_ok, one_at_a_time};
 use crate::net::Endpoint;
 use crate::transport::Stream;
 
@@ -206,18 +207,8 @@ impl Responses {
                 self.buf.resize(grown, 0);
             }
         }
-        bound(s, timeout, end)?;
-        loop {
-            match s.read(&mut self.buf[self.end..]) {
-                Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
-                Ok(n) => {
-                    self.end += n;
-                    return Ok(());
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        self.end += read_some(s, &mut self.buf[self.end..], timeout, end)?;
+        Ok(())
     }
 }
 
@@ -280,8 +271,7 @@ pub(super) fn keep_alive(socks: Vec<Stream>, shared: &Shared, r: &mut ThreadResu
             }
         }
         shared.done.fetch_add(done, Ordering::Relaxed);
-        let mut keep = ok.iter();
-        conns.retain(|_| keep.next().copied().unwrap_or(false));
+        keep_ok(&mut conns, &ok);
         sent.truncate(conns.len());
     }
 }
@@ -292,21 +282,13 @@ pub(super) fn keep_alive(socks: Vec<Stream>, shared: &Shared, r: &mut ThreadResu
 pub(super) fn close_each(shared: &Shared, r: &mut ThreadResult) {
     let req = request(&host(&shared.addr), true);
     let (timeout, end) = (shared.opts.timeout, shared.hard_end());
-    loop {
-        let now = Instant::now();
-        if shared.take(1, now) == 0 {
-            break;
-        }
-        let measured = r.measuring(shared.measuring(now));
+    one_at_a_time(shared, r, |_, _| {
         let result = connect(shared, end).map_err(Failure::from).and_then(|mut s| {
             s.write_all(&req)?;
             Responses::new().next(&mut s, timeout, end)
         });
-        match result {
-            Ok(()) => r.success(now, measured, shared),
-            Err(f) => r.count(f.name(), measured, shared),
-        }
-    }
+        result.map_err(|f| f.name())
+    });
 }
 
 #[cfg(test)]

@@ -139,20 +139,15 @@ impl Launched {
         let exec_failed = |e: io::Error| Error::new("exec()", Some(format!("server '{name}'")), e);
         let (log, out) = new_log().map_err(exec_failed)?;
         let err = out.try_clone().map_err(exec_failed)?;
-        let script = format!("exec {command}");
         let mut cmd = match cpus {
             Some(cpus) => {
                 let mut c = Command::new("taskset");
-                c.args(["-c", cpus, "sh", "-c", &script]);
+                c.args(["-c", cpus, "sh"]);
                 c
             }
-            None => {
-                let mut c = Command::new("sh");
-                c.args(["-c", &script]);
-                c
-            }
+            None => Command::new("sh"),
         };
-        cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+        cmd.args(["-c", &format!("exec {command}")]).stdin(Stdio::null()).stdout(out).stderr(err);
         let child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {

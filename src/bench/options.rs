@@ -57,6 +57,17 @@ impl Mode {
     pub fn holds_connections(self) -> bool {
         matches!(self, Mode::Pingpong | Mode::Idle | Mode::Http)
     }
+
+    /// The unit reports give this mode's rate in (`req/s`, `conn/s`,
+    /// `dgram/s`); `conn` for idle mode, whose figure is connections held.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Mode::Pingpong | Mode::Http | Mode::HttpClose => "req/s",
+            Mode::Churn => "conn/s",
+            Mode::Udp => "dgram/s",
+            Mode::Idle => "conn",
+        }
+    }
 }
 
 /// When a run stops.

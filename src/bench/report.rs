@@ -103,15 +103,6 @@ impl Report {
         (self.requests > 0).then(|| cpu.as_secs_f64() * 1e6 / self.requests as f64)
     }
 
-    fn unit(&self) -> &'static str {
-        match self.mode {
-            Mode::Pingpong | Mode::Http | Mode::HttpClose => "req/s",
-            Mode::Churn => "conn/s",
-            Mode::Udp => "dgram/s",
-            Mode::Idle => "conn",
-        }
-    }
-
     fn percentiles(&self) -> [(&'static str, u64); 6] {
         let h = &self.hist;
         [
@@ -157,7 +148,7 @@ impl Report {
                 self.held, self.conns
             );
         } else {
-            let (requests, rate, unit) = (self.requests, self.rate(), self.unit());
+            let (requests, rate, unit) = (self.requests, self.rate(), self.mode.unit());
             let _ = write!(s, "  requests     {requests} in {secs:.2} s   {rate:.0} {unit}");
             // HTTP's payload is not --size bytes, so it has no MB/s.
             if !matches!(self.mode, Mode::Http | Mode::HttpClose) {
@@ -193,7 +184,7 @@ impl Report {
                 let _ = write!(s, ", {per:.1} us per request");
                 // The client's own cost says nothing about a server's capacity.
                 if who == "server" {
-                    let _ = write!(s, ", {:.0} {} per server core", 1e6 / per, self.unit());
+                    let _ = write!(s, ", {:.0} {} per server core", 1e6 / per, self.mode.unit());
                 }
             }
             let _ = writeln!(s);
@@ -215,7 +206,7 @@ impl Report {
             self.elapsed.as_secs_f64(),
             self.requests,
             self.rate(),
-            self.unit(),
+            self.mode.unit(),
             self.rate() * self.size as f64 / 1e6,
         );
         if self.mode == Mode::Idle {

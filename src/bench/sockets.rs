@@ -76,18 +76,32 @@ pub(super) fn read_echo(
     let buf = &mut buf[..expect.len()];
     let mut got = 0;
     while got < buf.len() {
-        bound(s, timeout, end)?;
-        match s.read(&mut buf[got..]) {
-            Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
+        got += read_some(s, &mut buf[got..], timeout, end)?;
     }
     if buf != expect {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "echo differs"));
     }
     Ok(())
+}
+
+/// One `read()` into `buf`, retried if interrupted, none of it waiting past
+/// `end` (see [`bound`]). End of file is an error (`closed`): every caller is
+/// still waiting for bytes the server owes it.
+pub(super) fn read_some(
+    s: &mut Stream,
+    buf: &mut [u8],
+    timeout: Duration,
+    end: Option<Instant>,
+) -> io::Result<usize> {
+    loop {
+        bound(s, timeout, end)?;
+        match s.read(buf) {
+            Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Whether the server still holds `s` open: a non-blocking look finds

@@ -103,10 +103,8 @@ pub fn main_value(mode: Mode, f: &RunFigures) -> Option<f64> {
 /// The name and unit of the main metric, and whether higher is better.
 pub fn metric_label(mode: Mode) -> (&'static str, bool) {
     match mode {
-        Mode::Pingpong | Mode::Http | Mode::HttpClose => ("req/s", true),
-        Mode::Churn => ("conn/s", true),
-        Mode::Udp => ("dgram/s", true),
         Mode::Idle => ("peak RSS KiB", false),
+        rate => (rate.unit(), true),
     }
 }
 
@@ -118,32 +116,30 @@ pub fn summarize(
     runs: &[(usize, RunFigures)],
     baseline: usize,
 ) -> Vec<Summary> {
-    let med = |i: usize, f: &dyn Fn(&RunFigures) -> Option<f64>| {
-        let xs: Vec<f64> = runs.iter().filter(|(s, _)| *s == i).filter_map(|(_, r)| f(r)).collect();
-        median(&xs)
-    };
     let mut out: Vec<Summary> = names
         .iter()
         .enumerate()
         .map(|(i, name)| {
-            let values: Vec<f64> = runs
-                .iter()
-                .filter(|(s, _)| *s == i)
-                .filter_map(|(_, r)| main_value(mode, r))
-                .collect();
+            let mine: Vec<&RunFigures> =
+                runs.iter().filter(|(s, _)| *s == i).map(|(_, r)| r).collect();
+            let med = |f: fn(&RunFigures) -> Option<f64>| {
+                let xs: Vec<f64> = mine.iter().filter_map(|r| f(r)).collect();
+                median(&xs)
+            };
+            let values: Vec<f64> = mine.iter().filter_map(|r| main_value(mode, r)).collect();
             Summary {
                 name: name.clone(),
-                runs: runs.iter().filter(|(s, _)| *s == i).count(),
+                runs: mine.len(),
                 median: median(&values),
                 min: values.iter().copied().fold(f64::INFINITY, f64::min),
                 max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
                 spread: spread(&values),
-                p50_us: med(i, &|r| Some(r.p50_us)),
-                p99_us: med(i, &|r| Some(r.p99_us)),
-                p999_us: med(i, &|r| Some(r.p999_us)),
-                server_us_per_req: med(i, &|r| r.server_us_per_req),
-                peak_rss_kib: med(i, &|r| r.peak_rss_kib.map(|k| k as f64)),
-                errors: runs.iter().filter(|(s, _)| *s == i).map(|(_, r)| r.errors).sum(),
+                p50_us: med(|r| Some(r.p50_us)),
+                p99_us: med(|r| Some(r.p99_us)),
+                p999_us: med(|r| Some(r.p999_us)),
+                server_us_per_req: med(|r| r.server_us_per_req),
+                peak_rss_kib: med(|r| r.peak_rss_kib.map(|k| k as f64)),
+                errors: mine.iter().map(|r| r.errors).sum(),
                 ratio: None,
             }
         })

@@ -157,18 +157,38 @@ fn pingpong(socks: &mut Vec<Stream>, shared: &Shared, r: &mut ThreadResult) {
         }
         seq += n as u64;
         shared.done.fetch_add(done, Ordering::Relaxed);
-        drop_failed(socks, &mut ok, &mut sent_at, n);
+        // `ok` and `sent_at` are written afresh each round before they are
+        // read, so they need only stay at least as long as `socks`.
+        keep_ok(socks, &ok[..n]);
     }
 }
 
-/// Takes the connections that failed in the last round (the first `n`)
-/// out of the set, in reverse so that the indices still to visit hold.
-fn drop_failed(socks: &mut Vec<Stream>, ok: &mut Vec<bool>, sent_at: &mut Vec<Instant>, n: usize) {
-    for i in (0..n).rev() {
-        if !ok[i] {
-            socks.swap_remove(i);
-            ok.swap_remove(i);
-            sent_at.swap_remove(i);
+/// Drops the connections that failed in a lockstep round (pingpong, http):
+/// those whose `ok` is false. Those past the end of `ok` were not in the
+/// round and stay.
+pub(super) fn keep_ok<T>(conns: &mut Vec<T>, ok: &[bool]) {
+    let mut ok = ok.iter();
+    conns.retain(|_| ok.next().copied().unwrap_or(true));
+}
+
+/// The loop of the modes with one request in flight per thread (churn,
+/// udp, http-close): until the budget is spent or the run stops, makes one
+/// request with `request` (told when it started) and counts its latency,
+/// or its failure under the name `request` gives it.
+pub(super) fn one_at_a_time(
+    shared: &Shared,
+    r: &mut ThreadResult,
+    mut request: impl FnMut(Instant, &mut ThreadResult) -> Result<(), &'static str>,
+) {
+    loop {
+        let now = Instant::now();
+        if shared.take(1, now) == 0 {
+            break;
+        }
+        let measured = r.measuring(shared.measuring(now));
+        match request(now, r) {
+            Ok(()) => r.success(now, measured, shared),
+            Err(failure) => r.count(failure, measured, shared),
         }
     }
 }
@@ -179,12 +199,7 @@ fn churn(t: usize, shared: &Shared, r: &mut ThreadResult) {
     let mut buf = vec![0u8; shared.opts.size];
     let mut seq = t as u64;
     let (timeout, end) = (shared.opts.timeout, shared.hard_end());
-    loop {
-        let now = Instant::now();
-        if shared.take(1, now) == 0 {
-            break;
-        }
-        let measured = r.measuring(shared.measuring(now));
+    one_at_a_time(shared, r, |_, _| {
         let expect = payload.get(seq);
         seq += 1;
         let result = connect(shared, end).and_then(|mut s| {
@@ -192,11 +207,8 @@ fn churn(t: usize, shared: &Shared, r: &mut ThreadResult) {
             read_echo(&mut s, &mut buf, expect, timeout, end)
             // close(): the client closes first, so TIME_WAIT stays here.
         });
-        match result {
-            Ok(()) => r.success(now, measured, shared),
-            Err(e) => r.error(&e, measured, shared),
-        }
-    }
+        result.map_err(|e| kind(&e))
+    });
 }
 
 /// One datagram in flight: send, wait for the echo carrying this sequence
@@ -209,29 +221,20 @@ fn udp(t: usize, s: &ClientDatagram, shared: &Shared, r: &mut ThreadResult) {
     // Thread number in the top bits: no two threads send the same sequence.
     let mut seq = (t as u64) << 48;
     let mut backoff = Duration::ZERO;
-    loop {
-        let now = Instant::now();
-        if shared.take(1, now) == 0 {
-            break;
-        }
-        let measured = r.measuring(shared.measuring(now));
+    one_at_a_time(shared, r, |now, r| {
         seq += 1;
         out[..8].copy_from_slice(&seq.to_be_bytes());
         if let Err(e) = s.send(&out) {
-            r.error(&e, measured, shared);
             // A send that keeps failing fails at once: without a pause
             // the thread would spin at full CPU, taking it from the server
             // and counting errors by the million. 1 ms, doubling to 100 ms.
             backoff = (backoff * 2).clamp(Duration::from_millis(1), Duration::from_millis(100));
             thread::sleep(backoff);
-            continue;
+            return Err(kind(&e));
         }
         backoff = Duration::ZERO;
-        match await_echo(s, &out, &mut buf, now + shared.opts.timeout, r) {
-            Ok(()) => r.success(now, measured, shared),
-            Err(failure) => r.count(failure, measured, shared),
-        }
-    }
+        await_echo(s, &out, &mut buf, now + shared.opts.timeout, r)
+    });
 }
 
 /// Waits until `deadline` for the echo of `out`, skipping (and counting)
