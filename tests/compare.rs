@@ -422,6 +422,42 @@ fn a_killed_comparison_leaves_no_server_behind() {
 }
 
 #[test]
+fn an_idle_run_reports_the_memory_its_label_names() {
+    // The progress line of an idle run said "peak RSS KiB" beside the
+    // run's rate: it must show the same figure as the table's median.
+    let out = compare(&[
+        "--mode",
+        "idle",
+        "--rounds",
+        "1",
+        &sockref_server("a", "{workers}"),
+    ]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    let progress = stderr
+        .lines()
+        .find(|l| l.starts_with("r1 a: ") && l.contains("peak RSS KiB"))
+        .unwrap_or_else(|| panic!("no progress line: {stderr}"));
+    let figure = progress["r1 a: ".len()..]
+        .split(' ')
+        .next()
+        .unwrap_or_default();
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("| a |"))
+        .unwrap_or_else(|| panic!("no table row: {stdout}"));
+    let median = row.split('|').map(str::trim).nth(3).unwrap_or_default();
+    assert_eq!(figure, median, "{progress}\n{row}");
+    assert!(
+        figure.chars().all(|c| c.is_ascii_digit() || c == ','),
+        "{figure}"
+    );
+}
+
+#[test]
 fn usage_mistakes_exit_2_before_starting_anything() {
     let out = compare(&["a=srv 4000"]);
     assert_eq!(out.status.code(), Some(2));

@@ -387,7 +387,8 @@ pub fn run(opts: &CompareOptions, log: &mut dyn Write) -> Result<Comparison, Err
             log,
             "r{round} {}: {} {}, p99 {:.1} us, {} errors{}{}",
             spec.name,
-            summary::thousands(f.rate),
+            // The figure its label names: peak RSS for idle runs, else the rate.
+            summary::main_value(opts.bench.mode, &f).map_or("-".to_string(), summary::thousands),
             summary::metric_label(opts.bench.mode).0,
             f.p99_us,
             f.errors,
