@@ -24,10 +24,9 @@ use std::io::{self, Write};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::sockets::{bound, connect, read_some};
+use super::sockets::{bound, connect, keep_ok, read_some};
 use super::sync::Shared;
-use super::tally::{kind, ThreadResult};
-use super::workloads::{keep_ok, one_at_a_time};
+use super::tally::{kind, one_at_a_time, ThreadResult};
 use crate::net::Endpoint;
 use crate::transport::Stream;
 

@@ -199,6 +199,14 @@ impl Drop for ClientDatagram {
     }
 }
 
+/// Drops the connections that failed in a lockstep round (pingpong, http):
+/// those whose `ok` is false. Those past the end of `ok` were not in the
+/// round and stay.
+pub(super) fn keep_ok<T>(conns: &mut Vec<T>, ok: &[bool]) {
+    let mut ok = ok.iter();
+    conns.retain(|_| ok.next().copied().unwrap_or(true));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

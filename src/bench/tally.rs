@@ -120,6 +120,28 @@ impl ThreadResult {
     }
 }
 
+/// The loop of the modes with one request in flight per thread (churn,
+/// udp, http-close): until the budget is spent or the run stops, makes one
+/// request with `request` (told when it started) and counts its latency,
+/// or its failure under the name `request` gives it.
+pub(super) fn one_at_a_time(
+    shared: &Shared,
+    r: &mut ThreadResult,
+    mut request: impl FnMut(Instant, &mut ThreadResult) -> Result<(), &'static str>,
+) {
+    loop {
+        let now = Instant::now();
+        if shared.take(1, now) == 0 {
+            break;
+        }
+        let measured = r.measuring(shared.measuring(now));
+        match request(now, r) {
+            Ok(()) => r.success(now, measured, shared),
+            Err(failure) => r.count(failure, measured, shared),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

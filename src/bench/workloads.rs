@@ -8,9 +8,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::http;
-use super::sockets::{bound, connect, read_echo, still_open, ClientDatagram};
+use super::sockets::{bound, connect, keep_ok, read_echo, still_open, ClientDatagram};
 use super::sync::{Arrival, Gate, Shared};
-use super::tally::{kind, ThreadResult};
+use super::tally::{kind, one_at_a_time, ThreadResult};
 use super::{Mode, Stop};
 use crate::transport::Stream;
 
@@ -160,36 +160,6 @@ fn pingpong(socks: &mut Vec<Stream>, shared: &Shared, r: &mut ThreadResult) {
         // `ok` and `sent_at` are written afresh each round before they are
         // read, so they need only stay at least as long as `socks`.
         keep_ok(socks, &ok[..n]);
-    }
-}
-
-/// Drops the connections that failed in a lockstep round (pingpong, http):
-/// those whose `ok` is false. Those past the end of `ok` were not in the
-/// round and stay.
-pub(super) fn keep_ok<T>(conns: &mut Vec<T>, ok: &[bool]) {
-    let mut ok = ok.iter();
-    conns.retain(|_| ok.next().copied().unwrap_or(true));
-}
-
-/// The loop of the modes with one request in flight per thread (churn,
-/// udp, http-close): until the budget is spent or the run stops, makes one
-/// request with `request` (told when it started) and counts its latency,
-/// or its failure under the name `request` gives it.
-pub(super) fn one_at_a_time(
-    shared: &Shared,
-    r: &mut ThreadResult,
-    mut request: impl FnMut(Instant, &mut ThreadResult) -> Result<(), &'static str>,
-) {
-    loop {
-        let now = Instant::now();
-        if shared.take(1, now) == 0 {
-            break;
-        }
-        let measured = r.measuring(shared.measuring(now));
-        match request(now, r) {
-            Ok(()) => r.success(now, measured, shared),
-            Err(failure) => r.count(failure, measured, shared),
-        }
     }
 }
 
