@@ -61,8 +61,11 @@ fn room(target: &Target<'_>) -> Result<Vec<u8>, Refused> {
     let Some(name) = target.path.strip_prefix(b"/room/") else {
         return Err((Status::NotFound, "chat rooms are at / and /room/NAME"));
     };
-    if name.is_empty() || name.len() > CHAT_ROOM_NAME || !name.iter().all(u8::is_ascii_graphic) {
-        let why = "a room name is 1 to 64 visible ASCII characters";
+    if name.is_empty()
+        || name.len() > CHAT_ROOM_NAME
+        || !name.iter().all(|&b| b.is_ascii_graphic() && b != b'/')
+    {
+        let why = "a room name is 1 to 64 visible ASCII characters, no /";
         return Err((Status::BadRequest, why));
     }
     Ok(name.to_vec())
