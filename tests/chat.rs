@@ -58,7 +58,7 @@ fn every_message_reaches_exactly_the_other_members_in_order_per_sender() {
     if !python_ok("chat room") {
         return;
     }
-    let p = Proc::start(&["--service", "chat"], 1);
+    let p = Proc::start(&["--service", "chat", "--max-message", "65536"], 1);
     let out = python(
         "chat_room.py",
         &[p.tcp().port().to_string(), "5".into(), "50".into()],

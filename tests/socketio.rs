@@ -15,7 +15,8 @@ use common::{connect, Proc};
 
 const NODE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/node");
 
-/// A server with a short heartbeat: 200 ms interval, 300 ms timeout.
+/// A server with a short heartbeat (200 ms interval, 300 ms timeout) and
+/// a 64 KiB maxPayload (`--max-message`).
 fn server() -> Proc {
     Proc::start(
         &[
@@ -25,6 +26,8 @@ fn server() -> Proc {
             "0.2",
             "--ping-timeout",
             "0.3",
+            "--max-message",
+            "65536",
         ],
         1,
     )

@@ -14,7 +14,7 @@
 //!
 //! Close codes it sends (RFC 6455 §7.4): the client's own code back when
 //! the client closes; 1002, 1007 or 1009 for a broken frame, bad UTF-8 or
-//! a message over [`CHAT_MAX_MESSAGE`]; 1008 to a member too slow to take
+//! a message over `--max-message` (`Limits::ws_max_message`); 1008 to a member too slow to take
 //! what the room sends (`fanout::FANOUT_SEND_WAIT`); 1011 when a ping goes
 //! unanswered; 1013 when the room or the server's rooms are full; 1001
 //! when the server stops.
@@ -27,7 +27,7 @@ use super::websocket::frame::{BINARY, PING, PONG, TEXT};
 use super::websocket::reader::{Incoming, Reader};
 use super::websocket::{upgrade, Refused, Target};
 use super::Service;
-use crate::limits::{CHAT_MAX_MESSAGE, CHAT_ROOMS, CHAT_ROOM_MEMBERS, CHAT_ROOM_NAME};
+use crate::limits::{CHAT_ROOMS, CHAT_ROOM_MEMBERS, CHAT_ROOM_NAME};
 use crate::server::Conn;
 
 /// The chat service; it holds its rooms.
@@ -101,7 +101,7 @@ impl Chat {
                 return Ok(());
             }
         };
-        let mut reader = Reader::new(leftover, CHAT_MAX_MESSAGE);
+        let mut reader = Reader::new(leftover, conn.limits().ws_max_message);
         let mut beat = Heartbeat::new(conn.limits());
         let mut out = Vec::new();
         // Each arm that ends the member leaves the room first (`drop`), so
