@@ -20,6 +20,7 @@
 //! when the server stops.
 
 use std::io;
+use std::sync::Arc;
 
 use super::fanout::{self, frame, Heartbeat, Member, Rooms, Sent, Step, NO_PONG, TRY_AGAIN_LATER};
 use super::http::response::Status;
@@ -92,9 +93,22 @@ impl Service for Chat {
 impl Chat {
     /// One member, from its join to its close.
     fn member(&self, conn: &mut Conn<'_>, name: &[u8], leftover: &[u8]) -> io::Result<()> {
-        let obs = conn.observer();
         let me = Member::new(conn)?;
-        let mut place = match self.rooms.join(name, &me) {
+        let result = self.talk(conn, &me, name, leftover);
+        conn.count_written(me.written());
+        result
+    }
+
+    /// The member's loop: read a message, write it to the others.
+    fn talk(
+        &self,
+        conn: &mut Conn<'_>,
+        me: &Arc<Member>,
+        name: &[u8],
+        leftover: &[u8],
+    ) -> io::Result<()> {
+        let obs = conn.observer();
+        let mut place = match self.rooms.join(name, me) {
             Ok(place) => place,
             Err(full) => {
                 me.close(TRY_AGAIN_LATER, full.reason(), obs);

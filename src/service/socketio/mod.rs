@@ -38,6 +38,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use super::fanout::{self, frame, Heartbeat, Member, Membership, Rooms, Sent, Step};
@@ -136,7 +137,7 @@ type Close = (u16, &'static str);
 
 /// One client's state, from the open packet to the close.
 struct Session<'s> {
-    me: std::sync::Arc<Member>,
+    me: Arc<Member>,
     obs: Option<&'s dyn Observer>,
     /// Its place among the connected clients, once it sent `40`.
     place: Option<Membership<'s>>,
@@ -158,8 +159,23 @@ impl SocketIo {
             limits.ping_timeout.as_millis(),
             limits.ws_max_message,
         );
+        let me = Member::new(conn)?;
+        let result = self.run(conn, leftover, open, &me);
+        conn.count_written(me.written());
+        result
+    }
+
+    /// The session's loop, from the open packet to the close.
+    fn run(
+        &self,
+        conn: &mut Conn<'_>,
+        leftover: &[u8],
+        open: String,
+        me: &Arc<Member>,
+    ) -> io::Result<()> {
+        let limits = conn.limits();
         let mut s = Session {
-            me: Member::new(conn)?,
+            me: Arc::clone(me),
             obs: conn.observer(),
             place: None,
             room: &self.room,
