@@ -155,7 +155,7 @@
 //! # Watching the calls: five experiments
 //!
 //! The labs below are experiments to watch rather than code to write. Each says what to
-//! run, what to look for on the watch page (`--watch`, see the README's "Watching it live")
+//! run, what to look for on the watch page (`--watch`, see docs/watch.md)
 //! or in a drawn trace (`sockref diagram`), and why it happens. Open
 //! `http://127.0.0.1:8080/` beside your terminals. Each ends with a doc test that checks the
 //! same fact through an [`Observer`], so the claim stays true.

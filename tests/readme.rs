@@ -1,4 +1,4 @@
-//! The README's labs are the doc-tested ones: its Rust blocks under "Labs"
+//! The labs page is the doc-tested labs: the fenced blocks of docs/labs.md
 //! are, line for line, the examples of `src/labs.rs` (which `cargo test`
 //! compiles and runs), without the lines rustdoc hides.
 
@@ -26,7 +26,7 @@ fn blocks<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<Vec<String>> {
 }
 
 #[test]
-fn readme_labs_are_the_doc_tested_labs() {
+fn the_labs_page_is_the_doc_tested_labs() {
     let labs = read("src/labs.rs");
     let doc = labs
         .lines()
@@ -43,23 +43,21 @@ fn readme_labs_are_the_doc_tested_labs() {
         })
         .collect();
 
-    let readme = read("README.md");
-    let section: Vec<&str> = readme
-        .lines()
-        .skip_while(|l| *l != "## Labs")
-        .skip(1)
-        .take_while(|l| !l.starts_with("## "))
-        .collect();
-    assert!(!section.is_empty(), "README has no Labs section");
-    let shown = blocks(section.into_iter());
+    let page = read("docs/labs.md");
+    let shown = blocks(page.lines());
 
     assert_eq!(
         tested.len(),
         14,
         "src/labs.rs: three labs, the failing handler, and five experiments (a shell block and a doc test each)"
     );
-    assert_eq!(shown.len(), tested.len(), "README Labs blocks");
+    assert_eq!(shown.len(), tested.len(), "docs/labs.md blocks");
     for (i, (s, t)) in shown.iter().zip(&tested).enumerate() {
-        assert_eq!(s, t, "README lab block {} differs from src/labs.rs", i + 1);
+        assert_eq!(
+            s,
+            t,
+            "docs/labs.md block {} differs from src/labs.rs",
+            i + 1
+        );
     }
 }
