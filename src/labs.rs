@@ -175,7 +175,7 @@
 //!
 //! Type a line into each `nc`. **Look for:** lane #1 shows `accept()`, `read()`, `write()`;
 //! the second client gets no lane and no echo, although its `connect()` succeeded. Now end the
-//! first `nc` (Ctrl-D): #1 shows `read() = 0 · FIN` and `close()`, and at once lane #2 appears,
+//! first `nc` (Ctrl-C): #1 shows `read() = 0 · FIN` and `close()`, and at once lane #2 appears,
 //! with `accept()` and a `read()` of the line you typed long before. **Why:** the kernel
 //! finished the second client's handshake and queued it in the `listen()` backlog (128 deep,
 //! `limits::LISTEN_BACKLOG`); its bytes waited in the kernel too. `accept()` takes one
