@@ -1,4 +1,4 @@
-//! The README's audit facts, proven on the real binary and shown in its
+//! The audit facts of docs/audit.md, proven on the real binary and shown in its
 //! trace: what happens when descriptors run out (EMFILE) and when a client
 //! resets its connection. (A panicking handler: tests/panics.rs and
 //! tests/trace.rs. Clients beyond the workers wait their turn: tests/echo.rs.)
