@@ -12,8 +12,7 @@ use std::process::Command;
 
 #[test]
 fn out_of_descriptors_accept_pauses_then_resumes() {
-    if Command::new("prlimit").arg("--version").output().is_err() {
-        eprintln!("SKIPPED EMFILE test: prlimit (util-linux) not found");
+    if tools::need_command("prlimit", "util-linux").is_none() {
         return;
     }
     // 24 descriptors, 64 workers. Linux reserves the new descriptor when

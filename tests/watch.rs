@@ -376,23 +376,18 @@ fn a_non_loopback_watch_address_needs_an_explicit_opt_in() {
     assert!(err.contains("--watch-public"), "{err}");
 }
 
-/// The first of these on PATH.
+/// The first of these on PATH; `None` skips (or fails under CI).
 fn chromium() -> Option<String> {
-    let path = std::env::var_os("PATH")?;
-    ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .find_map(|name| {
-            std::env::split_paths(&path)
-                .map(|dir| dir.join(name))
-                .find(|p| p.is_file())
-                .map(|p| p.to_string_lossy().into_owned())
-        })
+    common::tools::need_any_command(
+        &["chromium", "chromium-browser", "google-chrome"],
+        "chromium",
+    )
+    .map(|p| p.to_string_lossy().into_owned())
 }
 
 #[test]
 fn headless_chromium_draws_a_lane_per_connection_and_the_datagram() {
     let Some(chromium) = chromium() else {
-        println!("SKIPPED: no chromium on PATH (.ci/run installs it with apt-get)");
         return;
     };
     let (proc, watch) = serve(&[], 2);
