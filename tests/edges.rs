@@ -1,0 +1,123 @@
+//! The rough edges a new user hits first (issue 19): each wrong command
+//! gets one line saying what to type instead, with exit status 2, and each
+//! example in --help runs what the repository builds.
+
+mod common;
+use common::*;
+
+use std::process::{Command, Output};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run sockref")
+}
+
+/// Exit status 2 and stderr exactly `want` (one line).
+fn usage(args: &[&str], want: &str) {
+    let o = run(args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+    assert_eq!(err, format!("sockref: {want}\n"), "{args:?}");
+}
+
+#[test]
+fn serve_gives_the_clients_hint_for_a_trace_format_after_a_space() {
+    let hint = "--trace takes its format after '=': --trace=json";
+    usage(&["serve", "--trace", "json"], hint);
+    usage(&["--trace", "json"], hint);
+    usage(
+        &["serve", "--trace", "text"],
+        "--trace takes its format after '=': --trace=text",
+    );
+    // The client says the same first words.
+    let o = run(&["client", "127.0.0.1:9", "--trace", "json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).starts_with(&format!("sockref: {hint}")));
+}
+
+#[test]
+fn a_bare_port_or_address_is_pointed_at_addr() {
+    let want = "unknown option '9190': the address to serve on is a flag: --addr 127.0.0.1:9190 \
+                (see sockref --help for the options of serve)";
+    usage(&["serve", "9190"], want);
+    usage(&["9190"], want);
+    usage(
+        &["serve", "127.0.0.1:9190"],
+        "unknown option '127.0.0.1:9190': the address to serve on is a flag: \
+         --addr 127.0.0.1:9190 (see sockref --help for the options of serve)",
+    );
+    // Anything else is still the plain message.
+    usage(
+        &["serve", "--bogus"],
+        "unknown option '--bogus' (see sockref --help for the options of serve)",
+    );
+}
+
+#[test]
+fn an_out_of_range_limit_names_the_flag_not_the_field() {
+    usage(
+        &["--stack-size", "1"],
+        "--stack-size: '1' is out of range: must be at least 64 KiB",
+    );
+    usage(
+        &["serve", "--workers=0"],
+        "--workers: '0' is out of range: must be from 1 to 20000",
+    );
+    let o = run(&["--stack-size", "1"]);
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("stack_size"));
+}
+
+#[test]
+fn watch_refuses_what_is_not_host_port_without_suggesting_unix() {
+    usage(
+        &["serve", "--watch", "nonsense"],
+        "--watch: 'nonsense' is not an address: write HOST:PORT (e.g. --watch 127.0.0.1:8080)",
+    );
+    usage(
+        &["serve", "--watch", "8080"],
+        "--watch: '8080' is not an address: write HOST:PORT (e.g. --watch 127.0.0.1:8080)",
+    );
+}
+
+#[test]
+fn compare_without_servers_says_so_once() {
+    usage(
+        &["compare"],
+        "compare: no server given: name at least one as NAME=COMMAND (see sockref compare --help)",
+    );
+    usage(
+        &["compare", "--rounds", "2"],
+        "compare: no server given: name at least one as NAME=COMMAND (see sockref compare --help)",
+    );
+}
+
+#[test]
+fn compare_help_runs_the_peers_build_sh_builds() {
+    let help = String::from_utf8_lossy(&run(&["compare", "--help"]).stdout).into_owned();
+    let build = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/benches/peers/build.sh"
+    ))
+    .expect("read build.sh");
+    let mut named = 0;
+    for piece in help.split("target/peers/").skip(1) {
+        let peer: String = piece
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+            .collect();
+        if peer.is_empty() {
+            continue; // "into target/peers/" in prose
+        }
+        named += 1;
+        assert!(
+            build
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+                .any(|w| w == peer),
+            "compare --help runs target/peers/{peer}, which benches/peers/build.sh does not build"
+        );
+    }
+    assert!(named >= 1, "compare --help names no peer: {help}");
+}
