@@ -54,11 +54,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(opts: ServeOptions) -> Result<(), sockref::Error> {
+fn serve(opts: ServeOptions) -> Result<(), String> {
     let mut builder = ServerBuilder::new()
         .addr(&opts.addr)
         .protocols(opts.protocols)
-        .builtin(&opts.service)?
+        .builtin(&opts.service)
+        .map_err(|e| e.to_string())?
         .limits(opts.limits.clone());
     let hub = opts.watch.as_ref().map(|_| Arc::new(Hub::new()));
     let trace = opts
@@ -76,9 +77,11 @@ fn serve(opts: ServeOptions) -> Result<(), sockref::Error> {
     if let Some(n) = opts.max_datagrams {
         builder = builder.max_datagrams(n);
     }
-    let server = builder.start()?;
+    let server = builder.start().map_err(|e| e.to_string())?;
     let watching = match (&opts.watch, &hub) {
-        (Some(addr), Some(hub)) => Some(start_watch(addr, hub)?),
+        (Some(addr), Some(hub)) => {
+            Some(start_watch(addr, hub).map_err(|e| watch_failed(addr, &e, &server))?)
+        }
         _ => None,
     };
     {
@@ -136,6 +139,19 @@ fn start_watch(addr: &str, hub: &Arc<Hub>) -> Result<ServerHandle, sockref::Erro
         .service(WatchPage::new(Arc::clone(hub), public_watch(addr)))
         .limits(watch::limits())
         .start()
+}
+
+/// The watch listener is a second socket: say that it is the one that
+/// failed, and when it asked for the server's own port, say so.
+fn watch_failed(addr: &str, e: &sockref::Error, server: &ServerHandle) -> String {
+    let mut msg = format!("--watch {addr}: the watch page's listener failed: {e}");
+    let own = server.tcp_addr().is_some_and(|s| {
+        addr.parse::<std::net::SocketAddr>().is_ok_and(|w| w.port() == s.port() && w.port() != 0)
+    });
+    if own {
+        msg.push_str("; the server itself listens on that port: give --watch another one");
+    }
+    msg
 }
 
 /// Whether the watch address is meant to be reached from elsewhere: any

@@ -121,3 +121,48 @@ fn compare_help_runs_the_peers_build_sh_builds() {
     }
     assert!(named >= 1, "compare --help names no peer: {help}");
 }
+
+#[test]
+fn a_watch_listener_that_cannot_bind_is_named_as_the_watch_listener() {
+    // Another program holds the port.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let w = held.local_addr().unwrap().to_string();
+    let o = run(&["serve", "--addr", "127.0.0.1:0", "--watch", &w]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "sockref: --watch {w}: the watch page's listener failed: bind() error: {w}: "
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("the server itself"), "{err}");
+    drop(held);
+
+    // The server's own port: a port free a moment ago, given to both. If
+    // something else takes it in between, the server's own bind fails
+    // instead (no "--watch" in the message): try another.
+    for _ in 0..5 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let a = format!("127.0.0.1:{port}");
+        let o = run(&["serve", "--addr", &a, "--proto", "tcp", "--watch", &a]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        if !err.contains("--watch") {
+            continue;
+        }
+        assert_eq!(
+            err,
+            format!(
+                "sockref: --watch {a}: the watch page's listener failed: bind() error: {a}: \
+                 Address already in use (os error 98); the server itself listens on that \
+                 port: give --watch another one\n"
+            )
+        );
+        return;
+    }
+    panic!("no free port stayed free long enough");
+}
