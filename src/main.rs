@@ -43,7 +43,7 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("sockref: diagram: {e}");
-                ExitCode::from(1)
+                ExitCode::from(if e.is_usage() { 2 } else { 1 })
             }
         },
         Ok(Command::Compare(opts)) => compare(&opts),

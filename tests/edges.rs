@@ -166,3 +166,26 @@ fn a_watch_listener_that_cannot_bind_is_named_as_the_watch_listener() {
     }
     panic!("no free port stayed free long enough");
 }
+
+#[test]
+fn a_client_trace_given_as_the_servers_is_a_usage_error_pointing_at_client() {
+    let dir = std::env::temp_dir().join(format!("sockref-edges-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let client = dir.join("client.jsonl");
+    std::fs::write(
+        &client,
+        "{\"ts_us\":1,\"call\":\"socket() + connect()\",\"event\":\"connect\",\
+         \"peer\":\"127.0.0.1:4000\",\"local\":\"127.0.0.1:5000\"}\n\
+         {\"ts_us\":2,\"call\":\"close()\",\"event\":\"close\",\"conn\":1}\n",
+    )
+    .unwrap();
+    let c = client.to_str().unwrap();
+    usage(
+        &["diagram", c],
+        &format!(
+            "diagram: {c}:1: 'connect' is a client's call: this is a client's trace; \
+             pass it with --client: sockref diagram SERVER.jsonl --client {c}"
+        ),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
