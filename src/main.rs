@@ -207,7 +207,12 @@ fn bench(opts: &sockref::bench::BenchOptions) -> ExitCode {
                 write!(out, "{}", report.human())
             };
             if report.requests == 0 {
-                eprintln!("sockref: bench: no request succeeded against {}", opts.addr);
+                let why = report.first_error.as_deref().map(|e| format!(": {e}"));
+                eprintln!(
+                    "sockref: bench: no request succeeded against {}{}",
+                    opts.addr,
+                    why.unwrap_or_default()
+                );
                 return ExitCode::from(1);
             }
             ExitCode::SUCCESS

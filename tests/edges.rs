@@ -189,3 +189,102 @@ fn a_client_trace_given_as_the_servers_is_a_usage_error_pointing_at_client() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `sockref bench ARGS`, bounded: a bench that outlives `limit` is killed
+/// and the test fails (the bound is far past what a passing run takes).
+fn bench(args: &[&str], limit: std::time::Duration) -> (Option<i32>, String) {
+    let mut child = Command::new(bin())
+        .arg("bench")
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn bench");
+    let started = std::time::Instant::now();
+    while child.try_wait().expect("try_wait").is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("sockref bench {args:?} still running after {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("wait");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn an_echo_bench_on_an_http_server_shows_the_reply_it_got() {
+    let server = Proc::start(&["--service", "http"], 1);
+    let addr = server.tcp().to_string();
+    let (code, err) = bench(
+        &[&addr, "--requests", "20", "--conns", "2", "--threads", "1"],
+        std::time::Duration::from_secs(60),
+    );
+    assert_eq!(code, Some(1), "{err}");
+    let want = format!(
+        "sockref: bench: no request succeeded against {addr}: the reply is not the echo of \
+         the request: sent 64 bytes, got \"HTTP/1.1 400 Bad Request\\r\\n"
+    );
+    assert!(err.contains(&want), "{err}");
+    assert!(
+        err.ends_with("; an HTTP server? use --mode http\n"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_http_bench_on_an_echo_server_says_the_request_came_back() {
+    let server = Proc::start(&["--proto", "tcp"], 1);
+    let addr = server.tcp().to_string();
+    let (code, err) = bench(
+        &[
+            &addr,
+            "--mode",
+            "http",
+            "--requests",
+            "20",
+            "--conns",
+            "2",
+            "--threads",
+            "1",
+        ],
+        std::time::Duration::from_secs(60),
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "against {addr}: the reply is not an HTTP/1.1 response: it starts \"GET /plaintext HTTP/1.1\\r\\n"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.ends_with("an echo server? use --mode pingpong\n"),
+        "{err}"
+    );
+}
+
+#[test]
+fn churn_against_a_closed_port_fails_at_the_first_refusal() {
+    // A port nothing listens on: bound a moment ago, then closed.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a port")
+        .to_string();
+    // --duration 600: waiting it out would hit the 60 s bound below.
+    let (code, err) = bench(
+        &[&addr, "--mode", "churn", "--duration", "600"],
+        std::time::Duration::from_secs(60),
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(
+        err,
+        format!(
+            "sockref: bench: no request succeeded against {addr}: connect() error: \
+             Connection refused (os error 111): nothing listens at that address\n"
+        )
+    );
+}

@@ -49,6 +49,10 @@ pub struct Report {
     pub client_cpu: Option<Duration>,
     /// CPU the server process used while measuring (with `--server-pid`).
     pub server_cpu: Option<Duration>,
+    /// The first failure of the run (warm-up included), in words: why
+    /// nothing succeeded, when nothing did (e.g. the first bytes of a
+    /// reply that was not the echo).
+    pub first_error: Option<String>,
 }
 
 /// The server's address as the user writes it: `127.0.0.1:4000`, or
