@@ -288,3 +288,51 @@ fn churn_against_a_closed_port_fails_at_the_first_refusal() {
         )
     );
 }
+
+#[test]
+fn more_workers_than_descriptors_warn_once_at_start_and_do_not_spin() {
+    if tools::need_command("prlimit", "util-linux").is_none() {
+        return;
+    }
+    // 64 descriptors, 200 workers: about 140 can never wait in accept().
+    // --duration 2 ends it: the run's length is a stop condition, not a
+    // wait; the bound below holds however long the run takes.
+    let out = Command::new("prlimit")
+        .args([
+            "--nofile=64:64",
+            "--",
+            bin(),
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+        ])
+        .args(["--proto", "tcp", "--workers", "200", "--duration", "2"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run prlimit");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // One line, before the listening line (stderr is written before
+    // stdout's first line), saying what to change.
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("sockref: warning: 200 workers need "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("but the limit is 64 (ulimit -n)")
+            && stderr.contains("raise the limit (ulimit -n 2")
+            && stderr.contains("or lower --workers (to "),
+        "{stderr}"
+    );
+    // Each worker past the limit fails once, then one retries for them
+    // all: well under two failures per worker. Without that, each failed
+    // about 9 times in its first 2 s (5 ms doubling), 1,000 and more.
+    let stopped = stdout.lines().last().unwrap_or_default();
+    let errors = common::procfs::counter(stopped, "accept_errors");
+    assert!(errors > 0, "{stopped}");
+    assert!(errors < 200 + 60, "{errors} accept errors: {stopped}");
+}
