@@ -336,3 +336,43 @@ fn more_workers_than_descriptors_warn_once_at_start_and_do_not_spin() {
     assert!(errors > 0, "{stopped}");
     assert!(errors < 200 + 60, "{errors} accept errors: {stopped}");
 }
+
+#[test]
+fn the_compare_chart_renders_outside_a_browser_as_wide_as_its_title() {
+    let Some(rsvg) = tools::need_command("rsvg-convert", "librsvg2-bin") else {
+        return;
+    };
+    let title = "pingpong, 100 conns, 2 threads, 64 B, pinned 0:1, 5 rounds of 2.5 s each";
+    let svg = sockref::bench::chart::svg(sockref::bench::Mode::Pingpong, title, &[]);
+    let width: u32 = svg
+        .split("width=\"")
+        .nth(1)
+        .and_then(|w| w.split('"').next())
+        .and_then(|w| w.parse().ok())
+        .expect("width");
+    // 15 px sans-serif: a title of N characters needs well under 9 N px.
+    assert!(width as usize >= title.len() * 9, "{width}");
+    let dir = std::env::temp_dir().join(format!("sockref-chart-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (svg_path, png_path) = (dir.join("c.svg"), dir.join("c.png"));
+    std::fs::write(&svg_path, &svg).unwrap();
+    let out = Command::new(rsvg)
+        .arg(&svg_path)
+        .arg("-o")
+        .arg(&png_path)
+        .output()
+        .expect("run rsvg-convert");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The PNG's IHDR width: the renderer took the SVG's width as is.
+    let png = std::fs::read(&png_path).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    assert_eq!(
+        u32::from_be_bytes([png[16], png[17], png[18], png[19]]),
+        width
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
