@@ -376,3 +376,30 @@ fn the_compare_chart_renders_outside_a_browser_as_wide_as_its_title() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_udp_bench_header_names_udp_once() {
+    let server = Proc::start(&["--proto", "udp"], 1);
+    let addr = server.udp().to_string();
+    let out = Command::new(bin())
+        .args([
+            "bench",
+            &addr,
+            "--mode",
+            "udp",
+            "--requests",
+            "20",
+            "--threads",
+            "1",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_eq!(
+        stdout.lines().next(),
+        Some(format!("sockref bench: udp {addr}  threads=1  size=64 B").as_str()),
+        "{stdout}"
+    );
+}

@@ -123,13 +123,14 @@ impl Report {
     pub fn human(&self) -> String {
         let mut s = String::new();
         let unix = matches!(self.addr, Endpoint::Unix(_));
+        // The mode named udp says its protocol already: no "udp udp".
         let proto = match (self.mode == Mode::Udp, unix) {
-            (true, false) => "udp",
-            (false, false) => "tcp",
-            (true, true) => "dgram",
-            (false, true) => "stream",
+            (true, false) => "",
+            (false, false) => " tcp",
+            (true, true) => " dgram",
+            (false, true) => " stream",
         };
-        let _ = write!(s, "sockref bench: {} {proto} {}", self.mode.name(), address(&self.addr));
+        let _ = write!(s, "sockref bench: {}{proto} {}", self.mode.name(), address(&self.addr));
         if self.conns > 0 {
             let _ = write!(s, "  conns={}", self.conns);
         }
