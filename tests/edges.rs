@@ -403,3 +403,68 @@ fn the_udp_bench_header_names_udp_once() {
         "{stdout}"
     );
 }
+
+/// Lab 5 as its page tells it: 100,000 bytes through the echo, both sides
+/// traced, drawn. The client's shutdown(SHUT_WR) and its FIN fall in the
+/// folded middle of the connection, and must be drawn there anyway.
+#[test]
+fn lab_5s_diagram_draws_the_clients_shutdown_and_its_fin() {
+    use std::io::Write as _;
+    let mut server = Proc::start(
+        &["--proto", "tcp", "--trace=json", "--max-connections", "1"],
+        1,
+    );
+    let mut client = Command::new(bin())
+        .args(["client", &server.tcp().to_string(), "--trace=json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn the client");
+    client
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&vec![0u8; 100_000])
+        .unwrap();
+    let out = client.wait_with_output().expect("client");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut server_trace = server.lines.join("\n");
+    while let Some(line) = server.next_line() {
+        server_trace.push('\n');
+        server_trace.push_str(&line);
+    }
+    let dir = std::env::temp_dir().join(format!("sockref-lab5-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (s, c) = (dir.join("server.jsonl"), dir.join("client.jsonl"));
+    std::fs::write(&s, server_trace + "\n").unwrap();
+    std::fs::write(&c, &out.stderr).unwrap();
+    let drawn = run(&[
+        "diagram",
+        s.to_str().unwrap(),
+        "--client",
+        c.to_str().unwrap(),
+    ]);
+    let _ = std::fs::remove_dir_all(&dir);
+    let figure = String::from_utf8_lossy(&drawn.stdout);
+    assert_eq!(drawn.status.code(), Some(0), "{figure}");
+    let lines: Vec<&str> = figure.lines().collect();
+    let shutdown = lines
+        .iter()
+        .position(|l| l.starts_with("shutdown(SHUT_WR)"))
+        .unwrap_or_else(|| panic!("no shutdown(SHUT_WR) row: {figure}"));
+    assert!(
+        lines[shutdown + 1].contains(" FIN ") && lines[shutdown + 1].ends_with(">|"),
+        "{figure}"
+    );
+    assert!(figure.contains("read() = 0 (EOF)"), "{figure}");
+    assert!(
+        figure.contains("calls folded"),
+        "still long enough to fold: {figure}"
+    );
+    assert!(!figure.contains("other call"), "{figure}");
+}
