@@ -183,7 +183,18 @@ fn compare(opts: &sockref::bench::compare::CompareOptions) -> ExitCode {
             if empty.is_empty() {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("sockref: compare: no request succeeded in: {}", empty.join(", "));
+            // Why, once: the first empty run's first failure.
+            let why = done
+                .runs
+                .iter()
+                .filter(|r| r.report.requests == 0)
+                .find_map(|r| r.report.first_error.as_deref())
+                .map(|e| format!(" (first: {e})"));
+            eprintln!(
+                "sockref: compare: no request succeeded in: {}{}",
+                empty.join(", "),
+                why.unwrap_or_default()
+            );
             ExitCode::from(1)
         }
         Err(e) => {

@@ -468,3 +468,22 @@ fn lab_5s_diagram_draws_the_clients_shutdown_and_its_fin() {
     );
     assert!(!figure.contains("other call"), "{figure}");
 }
+
+#[test]
+fn compare_says_why_a_run_had_no_request() {
+    let server = format!(
+        "http={} serve --service http --addr 127.0.0.1:{{port}} --workers {{workers}}",
+        bin()
+    );
+    let o = run(&["compare", "--rounds", "1", "--requests", "20", &server]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(
+            "sockref: compare: no request succeeded in: http (run 1) (first: the reply is not \
+             the echo of the request: sent 64 bytes, got \"HTTP/1.1 400 Bad Request\\r\\n"
+        ),
+        "{err}"
+    );
+}
