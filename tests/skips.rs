@@ -96,6 +96,8 @@ fn every_tool_a_test_needs_is_installed_by_the_script_and_listed_in_the_docs() {
             w.len() >= 3 && w[0] == kind && w[1] == probe && w[2].trim_matches('\'') == package
         })
     };
+    let node = std::fs::read_to_string(format!("{ROOT}/tests/node/package.json"))
+        .expect("read tests/node/package.json");
     let mut checked = 0;
     for entry in std::fs::read_dir(format!("{ROOT}/tests")).expect("read tests/") {
         let path = entry.expect("entry").path();
@@ -124,6 +126,15 @@ fn every_tool_a_test_needs_is_installed_by_the_script_and_listed_in_the_docs() {
             assert!(
                 docs.contains(&format!("`{package}`")),
                 "docs/testing.md lacks `{package}`"
+            );
+            checked += 1;
+        }
+        for piece in src.split("need_node_module(\"").skip(1) {
+            let module = piece.split('"').next().unwrap_or_default();
+            assert!(
+                node.contains(&format!("\"{module}\":")),
+                "{}: needs Node `{module}`; add it to tests/node/package.json (npm install --save)",
+                path.display()
             );
             checked += 1;
         }
