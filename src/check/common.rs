@@ -2,6 +2,7 @@
 //! exchange, a second client while a first one holds on, a client that
 //! resets, a datagram that must be answered once.
 
+use std::thread;
 use std::time::{Duration, Instant};
 
 use super::{preview, received, Ctx, Failure, Outcome, Verdict};
@@ -59,16 +60,24 @@ pub(super) fn while_one_idles(ctx: &Ctx, served: fn(&Ctx) -> Outcome) -> Outcome
 pub(super) fn after_a_reset(ctx: &Ctx, request: &[u8], served: fn(&Ctx) -> Outcome) -> Outcome {
     {
         let s = ctx.connect()?;
-        s.write_all(request)?;
+        // A large request fills both ends' buffers: the server is then
+        // blocked in write() with input still queued when the reset comes.
+        s.set_write_timeout(ctx.quiet)?;
+        let _ = s.write_all(request);
         // Wait until the reply has started to arrive, so it is unread when
         // close() runs (and the close becomes a reset).
         let _ = s.read_until(1, ctx.quiet);
         // Shut the write side only after: the server is still mid-request.
     }
+    // The reset reaches a server thread that may be blocked elsewhere; give
+    // it time to meet the error (and die of it, if it does) before asking
+    // for service again: "still serving" means a while later too.
+    thread::sleep(ctx.quiet);
     served(ctx).map_err(|f| Failure {
         sent: format!(
-            "{} on a connection closed with the reply unread (a reset), then, on a new one: {}",
+            "{} on a connection closed with the reply unread (a reset), then, {} later, on a new one: {}",
             preview(request),
+            secs(ctx.quiet),
             f.sent
         ),
         hint: if f.got.contains("connect()") || f.got.contains("nothing") {
