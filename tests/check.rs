@@ -603,6 +603,17 @@ fn an_iterative_server_is_told_what_to_change() {
         "{text}"
     );
     assert!(text.ends_with("5 passed, 1 failed, 0 skipped\n"), "{text}");
+    // `sockref check --help` shows this very output (its hint wrapped).
+    for line in text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("hint:"))
+    {
+        let shown = format!("    {line}\n");
+        assert!(
+            sockref::cli::CHECK_HELP.contains(&shown),
+            "--help lacks {line:?}"
+        );
+    }
 }
 
 #[test]
@@ -636,4 +647,58 @@ fn trace_shows_the_probes_calls_under_each_check() {
         "{trace}"
     );
     assert!(lines.iter().any(|l| l.starts_with("close()")), "{trace}");
+}
+
+/// The lab (docs/check.md): the student's iterative server, in C and in
+/// Python, fails exactly the concurrency rule; its fix passes everything.
+#[test]
+fn the_lab_iterative_server_fails_concurrency_and_its_fix_passes() {
+    if !need("cc", "gcc") || !need("python3", "python3") {
+        return;
+    }
+    let student = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/student");
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let mut commands = Vec::new();
+    for program in ["iterative_echo", "fork_echo"] {
+        let exe = tmp.join(format!("student_{program}"));
+        let cc = Command::new("cc")
+            .args(["-Wall", "-Wextra", "-Werror", "-o"])
+            .arg(&exe)
+            .arg(student.join(format!("{program}.c")))
+            .output()
+            .unwrap();
+        assert!(
+            cc.status.success(),
+            "{}",
+            String::from_utf8_lossy(&cc.stderr)
+        );
+        commands.push(format!("{} {{port}}", exe.display()));
+    }
+    for program in ["iterative_echo.py", "threaded_echo.py"] {
+        commands.push(format!(
+            "python3 {} {{port}}",
+            student.join(program).display()
+        ));
+    }
+    for command in &commands {
+        let run = check(&[
+            "--server",
+            command,
+            "--service",
+            "echo",
+            "--proto",
+            "tcp",
+            "--hostile",
+        ]);
+        let failed = run.with("fail");
+        if command.contains("iterative") {
+            // The idle first client, and (hostile) the one that never reads.
+            let want: BTreeSet<String> = ["echo.tcp.concurrent", "echo.tcp.non-reading"]
+                .map(String::from)
+                .into();
+            assert_eq!(failed, want, "{command}\n{}", run.stdout);
+        } else {
+            assert_all_pass(command, &run);
+        }
+    }
 }

@@ -178,7 +178,15 @@ pub fn preview(data: &[u8]) -> String {
 
 /// What a run of reads got: the bytes and how it ended, in words.
 pub fn received(r: &Received, wait: Duration) -> String {
-    let what = if r.data.is_empty() { "nothing".to_string() } else { preview(&r.data) };
+    if r.data.is_empty() {
+        return match &r.end {
+            End::Eof => "nothing: the server closed at once".to_string(),
+            End::Reset => "nothing: a reset (read() failed: ECONNRESET)".to_string(),
+            End::TimedOut | End::Enough => format!("nothing within {}", secs(wait)),
+            End::Failed(e) => format!("nothing: read() failed: {e}"),
+        };
+    }
+    let what = preview(&r.data);
     match &r.end {
         End::Eof => format!("{what}, then the server closed"),
         End::Reset => format!("{what}, then a reset (read() failed: ECONNRESET)"),
