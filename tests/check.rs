@@ -23,22 +23,10 @@ const SERVICES: [&str; 7] = [
     "echo", "discard", "chargen", "daytime", "time", "hello", "length",
 ];
 
-/// A tool a test needs: under CI (`CI=true`) its absence fails the test,
-/// naming the package; elsewhere the test is skipped, saying so.
+/// A tool a test needs: the suite's one rule (tests/common/tools.rs): under
+/// CI its absence fails the test, naming the package; locally it skips, saying so.
 fn need(tool: &str, package: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{tool} is missing: apt-get install {package} (.ci/run installs it)"
-        );
-        eprintln!("SKIPPED: {tool} not installed (apt-get install {package})");
-    }
-    found
+    common::tools::need_command(tool, package).is_some()
 }
 
 fn fixture(name: &str) -> PathBuf {
@@ -606,16 +594,22 @@ fn an_iterative_server_is_told_what_to_change() {
         "{text}"
     );
     assert!(text.ends_with("5 passed, 1 failed, 0 skipped\n"), "{text}");
-    // `sockref check --help` shows this very output (its hint wrapped).
-    for line in text
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("hint:"))
-    {
-        let shown = format!("    {line}\n");
+    // `sockref check --help` shows this very output (its hint wrapped), and
+    // docs/check.md's lab shows it whole.
+    let page = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/check.md");
+    let page = std::fs::read_to_string(page).unwrap();
+    for line in text.lines() {
         assert!(
-            sockref::cli::CHECK_HELP.contains(&shown),
-            "--help lacks {line:?}"
+            page.contains(&format!("\n{line}\n")),
+            "docs/check.md lacks {line:?}"
         );
+        if !line.trim_start().starts_with("hint:") {
+            let shown = format!("    {line}\n");
+            assert!(
+                sockref::cli::CHECK_HELP.contains(&shown),
+                "--help lacks {line:?}"
+            );
+        }
     }
 }
 
