@@ -125,6 +125,7 @@
 #![warn(missing_docs)]
 
 pub mod bench;
+pub mod check;
 pub mod cli;
 pub mod client;
 pub mod clock;

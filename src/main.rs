@@ -47,6 +47,7 @@ fn main() -> ExitCode {
             }
         },
         Ok(Command::Compare(opts)) => compare(&opts),
+        Ok(Command::Check(opts)) => check(&opts),
         Err(usage) => {
             eprintln!("sockref: {usage}");
             ExitCode::from(2)
@@ -230,6 +231,24 @@ fn bench(opts: &sockref::bench::BenchOptions) -> ExitCode {
         }
         Err(e) => {
             eprintln!("sockref: bench: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Runs the checks: exit 0 when none failed, 1 when one did or the server
+/// under test could not be started. The probes' trace goes to stderr.
+fn check(opts: &sockref::check::CheckOptions) -> ExitCode {
+    let mut out = io::stdout();
+    if opts.list {
+        let _ = sockref::check::list(opts, &mut out);
+        return ExitCode::SUCCESS;
+    }
+    match sockref::check::run(opts, &mut out, Box::new(io::stderr())) {
+        Ok(summary) if summary.failed == 0 => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("sockref: check: {e}");
             ExitCode::from(1)
         }
     }

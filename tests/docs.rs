@@ -142,6 +142,11 @@ const OTHER_PROGRAMS: &[(&str, Kind, &str)] = &[
         Kind::Skip,
         "only used to never read a pipe (lab 7); tests/min_rate.rs is that lab",
     ),
+    (
+        "cc",
+        Kind::Skip,
+        "builds the check lab's C programs; tests/check.rs builds and grades the same programs",
+    ),
     ("head", Kind::Run, "coreutils"),
     ("echo", Kind::Run, "a shell builtin"),
     ("grep", Kind::Run, "a standard tool"),

@@ -9,7 +9,7 @@
 //! exit status 2. What this module does not do: start anything. `main.rs`
 //! turns the parsed [`Command`] into a running server.
 //!
-//! One file per subcommand: `serve`, `client`, `bench`, `diagram`, `compare`; this one holds what
+//! One file per subcommand: `serve`, `client`, `bench`, `diagram`, `compare`, `check`; this one holds what
 //! they share (the argument walker and the value parsers) and the top-level
 //! help, which is also serve's (serve is the default command).
 
@@ -18,17 +18,20 @@ use std::time::Duration;
 
 use crate::bench::compare::CompareOptions;
 use crate::bench::BenchOptions;
+use crate::check::CheckOptions;
 use crate::client::ClientOptions;
 use crate::diagram::DiagramOptions;
 use crate::trace::TraceFormat;
 
 mod bench;
+mod check;
 mod client;
 mod compare;
 mod diagram;
 mod serve;
 
 pub use bench::BENCH_HELP;
+pub use check::CHECK_HELP;
 pub use client::CLIENT_HELP;
 pub use compare::COMPARE_HELP;
 pub use diagram::DIAGRAM_HELP;
@@ -57,6 +60,8 @@ pub enum Command {
     Diagram(Box<DiagramOptions>),
     /// Start servers and compare them under the same load.
     Compare(Box<CompareOptions>),
+    /// Grade a server against its service's rules.
+    Check(Box<CheckOptions>),
     /// Print this help text and exit 0.
     Help(&'static str),
     /// Print the version and exit 0.
@@ -78,6 +83,9 @@ USAGE:
     sockref compare NAME=COMMAND ... [OPTIONS]
                                    start servers and compare them under the same load,
                                    interleaved (see sockref compare --help)
+    sockref check ADDR --service NAME [OPTIONS]
+                                   grade any server against the service's rules, one line
+                                   per rule, with a hint for each failure (sockref check --help)
     sockref --help | --version
 
 SERVE OPTIONS:
@@ -272,6 +280,7 @@ pub fn parse(mut args: Vec<String>) -> Result<Command, Usage> {
         Some("bench") => bench::parse_bench,
         Some("diagram") => diagram::parse_diagram,
         Some("compare") => compare::parse_compare,
+        Some("check") => check::parse_check,
         // `sockref 9190`, `sockref 127.0.0.1:9190`: meant for serve, which
         // says which flag takes an address.
         Some(other) if other.parse::<u16>().is_ok() || other.contains(':') => {
@@ -279,7 +288,7 @@ pub fn parse(mut args: Vec<String>) -> Result<Command, Usage> {
         }
         Some(other) if !other.starts_with('-') => {
             return Err(Usage(format!(
-            "unknown command '{other}' (choose one of: serve, client, bench, diagram, compare; see sockref --help)"
+            "unknown command '{other}' (choose one of: serve, client, bench, diagram, compare, check; see sockref --help)"
         )))
         }
         // No command: serve is the default.

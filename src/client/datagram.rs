@@ -158,19 +158,34 @@ impl Datagrams<'_> {
     /// (datagrams from anyone else are reported and ignored) or the timeout
     /// passes with none.
     fn exchange(&mut self, request: &[u8]) -> Result<&[u8], Error> {
+        self.send(request)?;
+        match self.recv(self.timeout)? {
+            Some(n) => Ok(&self.buf[..n]),
+            None => Err(self.no_reply()),
+        }
+    }
+
+    /// One `sendto()` of `request` to the server.
+    pub(super) fn send(&mut self, request: &[u8]) -> Result<usize, Error> {
         let sent =
             self.socket.send_to(request, &self.peer).map_err(|e| self.fail("sendto()", e))?;
         emit!(
             self.observer,
             Event::SendTo { peer: &self.peer, bytes: sent, data: &request[..sent] }
         );
-        let until = self.timeout.map(|t| Instant::now() + t);
+        Ok(sent)
+    }
+
+    /// `recvfrom()` until a datagram from the server arrives (its length,
+    /// the bytes in [`Datagrams::received`]) or `wait` passes (`None`).
+    pub(super) fn recv(&mut self, wait: Option<Duration>) -> Result<Option<usize>, Error> {
+        let until = wait.map(|t| Instant::now() + t);
         loop {
             let wait = match until {
                 Some(until) => {
                     let left = until.saturating_duration_since(Instant::now());
                     if left.is_zero() {
-                        return Err(self.no_reply());
+                        return Ok(None);
                     }
                     Some(left)
                 }
@@ -182,12 +197,12 @@ impl Datagrams<'_> {
             let (n, from) = match self.socket.recv_from(&mut self.buf) {
                 Ok(got) => got,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if Outcome::of(&e) == Outcome::TimedOut => return Err(self.no_reply()),
+                Err(e) if Outcome::of(&e) == Outcome::TimedOut => return Ok(None),
                 Err(e) => return Err(self.fail("recvfrom()", e)),
             };
             emit!(self.observer, Event::RecvFrom { peer: &from, bytes: n, data: &self.buf[..n] });
             if same_peer(&from, &self.peer) {
-                return Ok(&self.buf[..n]);
+                return Ok(Some(n));
             }
             emit!(
                 self.observer,
@@ -196,10 +211,15 @@ impl Datagrams<'_> {
         }
     }
 
+    /// The first `n` bytes of the receive buffer: the last datagram [`Datagrams::recv`] got.
+    pub(super) fn received(&self, n: usize) -> &[u8] {
+        &self.buf[..n]
+    }
+
     /// A datagram socket has no connection to fail: silence is the only
     /// answer a lost datagram, a stopped server or a service that never
     /// replies gives.
-    fn no_reply(&self) -> Error {
+    pub(super) fn no_reply(&self) -> Error {
         let why = match self.timeout {
             Some(t) => format!(
                 "no reply within {} (the datagram or its reply was lost, or the service sends none)",

@@ -27,6 +27,9 @@
 //! Failures come back as an [`Error`] naming the call: `connect() error:
 //! 127.0.0.1:4000: Connection refused (os error 111)`.
 //!
+//! [`StreamProbe`] and [`DatagramProbe`] make the same calls one at a time,
+//! for a program that decides between them (`sockref check`).
+//!
 //! What it does not do: retry, reconnect, or retransmit a lost datagram.
 
 use std::io::{Read, Write};
@@ -38,7 +41,10 @@ use crate::trace::{Observer, Proto, TraceFormat};
 
 mod datagram;
 mod link;
+mod probe;
 mod stream;
+
+pub use probe::{DatagramProbe, End, Received, StreamProbe};
 
 /// The connection number the client's events carry (it has only one).
 const CONN: u64 = 1;
