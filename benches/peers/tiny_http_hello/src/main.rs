@@ -11,9 +11,13 @@
 //! Made to be fair to both sides, not to win:
 //! - `listen()` backlog 128, as sockref: both bind with std's
 //!   `TcpListener::bind`.
-//! - THREADS: `.ci/compare` passes sockref's own `--workers` value (the
-//!   connections held + 16), so both servers start the same number of
-//!   threads that answer; without it, one per CPU this process may run on.
+//! - Threads: tiny_http itself gives each connection a thread that reads its
+//!   requests, as sockref's pool gives each connection a worker. The THREADS
+//!   handlers only build and write responses and never wait for a client, so
+//!   the default is one per CPU this process may run on
+//!   (`available_parallelism`, which follows `taskset`): more only adds
+//!   wake-ups (26 handlers against 2, `wrk -t1 -c10`: 57-61k against
+//!   76-80k req/s on a 2-CPU machine).
 //! - Keep-alive on (tiny_http's default for HTTP/1.1; RFC 9112 §9.3); tiny_http
 //!   adds `Server` and `Date` itself.
 //!
