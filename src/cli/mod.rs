@@ -95,6 +95,10 @@ SERVE OPTIONS:
     --header-timeout SECS  http, websocket: a request head not complete within SECS of
                            its first byte gets 408 and a close (the wait for that byte
                            is --idle-timeout's); 0 = no limit                [10]
+    --max-message BYTES    websocket: the largest message, its fragments together, echoed
+                           (up to 67108864); a bigger one gets close code 1009. A message
+                           is held whole until its last fragment: each connection may
+                           hold BYTES, so --workers times BYTES in all     [1048576]
     --max-conn-time SECS   longest one connection may hold a worker; 0 = no limit      [0]
     --min-rate-out BYTES   while a write() waits, the client must read at least BYTES a
                            second on average, with one idle timeout of credit, or is cut
@@ -257,6 +261,11 @@ pub fn parse(mut args: Vec<String>) -> Result<Command, Usage> {
         Some("bench") => bench::parse_bench,
         Some("diagram") => diagram::parse_diagram,
         Some("compare") => compare::parse_compare,
+        // `sockref 9190`, `sockref 127.0.0.1:9190`: meant for serve, which
+        // says which flag takes an address.
+        Some(other) if other.parse::<u16>().is_ok() || other.contains(':') => {
+            return serve::parse_serve(args)
+        }
         Some(other) if !other.starts_with('-') => {
             return Err(Usage(format!(
             "unknown command '{other}' (choose one of: serve, client, bench, diagram, compare; see sockref --help)"
