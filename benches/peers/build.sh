@@ -37,14 +37,15 @@ install_peer() {
 built=""
 if [ "$what" != rust ]; then
     cc="${CC:-cc}"
-    if ! command -v "$cc" >/dev/null 2>&1; then
+    if ! command -v "${cc%% *}" >/dev/null 2>&1; then
         echo "$0: no C compiler '$cc' on PATH: install gcc (apt-get install gcc) or set CC" >&2
         exit 1
     fi
     for peer in thread_echo udp_echo; do
         # Rebuild only when the source (or this script) is newer than the binary.
         if [ ! -x "$out/$peer" ] || [ "$here/$peer.c" -nt "$out/$peer" ] || [ "$0" -nt "$out/$peer" ]; then
-            "$cc" -O2 -pthread -Wall -Wextra -o "$out/.$peer.new" "$here/$peer.c"
+            # shellcheck disable=SC2086 # CC may be a command with flags ("ccache gcc")
+            $cc -O2 -pthread -Wall -Wextra -o "$out/.$peer.new" "$here/$peer.c"
             mv -f "$out/.$peer.new" "$out/$peer"
         fi
         built="$built $out/$peer"
@@ -56,6 +57,9 @@ if [ "$what" != c ]; then
     if ! command -v "$cargo" >/dev/null 2>&1; then
         echo "$0: cargo not found on PATH: install Rust (https://rustup.rs), or build only the C peers with '$0 c'" >&2
         exit 1
+    fi
+    if [ ! -d "$root/target/peers-build/release" ]; then
+        echo "$0: first build of the Rust peers: fetching crates and compiling (about 40 s on 2 CPUs)" >&2
     fi
     for peer in tokio_echo hyper_hello tiny_http_hello; do
         "$cargo" build --release --locked --quiet \
