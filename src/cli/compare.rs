@@ -20,7 +20,7 @@ USAGE:
     sockref compare NAME=COMMAND [NAME=COMMAND ...] [OPTIONS]
 
 EXAMPLE:
-    benches/peers/build.sh          # C peers into target/peers/
+    benches/peers/build.sh c        # the C peers into target/peers/ (no argument: all peers)
     sockref compare --conns 100 --rounds 5 --pin 0:1 \\
         'c-thread=target/peers/thread_echo {port}' \\
         'sockref=target/release/sockref serve --service echo --proto tcp --addr 127.0.0.1:{port} --workers {workers}'
