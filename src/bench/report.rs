@@ -237,7 +237,7 @@ impl Report {
         // The distribution itself: [lowest us, highest us, count] per
         // non-empty bucket, for charts.
         s.push_str(",\"buckets_us\":[");
-        for (i, (lo, hi, c)) in self.hist.buckets().enumerate() {
+        for (i, (lo, hi, c)) in self.hist.coarse_buckets().into_iter().enumerate() {
             let _ = write!(s, "{}[{:.3},{:.3},{c}]", if i > 0 { "," } else { "" }, us(lo), us(hi));
         }
         s.push_str("]}");
