@@ -140,7 +140,7 @@ impl From<io::Error> for Failure {
 }
 
 impl Failure {
-    fn name(&self) -> &'static str {
+    pub(super) fn name(&self) -> &'static str {
         match self {
             Failure::Io(e) => kind(e),
             Failure::Counted(name) => name,

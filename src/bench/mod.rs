@@ -59,6 +59,7 @@ pub mod compare;
 pub mod histogram;
 pub mod http;
 pub mod launch;
+pub mod open;
 pub mod options;
 pub mod report;
 pub mod summary;
@@ -77,7 +78,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 pub use histogram::Histogram;
-pub use options::{BenchOptions, Mode, Stop, MAX_PIPELINE, MAX_SIZE};
+pub use options::{BenchOptions, Mode, Stop, MAX_FLOWS, MAX_PIPELINE, MAX_RATE, MAX_SIZE};
 pub use report::Report;
 pub use tally::ErrorCounts;
 
@@ -99,8 +100,11 @@ pub fn run(opts: &BenchOptions) -> Result<Report, Error> {
     let addr = target(opts)?;
     let shared = Arc::new(Shared::new(opts, addr));
     let gate = Arc::new(Gate::default());
+    let slack = opts.rate.and_then(|_| open::tighten_timer_slack());
     // Every thread has connected (pingpong, idle) before the clock starts.
-    let clients = start_clients(&shared, &gate)?;
+    let clients = start_clients(&shared, &gate);
+    open::restore_timer_slack(slack);
+    let clients = clients?;
     gate.wait_for(clients.len());
     let clock = Clock::set(&shared);
     gate.open();
@@ -145,12 +149,14 @@ fn pick_addr(addrs: &[SocketAddr], opts: &BenchOptions) -> SocketAddr {
 
 /// Starts one client thread per `--threads`, connections spread as evenly
 /// as possible: thread t gets conns/threads, plus one of the remainder.
+/// Open loop: one thread per flow (see [`open`]).
 fn start_clients(
     shared: &Arc<Shared>,
     gate: &Arc<Gate>,
 ) -> Result<Vec<JoinHandle<ThreadResult>>, Error> {
-    let threads = shared.opts.threads;
-    let conns = shared.opts.conns;
+    let open_loop = shared.opts.rate.is_some();
+    let threads = if open_loop { shared.opts.flows() } else { shared.opts.threads };
+    let conns = if open_loop { threads } else { shared.opts.conns };
     let mut handles = Vec::with_capacity(threads);
     for t in 0..threads {
         let mine = conns / threads + usize::from(t < conns % threads);
@@ -187,6 +193,7 @@ impl Clock {
     fn set(shared: &Shared) -> Clock {
         let opts = &shared.opts;
         let start = Instant::now();
+        let _ = shared.start.set(start);
         // Idle mode has no traffic to warm up: it holds for the duration.
         let warmup = if opts.mode == Mode::Idle { Duration::ZERO } else { opts.warmup };
         let measure_from = start + warmup;
@@ -289,14 +296,20 @@ fn report(
         total.errors.insert("client-panic", panicked);
     }
     let end = total.finished.unwrap_or(seen_end);
+    // Open loop: the window holds the requests due in it, so the achieved
+    // rate is over the window, not over the wait for its last answers.
+    let elapsed = match (opts.rate, opts.stop) {
+        (Some(_), Stop::Duration(d)) => d,
+        _ => end.saturating_duration_since(clock.measure_from),
+    };
     Report {
         mode: opts.mode,
         addr: shared.addr.clone(),
         conns: if opts.mode.holds_connections() { opts.conns } else { 0 },
         pipeline: opts.pipeline,
-        threads: opts.threads,
+        threads: if opts.rate.is_some() { opts.flows() } else { opts.threads },
         size: opts.size,
-        elapsed: end.saturating_duration_since(clock.measure_from),
+        elapsed,
         requests: total.requests,
         held: total.held,
         stale: total.stale,
@@ -305,6 +318,10 @@ fn report(
         hist: total.hist,
         client_cpu: total.cpu,
         server_cpu,
+        target_rate: opts.rate,
+        lag: total.lag,
+        unsent: total.unsent,
+        client_cpus: thread::available_parallelism().map_or(1, |n| n.get()),
     }
 }
 

@@ -112,6 +112,11 @@ pub struct BenchOptions {
     /// The server's process id, to report the CPU it used while measuring
     /// (Linux `/proc`): the server's cost per request, next to the client's.
     pub server_pid: Option<u32>,
+    /// Open loop: requests per second over all flows, each flow (a
+    /// connection, or a UDP socket) on a schedule of its own and a thread
+    /// of its own; `None`, the default, is closed loop. See
+    /// [`open`](super::open).
+    pub rate: Option<f64>,
 }
 
 impl Default for BenchOptions {
@@ -129,6 +134,7 @@ impl Default for BenchOptions {
             progress: true,
             json: false,
             server_pid: None,
+            rate: None,
         }
     }
 }
@@ -140,6 +146,12 @@ pub const MAX_SIZE: usize = 1 << 20;
 
 /// Deepest `--pipeline`: TechEmpower's plaintext test uses 16.
 pub const MAX_PIPELINE: usize = 1024;
+
+/// Highest `--rate`: ten times what one machine's loopback carries.
+pub const MAX_RATE: f64 = 10_000_000.0;
+
+/// Most flows (threads) an open-loop run starts.
+pub const MAX_FLOWS: usize = 10_000;
 
 /// Longest duration a flag takes (a year): far beyond any benchmark, and
 /// `Instant + Duration` cannot overflow (it would panic) below it.
@@ -176,7 +188,45 @@ impl BenchOptions {
             return Err("--timeout: must be more than 0 seconds".into());
         }
         self.validate_udp()?;
+        self.validate_rate()?;
         self.validate_stop()
+    }
+
+    /// The open loop's flows: a thread each, with its own schedule. A
+    /// connection in pingpong and http, a UDP socket in udp (`--threads` of
+    /// them, as in closed loop).
+    pub fn flows(&self) -> usize {
+        if self.mode == Mode::Udp {
+            self.threads
+        } else {
+            self.conns
+        }
+    }
+
+    fn validate_rate(&self) -> Result<(), String> {
+        let Some(rate) = self.rate else {
+            return Ok(());
+        };
+        if !(rate > 0.0 && rate <= MAX_RATE) {
+            return Err(format!(
+                "--rate: '{rate}' is not a number of requests/s from 1 to {MAX_RATE}"
+            ));
+        }
+        if !matches!(self.mode, Mode::Pingpong | Mode::Http | Mode::Udp) {
+            return Err(format!(
+                "--rate: open loop runs the pingpong, http and udp modes, not {}",
+                self.mode.name()
+            ));
+        }
+        if self.pipeline > 1 {
+            return Err("--rate: open loop keeps one request in flight per connection: leave out --pipeline".into());
+        }
+        if self.flows() > MAX_FLOWS {
+            return Err(format!(
+                "--conns: with --rate every connection has a thread of its own: at most {MAX_FLOWS}"
+            ));
+        }
+        Ok(())
     }
 
     fn validate_udp(&self) -> Result<(), String> {

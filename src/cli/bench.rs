@@ -3,7 +3,7 @@
 //! What it does not do: run anything; `bench::run` does.
 
 use super::{Args, Command, Usage, Value};
-use crate::bench::{BenchOptions, Mode, Stop, MAX_PIPELINE, MAX_SIZE};
+use crate::bench::{BenchOptions, Mode, Stop, MAX_PIPELINE, MAX_RATE, MAX_SIZE};
 use crate::net::Address;
 
 /// The help text of `sockref bench`.
@@ -77,6 +77,7 @@ pub(super) fn parse_bench(args: Vec<String>) -> Result<Command, Usage> {
         match f {
             "--help" | "-h" => return Ok(Command::Help(BENCH_HELP)),
             "--server-pid" => w.o.server_pid = Some(v.number(1, u32::MAX)?),
+            "--rate" => w.o.rate = Some(v.number(1.0, MAX_RATE)?),
             "--json" => w.o.json = true,
             "--quiet" | "-q" => w.o.progress = false,
             "--compare" => {
@@ -154,6 +155,12 @@ impl Workload {
             (None, Some("udp")) => Mode::Udp,
             (None, _) => Mode::Pingpong,
         };
+        if o.rate.is_some() && o.mode.holds_connections() && self.threads.is_some() {
+            return Err(Usage(
+                "--threads: with --rate every connection has a thread of its own; leave out --threads"
+                    .into(),
+            ));
+        }
         default_threads(&mut o, self.threads);
         // The rules between options live with the options (bench::options).
         o.validate().map_err(Usage)?;
