@@ -56,6 +56,7 @@
 
 pub mod chart;
 pub mod compare;
+pub mod curve;
 pub mod histogram;
 pub mod http;
 pub mod launch;

@@ -38,6 +38,8 @@ OPTIONS:
     --duration SECS        measured time, more than 0 (idle: hold time, 0 ok)  [5]
     --requests N           stop after N measured requests instead of a duration
                            (not idle)
+    --rate R               open loop: R requests/s over all connections, on a schedule
+                           (pingpong, http, udp; see OPEN LOOP)          [closed loop]
     --warmup SECS          traffic before measuring starts (not idle)          [1]
     --timeout SECS         connect/read/write timeout; UDP loss timeout        [2]
     --server-pid PID       also report the CPU that process used (Linux /proc): cost per request
@@ -49,7 +51,18 @@ microseconds, errors by kind (in the measured time and while connecting; warm-up
 are reported apart), the generator's own CPU (cores, and us per request) and, with
 --server-pid, the server's.
 
-LATENCY: closed loop, one request in flight per connection. With more connections than
+OPEN LOOP (--rate R): every connection (udp: every one of --threads sockets) gets a
+thread of its own and an evenly spaced schedule, R/N requests/s each, the connections'
+phases staggered; each latency runs from the moment its request was due, not from when
+it was sent, so a server stall counts in every request it delayed. Coordinated omission
+is what a closed-loop client does instead: it stops asking while the server stalls, so
+a one-second stall costs one slow sample, not the thousands that users arriving
+meanwhile would have seen. The report gives the target and achieved rate, the percentiles from the due
+time and the generator's lag (how long after it was due, and its connection free, each
+request went; over 100 us is late). If over 1 % went late or the client used 90 % of
+its CPUs, the latency is not shown: it would measure the client, not the server.
+
+LATENCY: closed loop (the default), one request in flight per connection. With more connections than
 threads, pingpong runs in lockstep rounds, so a latency includes the time the thread
 spends serving its other connections' echoes. For per-request server latency use
 --threads equal to --conns.

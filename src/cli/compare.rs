@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use super::bench::Workload;
 use super::{Args, Command, Usage};
 use crate::bench::compare::{CompareOptions, Pin, ServerSpec};
+use crate::bench::curve::RatePoint;
 
 /// The help text of `sockref compare`.
 pub const COMPARE_HELP: &str = "\
@@ -84,6 +85,10 @@ pub(super) fn parse_compare(args: Vec<String>) -> Result<Command, Usage> {
             "--baseline" => c.baseline = Some(v.text()?),
             "--json" => c.json = Some(PathBuf::from(v.text()?)),
             "--chart" => c.chart = Some(PathBuf::from(v.text()?)),
+            "--rates" => {
+                c.rates =
+                    RatePoint::parse_list(&v.text()?).map_err(|e| Usage(format!("--rates: {e}")))?
+            }
             "--start-timeout" => c.start_timeout = v.positive()?,
             "--stop-timeout" => c.stop_timeout = v.positive()?,
             _ if w.flag(f, &mut v)? => {}
