@@ -155,7 +155,9 @@ fn rates_are_refused_where_there_is_no_schedule_to_keep() {
         String::from_utf8_lossy(&o.stderr).into_owned()
     };
     assert!(refused(&["--rate", "100", "--mode", "churn"]).contains("pingpong, http and udp"));
-    assert!(refused(&["--rate", "100", "--threads", "4"]).contains("--threads"));
+    assert!(
+        refused(&["--rate", "100", "--mode", "http", "--pipeline", "4"]).contains("--pipeline")
+    );
     assert!(refused(&["--rate", "0"]).contains("--rate"));
     let help = Command::new(bin())
         .args(["bench", "--help"])

@@ -436,7 +436,9 @@ pub fn run(opts: &CompareOptions, log: &mut dyn Write) -> Result<Comparison, Err
         opts.rates.iter().map(|p| p.resolve(peak.as_ref().map(|p| p.0))).collect();
     for round in 1..=if opts.rates.is_empty() { 0 } else { opts.rounds } {
         for (point, &target) in targets.iter().enumerate() {
-            let bench = BenchOptions { rate: Some(target), ..opts.bench.clone() };
+            // One engine thread drives every connection (see bench::open):
+            // a second would only compete with the first and the servers.
+            let bench = BenchOptions { rate: Some(target), threads: 1, ..opts.bench.clone() };
             for i in 0..opts.servers.len() {
                 let mut r = run_one(opts, &mut next_port, round, i, Some(point), &bench, log)?;
                 r.run = runs.len() + 1;

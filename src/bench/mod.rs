@@ -150,14 +150,13 @@ fn pick_addr(addrs: &[SocketAddr], opts: &BenchOptions) -> SocketAddr {
 
 /// Starts one client thread per `--threads`, connections spread as evenly
 /// as possible: thread t gets conns/threads, plus one of the remainder.
-/// Open loop: one thread per flow (see [`open`]).
+/// Open loop: each thread takes every T-th connection (see [`open`]).
 fn start_clients(
     shared: &Arc<Shared>,
     gate: &Arc<Gate>,
 ) -> Result<Vec<JoinHandle<ThreadResult>>, Error> {
-    let open_loop = shared.opts.rate.is_some();
-    let threads = if open_loop { shared.opts.flows() } else { shared.opts.threads };
-    let conns = if open_loop { threads } else { shared.opts.conns };
+    let threads = shared.opts.threads;
+    let conns = shared.opts.conns;
     let mut handles = Vec::with_capacity(threads);
     for t in 0..threads {
         let mine = conns / threads + usize::from(t < conns % threads);
@@ -306,9 +305,9 @@ fn report(
     Report {
         mode: opts.mode,
         addr: shared.addr.clone(),
-        conns: if opts.mode.holds_connections() { opts.conns } else { 0 },
+        conns: if opts.mode.holds_connections() || opts.rate.is_some() { opts.conns } else { 0 },
         pipeline: opts.pipeline,
-        threads: if opts.rate.is_some() { opts.flows() } else { opts.threads },
+        threads: opts.threads,
         size: opts.size,
         elapsed,
         requests: total.requests,
@@ -322,7 +321,6 @@ fn report(
         target_rate: opts.rate,
         lag: total.lag,
         unsent: total.unsent,
-        client_cpus: thread::available_parallelism().map_or(1, |n| n.get()),
     }
 }
 

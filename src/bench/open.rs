@@ -4,9 +4,9 @@
 //! measurement technique").
 //!
 //! ```text
-//! flow j of F (a connection, or a UDP socket), on a thread of its own:
-//!     due(k) = start + j/R + k*F/R          evenly spaced, phases staggered
-//!     sleep until due(k) (not at all when late); send; read the answer
+//! flow j of N (a connection, or a UDP socket):
+//!     due(k) = start + j/R + k*N/R          evenly spaced, phases staggered
+//!     send request k when due (at once when late); one in flight per flow
 //!     latency = answered - due(k)           not answered - sent
 //! ```
 //!
@@ -15,39 +15,48 @@
 //! of one second costs one slow sample instead of the thousand that users
 //! arriving at that rate would have seen (coordinated omission). Here a
 //! stall delays every request due during it, and each one's wait counts.
-//!
-//! One request is in flight per flow, as for a user on one connection: a
-//! flow that falls behind (its answer came after the next request was
+//! A flow that falls behind (its answer came after the next request was
 //! due) sends the next at once, and catches up at the server's pace.
 //!
-//! Each flow has a thread of its own because std cannot wait on several
-//! sockets at once without `poll()`: a thread serving two connections
-//! would leave one's due request waiting while it reads the other's
-//! answer, and that wait would be the client's, not the server's.
+//! The engine: std cannot wait on several sockets at once (no `poll()`
+//! without a dependency or `unsafe`), and a thread per connection would pay
+//! two sleeps and two wake-ups per request (about 10-20 us of CPU each on
+//! the benchmark machine, a virtual one, where a timer costs a VM exit).
+//! So one thread (`--threads` for more) drives all its connections with
+//! non-blocking sockets, in passes: take in every answer that has arrived,
+//! send every request that is due, and between passes poll, yielding the
+//! CPU to anyone who wants it, while a request is in flight or due within
+//! 150 us; sleep otherwise. An answer is seen at most one pass after it
+//! arrives; a pass costs one `read()` per request in flight.
 //!
 //! The generator's own lateness is measured apart, so that it is not
 //! mistaken for the server's: a request's *lag* is how long after it was
-//! free to go it actually went, `sent - max(due, previous answer)`: the
-//! thread woke late, or waited for a CPU. A report whose lags are large
-//! says that the client, not the server, set the pace (see
+//! free to go it actually went, `sent - max(due, previous answer)`: a pass
+//! took too long, or the thread waited for a CPU. A report whose lags are
+//! large says that the client, not the server, set the pace (see
 //! [`Report::generator_behind`](super::Report::generator_behind)).
 //!
-//! The measured window holds the requests *due* in it: exactly `R` times
-//! the duration. Sending stops at the deadline; requests due in the window
-//! but not yet sent then (a flow behind schedule) are counted as `unsent`.
+//! The measured window holds the requests *sent* in it (from the end of
+//! the warm-up to the deadline), each with its latency from its due time,
+//! as wrk2 counts: where the server keeps up that is `R` times the
+//! duration; past its capacity the flows fall behind, send as fast as it
+//! answers, and the achieved rate is the server's. Sending stops at the
+//! deadline; requests already due then but not sent (the backlog of a
+//! flow behind schedule) are counted as `unsent`.
 
 use std::fs;
-use std::io::Write;
+use std::io::{self, Read, Write};
 use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use super::http::{self, Responses};
-use super::sockets::{bound, connect, read_echo, ClientDatagram};
+use super::sockets::{connect, ClientDatagram};
 use super::sync::{Arrival, Gate, Shared};
 use super::tally::{kind, ThreadResult};
-use super::workloads::{await_echo, Payload};
+use super::workloads::Payload;
 use super::{Mode, Stop};
+use crate::transport::Stream;
 
 /// A request sent later than this after it was free to go counts as
 /// late. Linux wakes a sleeping thread within tens of microseconds on an
@@ -115,145 +124,311 @@ pub(super) fn restore_timer_slack(old: Option<String>) {
     }
 }
 
-/// Open-loop flow `j`: sets up its socket, waits at the gate, and runs
-/// its schedule.
-pub(super) fn client(j: usize, shared: &Shared, gate: &Gate) -> ThreadResult {
+/// How long before a request is due the engine stops sleeping and polls:
+/// a sleeping thread wakes tens of microseconds late (more on a busy or
+/// virtual machine), and a request sent late is the generator's error.
+const SPIN: Duration = Duration::from_micros(150);
+
+/// A flow's socket and what it is in the middle of.
+enum Conn {
+    /// Pingpong: the echo of `size` bytes is read back into `buf`.
+    Echo { s: Stream, buf: Vec<u8>, got: usize },
+    /// HTTP keep-alive: `GET /plaintext`, one response at a time.
+    Http { s: Stream, responses: Responses },
+    /// UDP: a datagram carrying its sequence number in its first 8 bytes.
+    Udp { s: ClientDatagram, out: Vec<u8>, buf: Vec<u8> },
+}
+
+/// The request in flight on a flow.
+#[derive(Clone, Copy)]
+struct InFlight {
+    due: Instant,
+    sent: Instant,
+    /// Bytes of the request written so far (a large echo may not fit the
+    /// socket buffer at once).
+    wrote: usize,
+    measured: bool,
+}
+
+/// One flow, as the engine drives it.
+struct Flow {
+    j: usize,
+    sched: Schedule,
+    conn: Conn,
+    /// The request in flight, or else the next one to send.
+    k: u64,
+    /// Measured requests this flow may still send (`--requests`).
+    budget: u64,
+    in_flight: Option<InFlight>,
+    /// When the previous answer came in: a request is not late for the
+    /// generator while it waits for that.
+    free: Instant,
+    /// The connection failed, or the flow has sent its last request.
+    done: bool,
+}
+
+/// What one look at a flow's socket found.
+enum Polled {
+    Nothing,
+    Answered,
+    /// Counted under this name; fatal when the connection is gone.
+    Failed(&'static str, bool),
+}
+
+/// Open-loop engine thread `t` of T: opens flows t, t + T, t + 2T, ...,
+/// checks in at the gate, and drives them until the run ends.
+pub(super) fn client(t: usize, shared: &Shared, gate: &Gate) -> ThreadResult {
     let mut ready = Arrival::new(gate);
     let mut r = ThreadResult::default();
-    let opts = &shared.opts;
-    let (timeout, size) = (opts.timeout, opts.size);
-    match opts.mode {
-        Mode::Http => {
-            let sock = connect(shared, Some(shared.setup_until));
-            ready.arrive();
-            let mut s = match sock {
-                Ok(s) => s,
-                Err(e) => {
-                    r.error(&e, true, shared);
-                    r.finish();
-                    return r;
-                }
-            };
-            let request = http::request(&http::host(&shared.addr), false);
-            let mut responses = Responses::new();
-            paced(j, shared, &mut r, |_, end, _| {
-                bound(&s, timeout, end)
-                    .and_then(|()| s.write_all(&request))
-                    .map_err(|e| (kind(&e), true))?;
-                responses.next(&mut s, timeout, end).map_err(|f| (f.name(), true))
-            });
-        }
-        Mode::Udp => {
-            let sock = ClientDatagram::open(shared);
-            ready.arrive();
-            let s = match sock {
-                Ok(s) => s,
-                Err(e) => {
-                    r.error(&e, true, shared);
-                    r.finish();
-                    return r;
-                }
-            };
-            let size = size.max(8);
-            let mut out = Payload::new(size).get(j as u64).to_vec();
-            let mut buf = vec![0u8; size + 1];
-            // Flow number in the top bits: no two flows send the same sequence.
-            let base = (j as u64) << 40;
-            paced(j, shared, &mut r, |k, _, r| {
-                out[..8].copy_from_slice(&(base + k).to_be_bytes());
-                // A datagram that cannot be sent or is lost ends only itself.
-                s.send(&out).map_err(|e| (kind(&e), false))?;
-                await_echo(&s, &out, &mut buf, Instant::now() + timeout, r).map_err(|f| (f, false))
-            });
-        }
-        _ => {
-            let sock = connect(shared, Some(shared.setup_until));
-            ready.arrive();
-            let mut s = match sock {
-                Ok(s) => s,
-                Err(e) => {
-                    r.error(&e, true, shared);
-                    r.finish();
-                    return r;
-                }
-            };
-            let payload = Payload::new(size);
-            let mut buf = vec![0u8; size];
-            // Each flow starts at a different place in the pattern.
-            let first = j as u64 * 7;
-            paced(j, shared, &mut r, |k, end, _| {
-                let expect = payload.get(first + k);
-                let sent = bound(&s, timeout, end).and_then(|()| s.write_all(expect));
-                sent.and_then(|()| read_echo(&mut s, &mut buf, expect, timeout, end))
-                    .map_err(|e| (kind(&e), true))
-            });
-        }
-    }
+    let conns = open_flows(t, shared, &mut r);
+    ready.arrive();
+    drive(conns, shared, &mut r);
     r.finish();
     r
 }
 
-/// One flow's schedule: request k is made by `request(k, end, r)`, which
-/// must not wait past `end`; an `Err((kind, fatal))` is counted under
-/// `kind`, and a fatal one (the connection is gone) ends the flow.
-fn paced<F>(j: usize, shared: &Shared, r: &mut ThreadResult, mut request: F)
-where
-    F: FnMut(u64, Option<Instant>, &mut ThreadResult) -> Result<(), (&'static str, bool)>,
-{
+/// Connects this thread's flows, in non-blocking mode; each failure is
+/// counted and skipped.
+fn open_flows(t: usize, shared: &Shared, r: &mut ThreadResult) -> Vec<(usize, Conn)> {
+    let opts = &shared.opts;
+    let mut conns = Vec::new();
+    for j in (t..opts.conns).step_by(opts.threads.max(1)) {
+        if shared.stopping() {
+            break;
+        }
+        let conn = match opts.mode {
+            Mode::Udp => ClientDatagram::open(shared).and_then(|s| {
+                s.set_nonblocking(true)?;
+                let size = opts.size.max(8);
+                let out = Payload::new(size).get(j as u64).to_vec();
+                Ok(Conn::Udp { s, out, buf: vec![0; size + 1] })
+            }),
+            mode => connect(shared, Some(shared.setup_until)).and_then(|s| {
+                s.set_nonblocking(true)?;
+                Ok(match mode {
+                    Mode::Http => Conn::Http { s, responses: Responses::new() },
+                    _ => Conn::Echo { s, buf: vec![0; opts.size], got: 0 },
+                })
+            }),
+        };
+        match conn {
+            Ok(conn) => conns.push((j, conn)),
+            Err(e) => r.error(&e, true, shared),
+        }
+    }
+    conns
+}
+
+/// Writes what is left of request `seq` (`echo` or `http`, or for UDP a
+/// datagram numbered `seq`), as far as the socket takes it now.
+fn send(
+    conn: &mut Conn,
+    echo: &[u8],
+    http: &[u8],
+    seq: u64,
+    wrote: &mut usize,
+) -> Result<(), (&'static str, bool)> {
+    let (s, bytes) = match conn {
+        Conn::Udp { s, out, .. } => {
+            out[..8].copy_from_slice(&seq.to_be_bytes());
+            // A datagram that cannot be sent ends only itself.
+            s.send(out).map_err(|e| (kind(&e), false))?;
+            *wrote = out.len();
+            return Ok(());
+        }
+        Conn::Echo { s, .. } => (s, echo),
+        Conn::Http { s, .. } => (s, http),
+    };
+    while *wrote < bytes.len() {
+        match s.write(&bytes[*wrote..]) {
+            Ok(0) => return Err(("closed", true)),
+            Ok(n) => *wrote += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err((kind(&e), true)),
+        }
+    }
+    Ok(())
+}
+
+/// Reads what the socket has of the answer to the request in flight,
+/// without waiting; `expect` is the echo owed. Stale UDP echoes (of
+/// requests already counted lost) are skipped and counted in `stale`.
+fn poll(conn: &mut Conn, expect: &[u8], stale: &mut u64) -> Polled {
+    match conn {
+        Conn::Echo { s, buf, got } => loop {
+            match s.read(&mut buf[*got..expect.len()]) {
+                Ok(0) => return Polled::Failed("closed", true),
+                Ok(n) => {
+                    *got += n;
+                    if *got == expect.len() {
+                        *got = 0;
+                        if buf[..expect.len()] != *expect {
+                            return Polled::Failed("mismatch", true);
+                        }
+                        return Polled::Answered;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Polled::Nothing,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Polled::Failed(kind(&e), true),
+            }
+        },
+        Conn::Http { s, responses } => match responses.poll(s) {
+            Ok(true) => Polled::Answered,
+            Ok(false) => Polled::Nothing,
+            Err(f) => Polled::Failed(f.name(), true),
+        },
+        Conn::Udp { s, out, buf } => loop {
+            match s.recv(buf) {
+                Ok(n) if n >= 8 && buf[..8] != out[..8] => *stale += 1,
+                Ok(n) if buf[..n] == *out => return Polled::Answered,
+                Ok(_) => return Polled::Failed("mismatch", false),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Polled::Nothing,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Polled::Failed(kind(&e), false),
+            }
+        },
+    }
+}
+
+/// The engine: pass after pass over this thread's flows, each pass taking
+/// in every answer that has arrived and sending every request that is due.
+/// Between passes it polls (yielding the CPU to anyone who wants it) while
+/// a request is in flight or one is due within [`SPIN`], and sleeps
+/// otherwise.
+fn drive(conns: Vec<(usize, Conn)>, shared: &Shared, r: &mut ThreadResult) {
     let opts = &shared.opts;
     let (Some(rate), Some(&start), Some(&measure_from)) =
         (opts.rate, shared.start.get(), shared.measure_from.get())
     else {
         return;
     };
-    let flows = opts.flows();
-    let sched = Schedule::new(start, j, flows, rate);
+    let mut flows: Vec<Flow> = conns
+        .into_iter()
+        .map(|(j, conn)| Flow {
+            j,
+            sched: Schedule::new(start, j, opts.conns, rate),
+            conn,
+            k: 0,
+            budget: match opts.stop {
+                Stop::Requests(n) => share(n, j, opts.conns),
+                Stop::Duration(_) => u64::MAX,
+            },
+            in_flight: None,
+            free: start,
+            done: false,
+        })
+        .collect();
     let deadline = shared.deadline.get().copied();
-    let end = shared.hard_end();
-    let first_measured = sched.count_before(measure_from);
-    let last = match opts.stop {
-        Stop::Requests(n) => first_measured + share(n, j, flows),
-        Stop::Duration(_) => u64::MAX,
-    };
-    let mut free = start;
-    let mut k = 0;
-    while k < last && !shared.stopping() {
-        let due = sched.due(k);
-        if deadline.is_some_and(|d| due >= d) {
-            break;
-        }
+    let hard_end = shared.hard_end();
+    let payload = Payload::new(opts.size);
+    let http = http::request(&http::host(&shared.addr), false);
+    let udp = opts.mode == Mode::Udp;
+    let mut sending = true;
+    loop {
         let now = Instant::now();
-        if let Some(d) = deadline.filter(|d| now >= *d) {
-            // Behind schedule at the end: the rest of the window's requests
-            // were never sent.
-            r.unsent += sched.count_before(d) - k.max(first_measured);
-            break;
-        }
-        if due > now {
-            thread::sleep(due - now);
-        }
-        let sent = Instant::now();
-        let measured = r.measuring(k >= first_measured);
-        if measured {
-            r.lag.record(sent.saturating_duration_since(due.max(free)).as_nanos() as u64);
-        }
-        let result = request(k, end, r);
-        free = Instant::now();
-        match result {
-            Ok(()) if measured => {
-                r.hist.record(free.saturating_duration_since(due).as_nanos() as u64);
-                r.requests += 1;
-                shared.done.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok(()) => {}
-            Err((name, fatal)) => {
-                r.count(name, measured, shared);
-                if fatal {
-                    break;
+        if sending && (shared.stopping() || deadline.is_some_and(|d| now >= d)) {
+            sending = false;
+            if let Some(d) = deadline {
+                // Behind schedule at the end: these were due and never sent.
+                for f in flows.iter().filter(|f| !f.done) {
+                    let next = f.k + u64::from(f.in_flight.is_some());
+                    r.unsent += f.sched.count_before(d).saturating_sub(next);
                 }
             }
         }
-        k += 1;
+        if hard_end.is_some_and(|e| now >= e) {
+            break;
+        }
+        let (mut busy, mut waiting, mut next_due) = (false, false, None::<Instant>);
+        for f in flows.iter_mut().filter(|f| !f.done) {
+            let expect = payload.get(f.j as u64 * 7 + f.k);
+            if let Some(mut fl) = f.in_flight {
+                let seq = ((f.j as u64) << 40) + f.k;
+                let unwritten = match f.conn {
+                    Conn::Echo { .. } => fl.wrote < expect.len(),
+                    Conn::Http { .. } => fl.wrote < http.len(),
+                    Conn::Udp { .. } => false,
+                };
+                let sent = match unwritten {
+                    true => send(&mut f.conn, expect, &http, seq, &mut fl.wrote),
+                    false => Ok(()),
+                };
+                let mut polled = match sent {
+                    Ok(()) => poll(&mut f.conn, expect, &mut r.stale),
+                    Err((name, fatal)) => Polled::Failed(name, fatal),
+                };
+                f.in_flight = Some(fl);
+                if matches!(polled, Polled::Nothing) && now.duration_since(fl.sent) > opts.timeout {
+                    polled = Polled::Failed(if udp { "lost" } else { "timeout" }, !udp);
+                }
+                match polled {
+                    Polled::Nothing => {}
+                    Polled::Answered => {
+                        let done = Instant::now();
+                        if fl.measured {
+                            r.hist.record(done.saturating_duration_since(fl.due).as_nanos() as u64);
+                            r.requests += 1;
+                            shared.done.fetch_add(1, Ordering::Relaxed);
+                        }
+                        (f.in_flight, f.free, f.k, busy) = (None, done, f.k + 1, true);
+                    }
+                    Polled::Failed(name, fatal) => {
+                        r.count(name, fl.measured, shared);
+                        (f.in_flight, f.free, f.k, busy) = (None, Instant::now(), f.k + 1, true);
+                        f.done = fatal;
+                    }
+                }
+            }
+            if f.in_flight.is_none() && !f.done {
+                let due = f.sched.due(f.k);
+                if !sending || f.budget == 0 || deadline.is_some_and(|d| due >= d) {
+                    f.done = true;
+                    continue;
+                }
+                let now = Instant::now();
+                if due > now {
+                    next_due = Some(next_due.map_or(due, |n| n.min(due)));
+                    continue;
+                }
+                let measured = r.measuring(now >= measure_from);
+                if measured {
+                    if f.budget != u64::MAX {
+                        f.budget -= 1;
+                    }
+                    r.lag.record(now.saturating_duration_since(due.max(f.free)).as_nanos() as u64);
+                }
+                let mut fl = InFlight { due, sent: now, wrote: 0, measured };
+                let expect = payload.get(f.j as u64 * 7 + f.k);
+                let seq = ((f.j as u64) << 40) + f.k;
+                match send(&mut f.conn, expect, &http, seq, &mut fl.wrote) {
+                    Ok(()) => f.in_flight = Some(fl),
+                    Err((name, fatal)) => {
+                        r.count(name, measured, shared);
+                        f.k += 1;
+                        f.done = fatal;
+                    }
+                }
+                busy = true;
+            }
+            waiting |= f.in_flight.is_some();
+        }
+        if busy {
+            continue;
+        }
+        match next_due {
+            _ if waiting => thread::yield_now(),
+            None => break,
+            Some(due) => {
+                let wait = due.saturating_duration_since(Instant::now());
+                if wait > SPIN {
+                    thread::sleep(wait - SPIN);
+                } else {
+                    thread::yield_now();
+                }
+            }
+        }
     }
 }
 

@@ -112,10 +112,9 @@ pub struct BenchOptions {
     /// The server's process id, to report the CPU it used while measuring
     /// (Linux `/proc`): the server's cost per request, next to the client's.
     pub server_pid: Option<u32>,
-    /// Open loop: requests per second over all flows, each flow (a
-    /// connection, or a UDP socket) on a schedule of its own and a thread
-    /// of its own; `None`, the default, is closed loop. See
-    /// [`open`](super::open).
+    /// Open loop: requests per second over all `conns` flows (TCP
+    /// connections, or UDP sockets), each on a schedule of its own;
+    /// `None`, the default, is closed loop. See [`open`](super::open).
     pub rate: Option<f64>,
 }
 
@@ -150,7 +149,7 @@ pub const MAX_PIPELINE: usize = 1024;
 /// Highest `--rate`: ten times what one machine's loopback carries.
 pub const MAX_RATE: f64 = 10_000_000.0;
 
-/// Most flows (threads) an open-loop run starts.
+/// Most flows (connections or UDP sockets) an open-loop run drives.
 pub const MAX_FLOWS: usize = 10_000;
 
 /// Longest duration a flag takes (a year): far beyond any benchmark, and
@@ -192,17 +191,6 @@ impl BenchOptions {
         self.validate_stop()
     }
 
-    /// The open loop's flows: a thread each, with its own schedule. A
-    /// connection in pingpong and http, a UDP socket in udp (`--threads` of
-    /// them, as in closed loop).
-    pub fn flows(&self) -> usize {
-        if self.mode == Mode::Udp {
-            self.threads
-        } else {
-            self.conns
-        }
-    }
-
     fn validate_rate(&self) -> Result<(), String> {
         let Some(rate) = self.rate else {
             return Ok(());
@@ -221,10 +209,8 @@ impl BenchOptions {
         if self.pipeline > 1 {
             return Err("--rate: open loop keeps one request in flight per connection: leave out --pipeline".into());
         }
-        if self.flows() > MAX_FLOWS {
-            return Err(format!(
-                "--conns: with --rate every connection has a thread of its own: at most {MAX_FLOWS}"
-            ));
+        if self.conns > MAX_FLOWS {
+            return Err(format!("--conns: at most {MAX_FLOWS} with --rate"));
         }
         Ok(())
     }

@@ -31,8 +31,9 @@ MODES (--mode):
 OPTIONS:
     --mode MODE            pingpong | churn | udp | idle | http | http-close   [pingpong]
     --proto P              tcp | udp (udp = --mode udp; other modes are tcp)   [tcp]
-    --conns N              connections (pingpong, idle; churn and udp: unused) [10]
-    --threads T            client threads                                      [min(conns, 2)]
+    --conns N              connections (pingpong, idle, http; udp: with --rate, sockets;
+                           churn and udp: unused)                             [10]
+    --threads T            client threads                      [min(conns, 2); with --rate 1]
     --size BYTES           payload per request (udp: 8 to 65507; http: unused) [64]
     --pipeline N           http: requests written at once per connection (1..=1024) [1]
     --duration SECS        measured time, more than 0 (idle: hold time, 0 ok)  [5]
@@ -51,16 +52,18 @@ microseconds, errors by kind (in the measured time and while connecting; warm-up
 are reported apart), the generator's own CPU (cores, and us per request) and, with
 --server-pid, the server's.
 
-OPEN LOOP (--rate R): every connection (udp: every one of --threads sockets) gets a
-thread of its own and an evenly spaced schedule, R/N requests/s each, the connections'
-phases staggered; each latency runs from the moment its request was due, not from when
+OPEN LOOP (--rate R): every connection (udp: every one of --conns sockets) gets an
+evenly spaced schedule, R/N requests/s each, the connections' phases staggered, one
+request in flight; each latency runs from the moment its request was due, not from when
 it was sent, so a server stall counts in every request it delayed. Coordinated omission
 is what a closed-loop client does instead: it stops asking while the server stalls, so
 a one-second stall costs one slow sample, not the thousands that users arriving
-meanwhile would have seen. The report gives the target and achieved rate, the percentiles from the due
-time and the generator's lag (how long after it was due, and its connection free, each
-request went; over 100 us is late). If over 1 % went late or the client used 90 % of
-its CPUs, the latency is not shown: it would measure the client, not the server.
+meanwhile would have seen. One engine thread (--threads to change) drives every
+connection with non-blocking sockets, polling while a request is in flight: its CPU
+use is a ceiling, not a cost. The report gives the target and achieved rate, the
+percentiles from the due time and the generator's lag (how long after it was due, and
+its connection free, each request went; over 100 us is late). If over 1 % went late,
+the latency is not shown: it would measure the client, not the server.
 
 LATENCY: closed loop (the default), one request in flight per connection. With more connections than
 threads, pingpong runs in lockstep rounds, so a latency includes the time the thread
@@ -168,12 +171,6 @@ impl Workload {
             (None, Some("udp")) => Mode::Udp,
             (None, _) => Mode::Pingpong,
         };
-        if o.rate.is_some() && o.mode.holds_connections() && self.threads.is_some() {
-            return Err(Usage(
-                "--threads: with --rate every connection has a thread of its own; leave out --threads"
-                    .into(),
-            ));
-        }
         default_threads(&mut o, self.threads);
         // The rules between options live with the options (bench::options).
         o.validate().map_err(Usage)?;
@@ -185,8 +182,9 @@ impl Workload {
 /// than connections where the mode holds connections (more would have
 /// nothing to do).
 pub(super) fn default_threads(o: &mut BenchOptions, given: Option<usize>) {
-    o.threads = given.unwrap_or(2);
-    if o.mode.holds_connections() {
+    // Open loop: one engine thread drives every connection (see bench::open).
+    o.threads = given.unwrap_or(if o.rate.is_some() { 1 } else { 2 });
+    if o.mode.holds_connections() || o.rate.is_some() {
         o.threads = o.threads.min(o.conns);
     }
 }

@@ -23,7 +23,7 @@ USAGE:
 EXAMPLE:
     benches/peers/build.sh          # C peers into target/peers/
     sockref compare --conns 100 --rounds 5 --pin 0:1 \\
-        'c-thread=target/peers/c-thread {port}' \\
+        'c-thread=target/peers/thread_echo {port}' \\
         'sockref=target/release/sockref serve --service echo --proto tcp --addr 127.0.0.1:{port} --workers {workers}'
 
 Each COMMAND must contain {port} and listen on 127.0.0.1:{port}; {workers} is replaced by
@@ -42,6 +42,11 @@ WORKLOAD (as sockref bench; see sockref bench --help):
     --duration SECS        measured time per run                               [2.5]
     --warmup SECS          unmeasured traffic per run                          [0.5]
     --requests N           stop each run after N requests instead
+    --rates LIST           also a latency-throughput curve: open-loop runs at each rate of
+                           LIST, e.g. 20000,40000 (req/s) or 10%,30%,50%,70%,90%,95% (of the
+                           peak: the HIGHEST server's closed-loop median, measured first);
+                           pingpong, http (no --pipeline) and udp; see sockref bench --help,
+                           OPEN LOOP
 
 COMPARISON:
     --rounds N             runs per server                                     [3]
@@ -51,9 +56,21 @@ COMPARISON:
     --baseline NAME        ratios are to this server                           [the first]
     --json FILE            write every run as one JSON line (the bench report's fields plus
                            server, run, round, command, port, pid, workers, peak_rss_kib)
-    --chart FILE           write an SVG bar chart: medians, slowest-to-fastest error bars
+    --chart FILE           write an SVG bar chart: medians, slowest-to-fastest error bars;
+                           with --rates, p50 and p99 against the rate achieved instead
     --start-timeout SECS   longest a server may take to answer once started   [10]
     --stop-timeout SECS    longest it may take to exit after SIGTERM          [2]
+
+CURVES (--rates): open loop sends each request when it is due, whatever the server
+does, and measures its latency from that moment; a closed-loop client instead stops
+asking while the server stalls, and so leaves out the very requests a stall would have
+delayed (coordinated omission). With percentages, the closed-loop rounds run first
+(their table is printed too) and every server is then asked for the same absolute
+rates, a share of the highest peak, so that the curves share an axis and a slower
+server is pushed past its own knee. Then, for every round, every rate, every server in
+turn: one open-loop run. The curve table has a row per rate: per server the achieved
+rate (median, ± half the spread) and p50 / p99 / p99.9 from the due time (medians over
+the runs whose load generator kept to its schedule; 'client behind' where none did).
 
 OUTPUT: one line per run on stderr; on stdout a Markdown table, one line per server:
 runs, median rate (idle: median peak RSS, lower is better), spread = (max - min) /
@@ -158,5 +175,19 @@ mod tests {
         assert!(e(&["compare", "a=x {port}", "--pin", "0"]).starts_with("--pin:"));
         assert!(e(&["compare", "a=x {port}", "--pipeline", "4"]).contains("only the http mode"));
         assert!(e(&["bench", "127.0.0.1:1", "--compare"]).contains("sockref compare"));
+        assert!(e(&["compare", "a=x {port}", "--rates", "fast"]).starts_with("--rates: 'fast'"));
+        assert!(e(&["compare", "a=x {port}", "--rates", "50%", "--mode", "churn"])
+            .contains("--rates: open loop runs the pingpong, http and udp modes"));
+    }
+
+    #[test]
+    fn rates_are_kept_in_order() {
+        let Ok(Command::Compare(c)) = p(&["compare", "a=x {port}", "--rates", "10%,90%,5000"])
+        else {
+            panic!("refused")
+        };
+        assert_eq!(c.rates.len(), 3);
+        assert_eq!(c.rates[2].label(), "5000");
+        assert!(c.rates[0].needs_peak());
     }
 }
