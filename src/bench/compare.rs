@@ -218,18 +218,20 @@ impl CompareOptions {
         if o.mode.holds_connections() {
             let _ = write!(w, ", {} conns", o.conns);
         }
-        if self.rates.is_empty() || o.mode == Mode::Udp {
+        if self.rates.is_empty() {
             let _ = write!(w, ", {} threads", o.threads);
         } else {
-            w.push_str(", a thread each");
-        }
-        if !self.rates.is_empty() {
+            // One engine thread drives the open-loop runs (see bench::open).
             w.insert_str(0, "open loop: ");
+            if o.mode == Mode::Udp {
+                let _ = write!(w, ", {} sockets", o.conns);
+            }
         }
         match o.mode {
-            Mode::Http => {
+            Mode::Http if self.rates.is_empty() => {
                 let _ = write!(w, ", pipeline {}", o.pipeline);
             }
+            Mode::Http => {}
             Mode::HttpClose => {}
             _ => {
                 let _ = write!(w, ", {} B", o.size);
