@@ -15,21 +15,6 @@ use super::summary::{metric_label, thousands, Summary};
 use super::Mode;
 use crate::diagram::svg::escape as xml_escape;
 
-/// Width `text` needs at `size` px in a sans-serif font, overestimated
-/// (0.62 em per character; most glyphs are narrower).
-fn text_width(text: &str, size: f64) -> f64 {
-    text.chars().count() as f64 * size * 0.62
-}
-
-/// A round step for about `n` ticks from 0 to `top`: 1, 2, 2.5 or 5 times
-/// a power of ten.
-pub fn nice_step(top: f64, n: f64) -> f64 {
-    let raw = (top / n).max(f64::MIN_POSITIVE);
-    let pow = 10f64.powf(raw.log10().floor());
-    let m = [1.0, 2.0, 2.5, 5.0, 10.0].into_iter().find(|m| m * pow >= raw).unwrap_or(10.0);
-    m * pow
-}
-
 /// The SVG's opening: the white page and the title and subtitle, left
 /// aligned so that no renderer's idea of "centre" can push them off it.
 fn page(s: &mut String, width: f64, height: f64, title: &str, subtitle: &str) {
@@ -53,27 +38,38 @@ pub fn svg(mode: Mode, title: &str, summaries: &[Summary]) -> String {
     const TOP: f64 = 60.0;
     const PLOT: f64 = 260.0;
     let (unit, higher) = metric_label(mode);
-    let subtitle = format!(
-        "median {unit} ({} is better); bars: slowest to fastest run",
-        if higher { "higher" } else { "lower" }
-    );
+    let better = if higher { "higher" } else { "lower" };
+    let subtitle = format!("median {unit} ({better} is better); bars: slowest to fastest run");
+    // Wide enough for the titles too: renderers other than browsers (rsvg,
+    // ImageMagick) clip at the width, and a two-bar chart is narrower than
+    // its subtitle.
     let width = (LEFT + summaries.len() as f64 * (BAR + GAP) + GAP)
-        .max(text_width(title, 15.0) + 32.0)
-        .max(text_width(&subtitle, 12.0) + 32.0);
+        .max(text_width(title, 15.0) + 24.0)
+        .max(text_width(&subtitle, 12.0) + 24.0)
+        .ceil();
     let height = TOP + PLOT + 70.0;
-    let most = summaries
+    let highest = summaries
         .iter()
         .map(|s| if s.max.is_finite() { s.max } else { 0.0 })
         .fold(0.0, f64::max)
-        .max(1.0)
-        * 1.1;
-    let step = nice_step(most, 4.0);
-    let ticks = (most / step).ceil();
-    let top_value = ticks * step;
+        .max(1.0);
+    let (top_value, step) = ticks(highest * 1.05);
     let y = |v: f64| TOP + PLOT - (v / top_value * PLOT).clamp(0.0, PLOT);
     let mut s = String::new();
-    page(&mut s, width, height, title, &subtitle);
-    for i in 0..=ticks as u32 {
+    let _ = writeln!(
+        s,
+        r##"<?xml version="1.0" encoding="UTF-8"?>
+<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" font-family="sans-serif" font-size="12">
+<rect x="0" y="0" width="{width:.0}" height="{height:.0}" fill="white"/>
+<text x="{:.0}" y="24" text-anchor="middle" font-size="15">{}</text>
+<text x="{:.0}" y="42" text-anchor="middle" fill="#555">{}</text>"##,
+        width / 2.0,
+        xml_escape(title),
+        width / 2.0,
+        xml_escape(&subtitle),
+    );
+    let lines = (top_value / step).round() as u32;
+    for i in 0..=lines {
         let v = step * f64::from(i);
         let _ = writeln!(
             s,
@@ -167,9 +163,8 @@ pub fn curve_svg(mode: Mode, title: &str, names: &[String], rows: &[CurveRow]) -
     }
     let x_most =
         rows.iter().map(|r| r.target).chain(points.iter().map(|p| p.1)).fold(1.0, f64::max);
-    let x_step = nice_step(x_most, 5.0);
-    let x_ticks = (x_most / x_step).ceil().max(1.0);
-    let x_top = x_ticks * x_step;
+    let (x_top, x_step) = ticks(x_most);
+    let x_ticks = (x_top / x_step).round();
     let lats = points.iter().flat_map(|p| [p.2, p.3]).flatten().filter(|v| *v > 0.0);
     let (lo, hi) = lats.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
     let (d_lo, d_hi) = if lo <= hi {
@@ -294,9 +289,60 @@ fn latency_label(us: f64) -> String {
     }
 }
 
+/// A generous guess at the width of `text` in a sans-serif font of
+/// `size` pixels (0.6 em a character; most are narrower).
+fn text_width(text: &str, size: f64) -> f64 {
+    text.chars().count() as f64 * size * 0.6
+}
+
+/// The y axis for values up to `max`: a round step (1, 2, 2.5 or 5 times
+/// a power of ten) giving at most 6 intervals, and the top, a multiple of
+/// it at or above `max`: ticks read 0, 10,000, 20,000, not 25,506.
+fn ticks(max: f64) -> (f64, f64) {
+    let rough = max.max(1e-9) / 6.0;
+    let power = 10f64.powf(rough.log10().floor());
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * power)
+        .find(|s| *s >= rough)
+        .unwrap_or(10.0 * power);
+    ((max / step).ceil().max(1.0) * step, step)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_y_axis_ticks_are_round() {
+        // The issue's chart: top 51,013 in quarters gave 25,506.
+        assert_eq!(ticks(51_013.0), (60_000.0, 10_000.0));
+        assert_eq!(ticks(161_636.0), (200_000.0, 50_000.0));
+        assert_eq!(ticks(9.0), (10.0, 2.0));
+        for max in [3.0, 77.0, 999.0, 12_345.0, 250_000.0, 3.7e6] {
+            let (top, step) = ticks(max);
+            assert!(top >= max && top / step <= 6.0 + 1e-9, "{max}: {top} {step}");
+            let mantissa = step / 10f64.powf(step.log10().floor());
+            assert!(
+                [1.0, 2.0, 2.5, 5.0].iter().any(|m| (m - mantissa).abs() < 1e-9),
+                "{max}: step {step}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_chart_is_as_wide_as_its_titles() {
+        let title = "pingpong, 100 conns, 2 threads, 64 B, pinned 0:1, 5 rounds of 2.5 s";
+        let svg = svg(Mode::Pingpong, title, &[]);
+        let width: f64 = svg
+            .split("width=\"")
+            .nth(1)
+            .and_then(|w| w.split('"').next())
+            .and_then(|w| w.parse().ok())
+            .unwrap_or_default();
+        assert!(width >= text_width(title, 15.0), "{width}");
+        assert!(svg.contains(">median req/s (higher is better); bars"), "{svg}");
+    }
 
     #[test]
     fn names_are_escaped() {
@@ -304,10 +350,7 @@ mod tests {
     }
 
     #[test]
-    fn ticks_fall_on_round_numbers() {
-        assert_eq!(nice_step(110_000.0, 4.0), 50_000.0);
-        assert_eq!(nice_step(95_000.0, 5.0), 20_000.0);
-        assert_eq!(nice_step(9.0, 4.0), 2.5);
+    fn the_latency_axis_is_labelled_in_powers_of_ten() {
         assert_eq!(latency_label(1.0), "1 us");
         assert_eq!(latency_label(100.0), "100 us");
         assert_eq!(latency_label(1000.0), "1 ms");
@@ -316,15 +359,31 @@ mod tests {
     }
 
     #[test]
-    fn a_long_title_widens_the_picture() {
-        let title = "pingpong, 100 conns, 2 threads, 64 B, pinned 0:1, and a long tail";
-        let svg = svg(Mode::Pingpong, title, &[]);
+    fn the_curve_chart_is_as_wide_as_its_title_and_skips_missing_latencies() {
+        use crate::bench::curve::PointSummary;
+        let title = "open loop: pingpong, 100 conns, 64 B, pinned 0:1, and a long tail to it";
+        let point = |achieved: f64, p99: Option<f64>| PointSummary {
+            runs: 1,
+            achieved: Some(achieved),
+            p50_us: p99.map(|p| p / 3.0),
+            p99_us: p99,
+            ..PointSummary::default()
+        };
+        let rows = vec![
+            CurveRow { label: "10%".into(), target: 1e4, servers: vec![point(1e4, Some(80.0))] },
+            CurveRow { label: "90%".into(), target: 9e4, servers: vec![point(8.8e4, None)] },
+        ];
+        let svg = curve_svg(Mode::Pingpong, title, &["a".into()], &rows);
         let width: f64 = svg
             .split("width=\"")
-            .nth(2)
+            .nth(1)
             .and_then(|w| w.split('"').next())
             .and_then(|w| w.parse().ok())
-            .unwrap_or(0.0);
-        assert!(width >= text_width(title, 15.0) + 16.0, "{width}");
+            .unwrap_or_default();
+        assert!(width >= text_width(title, 15.0), "{width}");
+        // One point each for p50 and p99: the client-behind rate has none.
+        assert_eq!(svg.matches("<circle").count(), 2, "{svg}");
+        assert!(svg.contains(">100 us<") && svg.contains(">10 us<"), "{svg}");
+        assert!(svg.contains(">100,000<"), "x ticks are round: {svg}");
     }
 }

@@ -162,10 +162,12 @@ fn start_clients(
         let mine = conns / threads + usize::from(t < conns % threads);
         let client_shared = Arc::clone(shared);
         let client_gate = Arc::clone(gate);
-        let h = thread::Builder::new()
-            .name(format!("bench-{t}"))
-            .stack_size(256 * 1024)
-            .spawn(move || workloads::client(t, mine, &client_shared, &client_gate));
+        let h = thread::Builder::new().name(format!("bench-{t}")).stack_size(256 * 1024).spawn(
+            move || match client_shared.opts.rate {
+                Some(_) => open::client(t, &client_shared, &client_gate),
+                None => workloads::client(t, mine, &client_shared, &client_gate),
+            },
+        );
         match h {
             Ok(h) => handles.push(h),
             Err(e) => {
@@ -321,6 +323,7 @@ fn report(
         target_rate: opts.rate,
         lag: total.lag,
         unsent: total.unsent,
+        first_error: total.first_error,
     }
 }
 

@@ -53,7 +53,7 @@ use std::time::{Duration, Instant};
 use super::http::{self, Responses};
 use super::sockets::{connect, ClientDatagram};
 use super::sync::{Arrival, Gate, Shared};
-use super::tally::{kind, ThreadResult};
+use super::tally::{describe, kind, shown, ThreadResult};
 use super::workloads::Payload;
 use super::{Mode, Stop};
 use crate::transport::Stream;
@@ -171,8 +171,26 @@ struct Flow {
 enum Polled {
     Nothing,
     Answered,
-    /// Counted under this name; fatal when the connection is gone.
-    Failed(&'static str, bool),
+    Failed(Fail),
+}
+
+/// A failed request: the name it is counted under, whether the connection
+/// is gone with it, and what happened in words (kept for the report if it
+/// is the run's first failure).
+struct Fail {
+    name: &'static str,
+    fatal: bool,
+    why: String,
+}
+
+impl Fail {
+    fn io(e: &io::Error, fatal: bool) -> Fail {
+        Fail { name: kind(e), fatal, why: describe(e) }
+    }
+
+    fn new(name: &'static str, fatal: bool, why: &str) -> Fail {
+        Fail { name, fatal, why: why.to_string() }
+    }
 }
 
 /// Open-loop engine thread `t` of T: opens flows t, t + T, t + 2T, ...,
@@ -227,12 +245,12 @@ fn send(
     http: &[u8],
     seq: u64,
     wrote: &mut usize,
-) -> Result<(), (&'static str, bool)> {
+) -> Result<(), Fail> {
     let (s, bytes) = match conn {
         Conn::Udp { s, out, .. } => {
             out[..8].copy_from_slice(&seq.to_be_bytes());
             // A datagram that cannot be sent ends only itself.
-            s.send(out).map_err(|e| (kind(&e), false))?;
+            s.send(out).map_err(|e| Fail::io(&e, false))?;
             *wrote = out.len();
             return Ok(());
         }
@@ -241,11 +259,11 @@ fn send(
     };
     while *wrote < bytes.len() {
         match s.write(&bytes[*wrote..]) {
-            Ok(0) => return Err(("closed", true)),
+            Ok(0) => return Err(Fail::new("closed", true, "the server closed the connection")),
             Ok(n) => *wrote += n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err((kind(&e), true)),
+            Err(e) => return Err(Fail::io(&e, true)),
         }
     }
     Ok(())
@@ -258,35 +276,45 @@ fn poll(conn: &mut Conn, expect: &[u8], stale: &mut u64) -> Polled {
     match conn {
         Conn::Echo { s, buf, got } => loop {
             match s.read(&mut buf[*got..expect.len()]) {
-                Ok(0) => return Polled::Failed("closed", true),
+                Ok(0) => {
+                    return Polled::Failed(Fail::new(
+                        "closed",
+                        true,
+                        "the server closed the connection before its reply was complete",
+                    ))
+                }
                 Ok(n) => {
                     *got += n;
                     if *got == expect.len() {
                         *got = 0;
                         if buf[..expect.len()] != *expect {
-                            return Polled::Failed("mismatch", true);
+                            let why = format!("the echo differs: {}", shown(&buf[..expect.len()]));
+                            return Polled::Failed(Fail { name: "mismatch", fatal: true, why });
                         }
                         return Polled::Answered;
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Polled::Nothing,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Polled::Failed(kind(&e), true),
+                Err(e) => return Polled::Failed(Fail::io(&e, true)),
             }
         },
         Conn::Http { s, responses } => match responses.poll(s) {
             Ok(true) => Polled::Answered,
             Ok(false) => Polled::Nothing,
-            Err(f) => Polled::Failed(f.name(), true),
+            Err(f) => Polled::Failed(Fail { name: f.name(), fatal: true, why: f.describe() }),
         },
         Conn::Udp { s, out, buf } => loop {
             match s.recv(buf) {
                 Ok(n) if n >= 8 && buf[..8] != out[..8] => *stale += 1,
                 Ok(n) if buf[..n] == *out => return Polled::Answered,
-                Ok(_) => return Polled::Failed("mismatch", false),
+                Ok(n) => {
+                    let why = format!("the echo differs: {}", shown(&buf[..n]));
+                    return Polled::Failed(Fail { name: "mismatch", fatal: false, why });
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Polled::Nothing,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Polled::Failed(kind(&e), false),
+                Err(e) => return Polled::Failed(Fail::io(&e, false)),
             }
         },
     }
@@ -357,11 +385,15 @@ fn drive(conns: Vec<(usize, Conn)>, shared: &Shared, r: &mut ThreadResult) {
                 };
                 let mut polled = match sent {
                     Ok(()) => poll(&mut f.conn, expect, &mut r.stale),
-                    Err((name, fatal)) => Polled::Failed(name, fatal),
+                    Err(f) => Polled::Failed(f),
                 };
                 f.in_flight = Some(fl);
                 if matches!(polled, Polled::Nothing) && now.duration_since(fl.sent) > opts.timeout {
-                    polled = Polled::Failed(if udp { "lost" } else { "timeout" }, !udp);
+                    let why = "no reply within --timeout";
+                    polled = Polled::Failed(match udp {
+                        true => Fail::new("lost", false, why),
+                        false => Fail::new("timeout", true, why),
+                    });
                 }
                 match polled {
                     Polled::Nothing => {}
@@ -374,10 +406,11 @@ fn drive(conns: Vec<(usize, Conn)>, shared: &Shared, r: &mut ThreadResult) {
                         }
                         (f.in_flight, f.free, f.k, busy) = (None, done, f.k + 1, true);
                     }
-                    Polled::Failed(name, fatal) => {
-                        r.count(name, fl.measured, shared);
+                    Polled::Failed(fail) => {
+                        r.note(|| fail.why);
+                        r.count(fail.name, fl.measured, shared);
                         (f.in_flight, f.free, f.k, busy) = (None, Instant::now(), f.k + 1, true);
-                        f.done = fatal;
+                        f.done = fail.fatal;
                     }
                 }
             }
@@ -404,10 +437,11 @@ fn drive(conns: Vec<(usize, Conn)>, shared: &Shared, r: &mut ThreadResult) {
                 let seq = ((f.j as u64) << 40) + f.k;
                 match send(&mut f.conn, expect, &http, seq, &mut fl.wrote) {
                     Ok(()) => f.in_flight = Some(fl),
-                    Err((name, fatal)) => {
-                        r.count(name, measured, shared);
+                    Err(fail) => {
+                        r.note(|| fail.why);
+                        r.count(fail.name, measured, shared);
                         f.k += 1;
-                        f.done = fatal;
+                        f.done = fail.fatal;
                     }
                 }
                 busy = true;

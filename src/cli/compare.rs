@@ -167,7 +167,7 @@ mod tests {
     #[test]
     fn mistakes_are_usage_errors_naming_the_fix() {
         let e = |args: &[&str]| p(args).err().map(|u| u.0).unwrap_or_default();
-        assert!(e(&["compare"]).contains("at least one NAME=COMMAND"));
+        assert!(e(&["compare"]).contains("name at least one as NAME=COMMAND"));
         assert!(e(&["compare", "a=srv"]).contains("no {port}"));
         assert!(
             e(&["compare", "a=x {port}", "--baseline", "z"]).contains("no server is called 'z'")
