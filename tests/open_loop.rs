@@ -228,3 +228,51 @@ fn compare_draws_a_curve_of_the_rates_asked_for() {
     let _ = std::fs::remove_file(jsonl);
     let _ = std::fs::remove_file(svg);
 }
+
+#[test]
+fn http_and_udp_keep_their_schedules_too() {
+    let http = common::Proc::start(
+        &["--proto", "tcp", "--service", "http", "--workers", "8"],
+        1,
+    );
+    let out = json(&bench(
+        http.tcp(),
+        &[
+            "--mode",
+            "http",
+            "--conns",
+            "4",
+            "--rate",
+            "2000",
+            "--requests",
+            "300",
+            "--json",
+        ],
+    ));
+    assert_eq!(field(&out, "requests"), 300.0, "{out}");
+    assert_eq!(field(&out, "errors"), 0.0, "{out}");
+    assert_eq!(field(&out, "target_rate"), 2000.0, "{out}");
+    let udp = common::Proc::start(&["--proto", "udp"], 1);
+    let out = json(&bench(
+        udp.udp(),
+        &[
+            "--mode",
+            "udp",
+            "--conns",
+            "3",
+            "--rate",
+            "2000",
+            "--requests",
+            "300",
+            "--json",
+        ],
+    ));
+    // A datagram may be lost (counted, never waited for past --timeout).
+    assert_eq!(
+        field(&out, "requests") + field(&out, "errors"),
+        300.0,
+        "{out}"
+    );
+    assert!(field(&out, "requests") >= 290.0, "{out}");
+    assert_eq!(field(&out, "conns"), 3.0, "{out}");
+}

@@ -47,12 +47,15 @@
 //! [`summary`] (medians, spread, ratios, the Markdown table) and [`chart`]
 //! (the SVG).
 //!
-//! What it does not do: open-loop (fixed arrival rate) load. Each connection
-//! or thread has one request in flight, so latencies include queueing behind
-//! the client's own previous requests, as in any closed-loop benchmark. In
-//! pingpong with more connections than threads, a thread writes on all its
-//! connections and then reads them in turn, so one latency includes serving
-//! the thread's other connections' echoes (lockstep rounds).
+//! Closed loop, the default: each connection or thread has one request in
+//! flight, so latencies include queueing behind the client's own previous
+//! requests, and a server stall stops the client asking (coordinated
+//! omission). In pingpong with more connections than threads, a thread
+//! writes on all its connections and then reads them in turn, so one
+//! latency includes serving the thread's other connections' echoes
+//! (lockstep rounds). Open loop (`--rate`, [`open`]) sends on a schedule
+//! instead and measures each latency from the request's due time; it runs
+//! pingpong, http and udp. [`curve`] sums up `compare --rates`.
 
 pub mod chart;
 pub mod compare;
@@ -298,7 +301,7 @@ fn report(
         total.errors.insert("client-panic", panicked);
     }
     let end = total.finished.unwrap_or(seen_end);
-    // Open loop: the window holds the requests due in it, so the achieved
+    // Open loop: the window holds the requests sent in it, so the achieved
     // rate is over the window, not over the wait for its last answers.
     let elapsed = match (opts.rate, opts.stop) {
         (Some(_), Stop::Duration(d)) => d,
