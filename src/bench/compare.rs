@@ -390,6 +390,8 @@ impl Comparison {
                 );
             }
             s.push_str(&curve::markdown(&self.names, &self.curve, mode.unit()));
+            s.push('\n');
+            s.push_str(&curve::knees(&self.names, &self.curve, mode.unit()));
         }
         s
     }
@@ -581,10 +583,11 @@ fn run_one(
     let unit = opts.bench.mode.unit();
     let what = match record.report.target_rate {
         Some(target) => format!(
-            "target {} achieved {} {unit}, p99 {:.1} us{}",
+            "target {} achieved {} {unit}, p99 {:.1} us, {} late{}",
             summary::thousands(target),
             summary::thousands(f.rate),
             f.p99_us,
+            record.report.late(),
             if record.report.generator_behind().is_some() {
                 ", the load generator fell behind (latency left out)"
             } else {

@@ -211,6 +211,35 @@ pub fn markdown(names: &[String], rows: &[CurveRow], unit: &str) -> String {
     s
 }
 
+/// Where each server's p99 first reaches 1 ms and 10 ms: one line per
+/// server, naming the rate asked for and the rate achieved there (the
+/// knee, in req/s). Rates whose generator fell behind in every run are
+/// skipped; a threshold no rate reached says so.
+pub fn knees(names: &[String], rows: &[CurveRow], unit: &str) -> String {
+    let mut s = String::new();
+    for (i, name) in names.iter().enumerate() {
+        let _ = write!(s, "- {name}: p99");
+        for (n, (limit, label)) in [(1_000.0, "1 ms"), (10_000.0, "10 ms")].into_iter().enumerate()
+        {
+            let at = rows.iter().find_map(|row| {
+                let p = row.servers.get(i)?;
+                (p.p99_us? >= limit).then(|| (row.label.clone(), p.achieved.unwrap_or(0.0)))
+            });
+            let sep = if n == 0 { "" } else { ";" };
+            let _ = match at {
+                Some((rate, achieved)) => write!(
+                    s,
+                    "{sep} reaches {label} at {rate} ({} {unit} achieved)",
+                    thousands(achieved)
+                ),
+                None => write!(s, "{sep} stays under {label} at every rate measured"),
+            };
+        }
+        s.push('\n');
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,6 +288,36 @@ mod tests {
         assert!(t.starts_with("| load | target req/s | a achieved |"), "{t}");
         assert!(t.contains("| 10 / 60 / 120 (p99 ±17%) [1 of 3 runs: client behind] |"), "{t}");
         assert!(t.contains("| 60 ±0% | client behind |"), "{t}");
+        let k = knees(&["a".into(), "b".into()], &rows, "req/s");
+        assert_eq!(
+            k,
+            "- a: p99 stays under 1 ms at every rate measured; stays under 10 ms at every rate measured\n\
+             - b: p99 stays under 1 ms at every rate measured; stays under 10 ms at every rate measured\n"
+        );
+    }
+
+    #[test]
+    fn knees_name_the_first_rate_past_each_threshold() {
+        let at = |p99: f64, achieved: f64| PointSummary {
+            runs: 1,
+            achieved: Some(achieved),
+            p99_us: Some(p99),
+            ..PointSummary::default()
+        };
+        let row = |label: &str, p: PointSummary| CurveRow {
+            label: label.into(),
+            target: 0.0,
+            servers: vec![p],
+        };
+        let rows = vec![
+            row("50%", at(80.0, 50_000.0)),
+            row("90%", at(2_500.0, 89_000.0)),
+            row("95%", at(40_000.0, 91_000.0)),
+        ];
+        assert_eq!(
+            knees(&["s".into()], &rows, "req/s"),
+            "- s: p99 reaches 1 ms at 90% (89,000 req/s achieved); reaches 10 ms at 95% (91,000 req/s achieved)\n"
+        );
     }
 
     #[test]
