@@ -70,7 +70,8 @@ rates, a share of the highest peak, so that the curves share an axis and a slowe
 server is pushed past its own knee. Then, for every round, every rate, every server in
 turn: one open-loop run. The curve table has a row per rate: per server the achieved
 rate (median, ± half the spread) and p50 / p99 / p99.9 from the due time (medians over
-the runs whose load generator kept to its schedule; 'client behind' where none did).
+the runs whose load generator kept to its schedule; 'client behind' where none did);
+under it, per server, the first rate at which its p99 reaches 1 ms and 10 ms.
 
 OUTPUT: one line per run on stderr; on stdout a Markdown table, one line per server:
 runs, median rate (idle: median peak RSS, lower is better), spread = (max - min) /
