@@ -47,18 +47,23 @@
 //! [`summary`] (medians, spread, ratios, the Markdown table) and [`chart`]
 //! (the SVG).
 //!
-//! What it does not do: open-loop (fixed arrival rate) load. Each connection
-//! or thread has one request in flight, so latencies include queueing behind
-//! the client's own previous requests, as in any closed-loop benchmark. In
-//! pingpong with more connections than threads, a thread writes on all its
-//! connections and then reads them in turn, so one latency includes serving
-//! the thread's other connections' echoes (lockstep rounds).
+//! Closed loop, the default: each connection or thread has one request in
+//! flight, so latencies include queueing behind the client's own previous
+//! requests, and a server stall stops the client asking (coordinated
+//! omission). In pingpong with more connections than threads, a thread
+//! writes on all its connections and then reads them in turn, so one
+//! latency includes serving the thread's other connections' echoes
+//! (lockstep rounds). Open loop (`--rate`, [`open`]) sends on a schedule
+//! instead and measures each latency from the request's due time; it runs
+//! pingpong, http and udp. [`curve`] sums up `compare --rates`.
 
 pub mod chart;
 pub mod compare;
+pub mod curve;
 pub mod histogram;
 pub mod http;
 pub mod launch;
+pub mod open;
 pub mod options;
 pub mod report;
 pub mod summary;
@@ -77,7 +82,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 pub use histogram::Histogram;
-pub use options::{BenchOptions, Mode, Stop, MAX_PIPELINE, MAX_SIZE};
+pub use options::{BenchOptions, Mode, Stop, MAX_FLOWS, MAX_PIPELINE, MAX_RATE, MAX_SIZE};
 pub use report::Report;
 pub use tally::ErrorCounts;
 
@@ -99,8 +104,11 @@ pub fn run(opts: &BenchOptions) -> Result<Report, Error> {
     let addr = target(opts)?;
     let shared = Arc::new(Shared::new(opts, addr));
     let gate = Arc::new(Gate::default());
+    let slack = opts.rate.and_then(|_| open::tighten_timer_slack());
     // Every thread has connected (pingpong, idle) before the clock starts.
-    let clients = start_clients(&shared, &gate)?;
+    let clients = start_clients(&shared, &gate);
+    open::restore_timer_slack(slack);
+    let clients = clients?;
     gate.wait_for(clients.len());
     let clock = Clock::set(&shared);
     gate.open();
@@ -145,6 +153,7 @@ fn pick_addr(addrs: &[SocketAddr], opts: &BenchOptions) -> SocketAddr {
 
 /// Starts one client thread per `--threads`, connections spread as evenly
 /// as possible: thread t gets conns/threads, plus one of the remainder.
+/// Open loop: each thread takes every T-th connection (see [`open`]).
 fn start_clients(
     shared: &Arc<Shared>,
     gate: &Arc<Gate>,
@@ -156,10 +165,12 @@ fn start_clients(
         let mine = conns / threads + usize::from(t < conns % threads);
         let client_shared = Arc::clone(shared);
         let client_gate = Arc::clone(gate);
-        let h = thread::Builder::new()
-            .name(format!("bench-{t}"))
-            .stack_size(256 * 1024)
-            .spawn(move || workloads::client(t, mine, &client_shared, &client_gate));
+        let h = thread::Builder::new().name(format!("bench-{t}")).stack_size(256 * 1024).spawn(
+            move || match client_shared.opts.rate {
+                Some(_) => open::client(t, &client_shared, &client_gate),
+                None => workloads::client(t, mine, &client_shared, &client_gate),
+            },
+        );
         match h {
             Ok(h) => handles.push(h),
             Err(e) => {
@@ -187,6 +198,7 @@ impl Clock {
     fn set(shared: &Shared) -> Clock {
         let opts = &shared.opts;
         let start = Instant::now();
+        let _ = shared.start.set(start);
         // Idle mode has no traffic to warm up: it holds for the duration.
         let warmup = if opts.mode == Mode::Idle { Duration::ZERO } else { opts.warmup };
         let measure_from = start + warmup;
@@ -289,14 +301,20 @@ fn report(
         total.errors.insert("client-panic", panicked);
     }
     let end = total.finished.unwrap_or(seen_end);
+    // Open loop: the window holds the requests sent in it, so the achieved
+    // rate is over the window, not over the wait for its last answers.
+    let elapsed = match (opts.rate, opts.stop) {
+        (Some(_), Stop::Duration(d)) => d,
+        _ => end.saturating_duration_since(clock.measure_from),
+    };
     Report {
         mode: opts.mode,
         addr: shared.addr.clone(),
-        conns: if opts.mode.holds_connections() { opts.conns } else { 0 },
+        conns: if opts.mode.holds_connections() || opts.rate.is_some() { opts.conns } else { 0 },
         pipeline: opts.pipeline,
         threads: opts.threads,
         size: opts.size,
-        elapsed: end.saturating_duration_since(clock.measure_from),
+        elapsed,
         requests: total.requests,
         held: total.held,
         stale: total.stale,
@@ -305,6 +323,9 @@ fn report(
         hist: total.hist,
         client_cpu: total.cpu,
         server_cpu,
+        target_rate: opts.rate,
+        lag: total.lag,
+        unsent: total.unsent,
         first_error: total.first_error,
     }
 }

@@ -112,6 +112,10 @@ pub struct BenchOptions {
     /// The server's process id, to report the CPU it used while measuring
     /// (Linux `/proc`): the server's cost per request, next to the client's.
     pub server_pid: Option<u32>,
+    /// Open loop: requests per second over all `conns` flows (TCP
+    /// connections, or UDP sockets), each on a schedule of its own;
+    /// `None`, the default, is closed loop. See [`open`](super::open).
+    pub rate: Option<f64>,
 }
 
 impl Default for BenchOptions {
@@ -129,6 +133,7 @@ impl Default for BenchOptions {
             progress: true,
             json: false,
             server_pid: None,
+            rate: None,
         }
     }
 }
@@ -140,6 +145,12 @@ pub const MAX_SIZE: usize = 1 << 20;
 
 /// Deepest `--pipeline`: TechEmpower's plaintext test uses 16.
 pub const MAX_PIPELINE: usize = 1024;
+
+/// Highest `--rate`: ten times what one machine's loopback carries.
+pub const MAX_RATE: f64 = 10_000_000.0;
+
+/// Most flows (connections or UDP sockets) an open-loop run drives.
+pub const MAX_FLOWS: usize = 10_000;
 
 /// Longest duration a flag takes (a year): far beyond any benchmark, and
 /// `Instant + Duration` cannot overflow (it would panic) below it.
@@ -176,7 +187,32 @@ impl BenchOptions {
             return Err("--timeout: must be more than 0 seconds".into());
         }
         self.validate_udp()?;
+        self.validate_rate()?;
         self.validate_stop()
+    }
+
+    fn validate_rate(&self) -> Result<(), String> {
+        let Some(rate) = self.rate else {
+            return Ok(());
+        };
+        if !(rate > 0.0 && rate <= MAX_RATE) {
+            return Err(format!(
+                "--rate: '{rate}' is not a number of requests/s from 1 to {MAX_RATE}"
+            ));
+        }
+        if !matches!(self.mode, Mode::Pingpong | Mode::Http | Mode::Udp) {
+            return Err(format!(
+                "--rate: open loop runs the pingpong, http and udp modes, not {}",
+                self.mode.name()
+            ));
+        }
+        if self.pipeline > 1 {
+            return Err("--rate: open loop keeps one request in flight per connection: leave out --pipeline".into());
+        }
+        if self.conns > MAX_FLOWS {
+            return Err(format!("--conns: at most {MAX_FLOWS} with --rate"));
+        }
+        Ok(())
     }
 
     fn validate_udp(&self) -> Result<(), String> {

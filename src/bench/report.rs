@@ -49,6 +49,14 @@ pub struct Report {
     pub client_cpu: Option<Duration>,
     /// CPU the server process used while measuring (with `--server-pid`).
     pub server_cpu: Option<Duration>,
+    /// Open loop: the requests per second asked for (`None`: closed loop).
+    pub target_rate: Option<f64>,
+    /// Open loop: each measured request's lag, how long after it was free
+    /// to go it went (see [`open`](super::open)), nanoseconds.
+    pub lag: Histogram,
+    /// Open loop: requests due in the window but never sent (the flow was
+    /// behind schedule at the deadline).
+    pub unsent: u64,
     /// The first failure of the run (warm-up included), in words: why
     /// nothing succeeded, when nothing did (e.g. the first bytes of a
     /// reply that was not the echo).
@@ -82,6 +90,31 @@ impl Report {
     /// Total failed requests.
     pub fn error_count(&self) -> u64 {
         self.errors.values().sum()
+    }
+
+    /// Open loop: measured requests that went more than
+    /// [`LATE`](super::open::LATE) after they were free to go.
+    pub fn late(&self) -> u64 {
+        self.lag.count_above(super::open::LATE.as_nanos() as u64)
+    }
+
+    /// Open loop: why the generator, not the server, set the pace, if it
+    /// did: more than 1 % of the requests went late. Then the latencies
+    /// measure the client, and the report says so instead of showing them.
+    /// (Its CPU is no sign: the open-loop engine polls while it waits.)
+    pub fn generator_behind(&self) -> Option<String> {
+        self.target_rate?;
+        let (late, sent) = (self.late(), self.lag.count());
+        if sent > 0 && late * 100 > sent {
+            return Some(format!(
+                "{:.1} % of the requests went more than {} us after they were due and the \
+                 connection was free (max {:.1} ms late)",
+                late as f64 * 100.0 / sent as f64,
+                super::open::LATE.as_micros(),
+                self.lag.max() as f64 / 1e6,
+            ));
+        }
+        None
     }
 
     /// Requests per second over the measured time.
@@ -152,6 +185,13 @@ impl Report {
                 "  held         {} of {} connections for {secs:.2} s",
                 self.held, self.conns
             );
+        } else if let Some(target) = self.target_rate {
+            let (requests, rate, unit) = (self.requests, self.rate(), self.mode.unit());
+            let _ = writeln!(
+                s,
+                "  open loop    target {target:.0} {unit}, achieved {rate:.0} ({:.1} %): {requests} answered in {secs:.2} s",
+                rate * 100.0 / target
+            );
         } else {
             let (requests, rate, unit) = (self.requests, self.rate(), self.mode.unit());
             let _ = write!(s, "  requests     {requests} in {secs:.2} s   {rate:.0} {unit}");
@@ -161,11 +201,7 @@ impl Report {
             }
             let _ = writeln!(s);
         }
-        let _ = write!(s, "  latency us  ");
-        for (name, v) in self.percentiles() {
-            let _ = write!(s, " {name} {:.1}", us(v));
-        }
-        let _ = writeln!(s);
+        self.human_latency(&mut s);
         let _ = write!(s, "  errors       {}", self.error_count());
         if !self.errors.is_empty() {
             let kinds: Vec<String> = self.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
@@ -195,6 +231,58 @@ impl Report {
             let _ = writeln!(s);
         }
         s
+    }
+
+    /// The latency lines: the percentiles, and in open loop the
+    /// generator's lag, and the plain verdict when either side fell
+    /// behind. A generator that fell behind gets no latency line: those
+    /// numbers would measure the client.
+    fn human_latency(&self, s: &mut String) {
+        let behind = self.generator_behind();
+        if let Some(why) = &behind {
+            let _ = writeln!(
+                s,
+                "  latency      not shown: the load generator fell behind its own schedule\n               \
+                 ({why}),\n               so the latencies would measure the client, not the server \
+                 (--json still has them).\n               Lower --rate or --conns, or give the client \
+                 CPUs of its own (sockref compare --pin)."
+            );
+        } else {
+            let _ = write!(s, "  latency us  ");
+            for (name, v) in self.percentiles() {
+                let _ = write!(s, " {name} {:.1}", us(v));
+            }
+            if self.target_rate.is_some() {
+                let _ = write!(s, "   (from each request's due time)");
+            }
+            let _ = writeln!(s);
+        }
+        let Some(target) = self.target_rate else {
+            return;
+        };
+        let _ = writeln!(
+            s,
+            "  generator    lag p99 {:.1} us, max {:.1} us; {} of {} requests went more than {} us late",
+            us(self.lag.percentile(99.0)),
+            us(self.lag.max()),
+            self.late(),
+            self.lag.count(),
+            super::open::LATE.as_micros(),
+        );
+        let achieved = self.rate() / target;
+        if behind.is_none() && (achieved < 0.99 || self.unsent > 0) {
+            let _ = writeln!(
+                s,
+                "  server       did not keep up: {:.1} % of the target rate answered{}; past its \
+                 capacity the queue,\n               and so the latency, grows for as long as the run lasts",
+                achieved * 100.0,
+                if self.unsent > 0 {
+                    format!(", {} requests due were never sent", self.unsent)
+                } else {
+                    String::new()
+                },
+            );
+        }
     }
 
     /// One JSON object on one line (no trailing newline).
@@ -227,6 +315,25 @@ impl Report {
             let key = name.replace('.', "");
             let _ = write!(s, ",\"lat_{key}_us\":{:.1}", us(v));
         }
+        number_or_null(&mut s, "target_rate", self.target_rate, 1);
+        if self.target_rate.is_some() {
+            let behind = self.generator_behind();
+            let _ = write!(
+                s,
+                ",\"lag_p99_us\":{:.1},\"lag_max_us\":{:.1},\"late\":{},\"late_threshold_us\":{},\"unsent\":{},\"generator_behind\":{}",
+                us(self.lag.percentile(99.0)),
+                us(self.lag.max()),
+                self.late(),
+                super::open::LATE.as_micros(),
+                self.unsent,
+                behind.is_some(),
+            );
+            s.push_str(",\"generator_note\":");
+            match behind {
+                Some(why) => escape_json_into(&mut s, &why),
+                None => s.push_str("null"),
+            }
+        }
         let _ = write!(s, ",\"errors\":{},\"errors_by_kind\":{{", self.error_count());
         for (i, (k, v)) in self.errors.iter().enumerate() {
             let _ = write!(s, "{}\"{k}\":{v}", if i > 0 { "," } else { "" });
@@ -242,7 +349,7 @@ impl Report {
         // The distribution itself: [lowest us, highest us, count] per
         // non-empty bucket, for charts.
         s.push_str(",\"buckets_us\":[");
-        for (i, (lo, hi, c)) in self.hist.buckets().enumerate() {
+        for (i, (lo, hi, c)) in self.hist.coarse_buckets().into_iter().enumerate() {
             let _ = write!(s, "{}[{:.3},{:.3},{c}]", if i > 0 { "," } else { "" }, us(lo), us(hi));
         }
         s.push_str("]}");

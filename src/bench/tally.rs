@@ -23,6 +23,12 @@ pub(super) struct ThreadResult {
     pub(super) warmup_errors: u64,
     pub(super) held: u64,
     pub(super) stale: u64,
+    /// Open loop: how late each measured request went after it was free
+    /// to go (see [`open`](super::open)), nanoseconds.
+    pub(super) lag: Histogram,
+    /// Open loop: requests due in the measured window but never sent,
+    /// because the flow was still behind schedule at the deadline.
+    pub(super) unsent: u64,
     /// The first failure, told in words: what a run where nothing
     /// succeeded reports, instead of bare counts.
     pub(super) first_error: Option<String>,
@@ -139,6 +145,8 @@ impl ThreadResult {
         self.requests += r.requests;
         self.held += r.held;
         self.stale += r.stale;
+        self.lag.merge(&r.lag);
+        self.unsent += r.unsent;
         if let Some(c) = r.cpu {
             self.cpu = Some(self.cpu.unwrap_or_default() + c);
         }
