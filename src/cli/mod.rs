@@ -81,8 +81,8 @@ USAGE:
     sockref --help | --version
 
 SERVE OPTIONS:
-    --service NAME         echo | discard | chargen | daytime | time | hello | length | http |
-                           websocket | chat | socketio                          [echo]
+    --service NAME         the service                                          [echo]
+        echo | discard | chargen | daytime | time | hello | length | http | websocket | chat | socketio
                            http, websocket, chat and socketio are stream only: TCP alone
                            unless --proto says tcp (udp, both: refused).
                            chat: WebSocket rooms at ws://HOST:PORT/room/NAME (and /): each
@@ -101,6 +101,10 @@ SERVE OPTIONS:
     --header-timeout SECS  http, websocket: a request head not complete within SECS of
                            its first byte gets 408 and a close (the wait for that byte
                            is --idle-timeout's); 0 = no limit                [10]
+    --max-message BYTES    websocket: the largest message, its fragments together, echoed
+                           (up to 67108864); a bigger one gets close code 1009. A message
+                           is held whole until its last fragment: each connection may
+                           hold BYTES, so --workers times BYTES in all     [1048576]
     --max-conn-time SECS   longest one connection may hold a worker; 0 = no limit      [0]
     --min-rate-out BYTES   while a write() waits, the client must read at least BYTES a
                            second on average, with one idle timeout of credit, or is cut

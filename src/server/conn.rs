@@ -146,6 +146,15 @@ impl<'a> Conn<'a> {
         self.session.stopping()
     }
 
+    /// Counts `n` bytes as written on this connection that did not go
+    /// through [`Write`] here: a chat room's fan-out, written into this
+    /// member's socket by other members' threads, so that the `close()`
+    /// line and the counters show what the client was sent.
+    pub(crate) fn count_written(&self, n: u64) {
+        let total = &self.session.bytes_out;
+        total.set(total.get() + n);
+    }
+
     /// The trace, for a service that writes to another connection's socket
     /// (a chat room's fan-out) and reports those writes itself.
     pub(crate) fn observer(&self) -> Option<&'a dyn Observer> {

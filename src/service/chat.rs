@@ -14,12 +14,13 @@
 //!
 //! Close codes it sends (RFC 6455 §7.4): the client's own code back when
 //! the client closes; 1002, 1007 or 1009 for a broken frame, bad UTF-8 or
-//! a message over [`CHAT_MAX_MESSAGE`]; 1008 to a member too slow to take
+//! a message over `--max-message` (`Limits::ws_max_message`); 1008 to a member too slow to take
 //! what the room sends (`fanout::FANOUT_SEND_WAIT`); 1011 when a ping goes
 //! unanswered; 1013 when the room or the server's rooms are full; 1001
 //! when the server stops.
 
 use std::io;
+use std::sync::Arc;
 
 use super::fanout::{self, frame, Heartbeat, Member, Rooms, Sent, Step, NO_PONG, TRY_AGAIN_LATER};
 use super::http::response::Status;
@@ -27,7 +28,7 @@ use super::websocket::frame::{BINARY, PING, PONG, TEXT};
 use super::websocket::reader::{Incoming, Reader};
 use super::websocket::{upgrade, Refused, Target};
 use super::Service;
-use crate::limits::{CHAT_MAX_MESSAGE, CHAT_ROOMS, CHAT_ROOM_MEMBERS, CHAT_ROOM_NAME};
+use crate::limits::{CHAT_ROOMS, CHAT_ROOM_MEMBERS, CHAT_ROOM_NAME};
 use crate::server::Conn;
 
 /// The chat service; it holds its rooms.
@@ -61,8 +62,11 @@ fn room(target: &Target<'_>) -> Result<Vec<u8>, Refused> {
     let Some(name) = target.path.strip_prefix(b"/room/") else {
         return Err((Status::NotFound, "chat rooms are at / and /room/NAME"));
     };
-    if name.is_empty() || name.len() > CHAT_ROOM_NAME || !name.iter().all(u8::is_ascii_graphic) {
-        let why = "a room name is 1 to 64 visible ASCII characters";
+    if name.is_empty()
+        || name.len() > CHAT_ROOM_NAME
+        || !name.iter().all(|&b| b.is_ascii_graphic() && b != b'/')
+    {
+        let why = "a room name is 1 to 64 visible ASCII characters, no /";
         return Err((Status::BadRequest, why));
     }
     Ok(name.to_vec())
@@ -89,16 +93,29 @@ impl Service for Chat {
 impl Chat {
     /// One member, from its join to its close.
     fn member(&self, conn: &mut Conn<'_>, name: &[u8], leftover: &[u8]) -> io::Result<()> {
-        let obs = conn.observer();
         let me = Member::new(conn)?;
-        let mut place = match self.rooms.join(name, &me) {
+        let result = self.talk(conn, &me, name, leftover);
+        conn.count_written(me.written());
+        result
+    }
+
+    /// The member's loop: read a message, write it to the others.
+    fn talk(
+        &self,
+        conn: &mut Conn<'_>,
+        me: &Arc<Member>,
+        name: &[u8],
+        leftover: &[u8],
+    ) -> io::Result<()> {
+        let obs = conn.observer();
+        let mut place = match self.rooms.join(name, me) {
             Ok(place) => place,
             Err(full) => {
                 me.close(TRY_AGAIN_LATER, full.reason(), obs);
                 return Ok(());
             }
         };
-        let mut reader = Reader::new(leftover, CHAT_MAX_MESSAGE);
+        let mut reader = Reader::new(leftover, conn.limits().ws_max_message);
         let mut beat = Heartbeat::new(conn.limits());
         let mut out = Vec::new();
         // Each arm that ends the member leaves the room first (`drop`), so

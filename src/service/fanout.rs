@@ -35,7 +35,7 @@
 use std::collections::HashMap;
 use std::io::{self, ErrorKind, Write};
 use std::net::Shutdown;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -115,6 +115,9 @@ pub struct Member {
     conn: u64,
     outlet: Mutex<Outlet>,
     slow: AtomicBool,
+    /// Bytes written into the socket, by any thread: the member's own
+    /// thread adds them to its connection's count when it ends.
+    written: AtomicU64,
 }
 
 impl Member {
@@ -129,7 +132,13 @@ impl Member {
 
     fn over(conn: u64, stream: Stream) -> Arc<Member> {
         let outlet = Outlet { stream: Some(stream), pending: Vec::new() };
-        Arc::new(Member { conn, outlet: Mutex::new(outlet), slow: AtomicBool::new(false) })
+        let (slow, written) = (AtomicBool::new(false), AtomicU64::new(0));
+        Arc::new(Member { conn, outlet: Mutex::new(outlet), slow, written })
+    }
+
+    /// Bytes written into the member's socket so far.
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
     }
 
     /// True once a send found it too slow and cut it.
@@ -148,7 +157,7 @@ impl Member {
         let Some(stream) = outlet.stream.as_ref() else {
             return Sent::Gone;
         };
-        match write_within(stream, frame, self.conn, obs) {
+        match write_within(stream, frame, self, obs) {
             Ok(()) => Sent::Done,
             Err((sent, e)) if Outcome::of(&e) == Outcome::TimedOut => {
                 let why = format!(
@@ -195,7 +204,7 @@ impl Member {
             body.extend_from_slice(&reason.as_bytes()[..end]);
             frame(CLOSE, &body, &mut out);
         }
-        if let Err((_, e)) = write_within(&stream, &out, self.conn, obs) {
+        if let Err((_, e)) = write_within(&stream, &out, self, obs) {
             emit!(obs, Event::Error { conn: self.conn, call: "write()", error: &e });
         }
     }
@@ -220,9 +229,10 @@ impl Member {
 fn write_within(
     mut stream: &Stream,
     frame: &[u8],
-    conn: u64,
+    member: &Member,
     obs: Option<&dyn Observer>,
 ) -> Result<(), (usize, io::Error)> {
+    let conn = member.conn;
     let until = Instant::now() + FANOUT_SEND_WAIT;
     let mut sent = 0;
     while sent < frame.len() {
@@ -230,6 +240,7 @@ fn write_within(
             Ok(0) => return Err((sent, ErrorKind::WriteZero.into())),
             Ok(n) => {
                 emit!(obs, io_event(conn, true, &frame[sent..sent + n]));
+                member.written.fetch_add(n as u64, Ordering::Relaxed);
                 sent += n;
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}

@@ -28,7 +28,7 @@
 //! Close codes (RFC 6455 §7.4) besides the ones every WebSocket service
 //! sends: 1008 for a packet that breaks Engine.IO or Socket.IO (its reason
 //! says which rule), 1003 for binary data, 1009 for a message over
-//! `maxPayload`, 1011 for a ping not answered within `pingTimeout`, 1001
+//! `maxPayload` (`--max-message`), 1011 for a ping not answered within `pingTimeout`, 1001
 //! when the server stops, 1008 "too slow" for a client the room had to cut.
 
 mod json;
@@ -38,6 +38,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use super::fanout::{self, frame, Heartbeat, Member, Membership, Rooms, Sent, Step};
@@ -48,7 +49,7 @@ use super::websocket::frame::{PONG, TEXT};
 use super::websocket::reader::{Incoming, Reader};
 use super::websocket::{upgrade, Refused, Target};
 use super::Service;
-use crate::limits::{CHAT_ROOM_MEMBERS, SOCKETIO_CONNECT_TIMEOUT, SOCKETIO_MAX_PAYLOAD};
+use crate::limits::{CHAT_ROOM_MEMBERS, SOCKETIO_CONNECT_TIMEOUT};
 use crate::server::Conn;
 use crate::trace::Observer;
 use packet::{engine, socket, Engine, Kind};
@@ -136,7 +137,7 @@ type Close = (u16, &'static str);
 
 /// One client's state, from the open packet to the close.
 struct Session<'s> {
-    me: std::sync::Arc<Member>,
+    me: Arc<Member>,
     obs: Option<&'s dyn Observer>,
     /// Its place among the connected clients, once it sent `40`.
     place: Option<Membership<'s>>,
@@ -156,10 +157,25 @@ impl SocketIo {
             random_id(),
             limits.ping_interval.as_millis(),
             limits.ping_timeout.as_millis(),
-            SOCKETIO_MAX_PAYLOAD,
+            limits.ws_max_message,
         );
+        let me = Member::new(conn)?;
+        let result = self.run(conn, leftover, open, &me);
+        conn.count_written(me.written());
+        result
+    }
+
+    /// The session's loop, from the open packet to the close.
+    fn run(
+        &self,
+        conn: &mut Conn<'_>,
+        leftover: &[u8],
+        open: String,
+        me: &Arc<Member>,
+    ) -> io::Result<()> {
+        let limits = conn.limits();
         let mut s = Session {
-            me: Member::new(conn)?,
+            me: Arc::clone(me),
             obs: conn.observer(),
             place: None,
             room: &self.room,
@@ -170,7 +186,7 @@ impl SocketIo {
         // socket.io-protocol, "Connection to a namespace": a client that
         // does not connect is closed (after the reference server's delay).
         s.beat.give_up_at(Instant::now().checked_add(SOCKETIO_CONNECT_TIMEOUT));
-        let mut reader = Reader::new(leftover, SOCKETIO_MAX_PAYLOAD);
+        let mut reader = Reader::new(leftover, limits.ws_max_message);
         let mut sent = s.send(open.as_bytes());
         while sent == Sent::Done {
             let close = match fanout::next(&mut reader, conn, &mut s.beat) {

@@ -23,7 +23,7 @@ pub mod handshake;
 pub mod reader;
 pub mod sha1;
 
-pub use frame::{echo, Buffers, Ending, MAX_MESSAGE, READ_CHUNK};
+pub use frame::{echo, Buffers, Ending, READ_CHUNK};
 pub use handshake::{accept_key, check, response, Refusal};
 
 use std::io::{self, Write};
@@ -56,7 +56,10 @@ impl Service for WebSocket {
         upgrade(
             conn,
             |_| Ok(()),
-            |conn, (), leftover| echo(conn, leftover, &mut Buffers::new()).map(drop),
+            |conn, (), leftover| {
+                let max_message = conn.limits().ws_max_message;
+                echo(conn, leftover, &mut Buffers::new(), max_message).map(drop)
+            },
         )
     }
 }
