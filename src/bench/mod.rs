@@ -309,6 +309,7 @@ fn report(
         hist: total.hist,
         client_cpu: total.cpu,
         server_cpu,
+        first_error: total.first_error,
         wire: (opts.mode == Mode::WebSocket).then_some(report::Wire {
             framing: opts.framing,
             out: total.wire_out,

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod procfs;
+pub mod tools;
 pub mod ws;
 
 use std::io::{BufRead, BufReader, Read, Write};
