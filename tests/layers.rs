@@ -210,3 +210,59 @@ fn json_trace_carries_the_layers_as_one_string() {
     );
     assert!(has(r#""layers":"ws text fin len=2 \"hi\"""#), "{lines:#?}");
 }
+
+#[test]
+fn the_watch_page_draws_each_layer_of_a_socketio_event_as_a_box() {
+    let Some(chromium) = common::tools::need_any_command(
+        &["chromium", "chromium-browser", "google-chrome"],
+        "chromium",
+    ) else {
+        return;
+    };
+    let mut p = Proc::start(&["--watch", "127.0.0.1:0", "--service", "socketio"], 1);
+    let watch = loop {
+        let line = p
+            .next_line()
+            .expect("sockref ended before its watching line");
+        if let Some(url) = line.strip_prefix("watching http://") {
+            break url.trim_end_matches('/').to_string();
+        }
+    };
+    let mut s = open(&p, "/socket.io/?EIO=4&transport=websocket");
+    read_frame(&mut s);
+    s.write_all(&frame(1, b"40")).unwrap();
+    read_frame(&mut s);
+    s.write_all(&frame(1, br#"42["echo","hi"]"#)).unwrap();
+    assert_eq!(read_frame(&mut s), (1, br#"42["echo","hi"]"#.to_vec()));
+
+    // ?once: the page takes what the server kept, then its stream ends,
+    // so that --virtual-time-budget can run out.
+    let profile = std::env::temp_dir().join(format!("sockref-layers-{}", std::process::id()));
+    let out = std::process::Command::new("timeout")
+        .arg("120")
+        .arg(&chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(["--virtual-time-budget=5000", "--dump-dom"])
+        .arg(format!("http://{watch}/?once"))
+        .output()
+        .expect("run chromium");
+    let _ = std::fs::remove_dir_all(&profile);
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "chromium: {:?}", out.status);
+    let frame = concat!(
+        r#"<span class="frame"><span class="layer ws">ws text fin mask len=15</span>"#,
+        r#"<span class="layer eio">eio 4 message</span>"#,
+        r#"<span class="layer sio">sio 2 event ["echo","hi"]</span></span>"#,
+    );
+    assert!(dom.contains(frame), "{dom}");
+    assert!(
+        dom.contains(r#"<span class="layer http">http 101 Switching Protocols</span>"#),
+        "{dom}"
+    );
+}
