@@ -21,10 +21,11 @@
 //!
 //! Cost: nothing when no observer is installed (the server builds no
 //! event, so nothing reaches here). When tracing, one pass over each
-//! frame's header and at most [`PAYLOAD_PREVIEW`] bytes of its payload;
+//! frame's header and at most
+//! [`TRACE_LAYER_PREVIEW`](crate::limits::TRACE_LAYER_PREVIEW) bytes of its payload;
 //! the rest of a payload is counted, not copied. Memory: one small entry
 //! per connection that asked for an upgrade, dropped at its `close()`,
-//! and at most [`LAYER_CONNS`] of them.
+//! and at most [`TRACE_LAYER_CONNS`](crate::limits::TRACE_LAYER_CONNS) of them.
 //!
 //! What it does not do: judge. A broken frame is shown as far as it can
 //! be read; the service decides what is wrong with it. It reads what the
@@ -35,14 +36,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use super::{escape_bytes, Event};
-
-/// Payload bytes of one frame kept for its description (the rest is
-/// counted only): enough for a Socket.IO event name and its first argument.
-pub const PAYLOAD_PREVIEW: usize = 64;
-
-/// Connections followed at once; one more upgrade is then traced without
-/// its layers (a bound for a trace of a process that never closes).
-pub const LAYER_CONNS: usize = 10_000;
+use crate::limits::{TRACE_LAYER_CONNS as LAYER_CONNS, TRACE_LAYER_PREVIEW as PAYLOAD_PREVIEW};
 
 /// RFC 6455 §5.2: the longest frame header, with a 64-bit length and a mask.
 const MAX_HEAD: usize = 2 + 8 + 4;
@@ -482,6 +476,26 @@ mod tests {
         assert_eq!(first, format!("ws binary fin mask len=300 \"{shown}\"..."));
         assert_eq!(read(&mut l, &frame[100..]), "");
         assert_eq!(read(&mut l, &client(1, b"next")), r#"ws text fin mask len=4 "next""#);
+    }
+
+    #[test]
+    fn connections_followed_are_bounded_and_forgotten_at_close() {
+        let mut l = Layers::new();
+        let upgrade = SIO_UPGRADE;
+        for conn in 1..=LAYER_CONNS as u64 + 5 {
+            l.describe(&Event::Read { conn, bytes: upgrade.len(), data: upgrade });
+        }
+        assert_eq!(l.followed(), LAYER_CONNS);
+        // Past the bound the request line is still shown, the frames not.
+        let last = LAYER_CONNS as u64 + 5;
+        l.describe(&Event::Write { conn: last, bytes: 13, data: b"HTTP/1.1 101 " });
+        let frame = client(1, b"40");
+        assert_eq!(l.describe(&Event::Read { conn: last, bytes: frame.len(), data: &frame }), "");
+        for conn in 1..=LAYER_CONNS as u64 {
+            let dur = Duration::ZERO;
+            l.describe(&Event::Close { conn, duration: dur, bytes_in: 0, bytes_out: 0 });
+        }
+        assert_eq!(l.followed(), 0);
     }
 
     #[test]
