@@ -12,9 +12,9 @@ use std::thread;
 use std::time::Duration;
 
 use common::ws::{
-    expect_close, frame, open, read_frame, read_head, read_text, send_text, tool, upgrade_request,
+    expect_close, frame, open, read_frame, read_head, read_text, send_text, upgrade_request,
 };
-use common::{connect, Proc};
+use common::{connect, tools, Proc};
 use sockref::service::Chat;
 use sockref::{Protocols, ServerBuilder};
 
@@ -27,10 +27,8 @@ fn member(addr: std::net::SocketAddr, target: &str) -> std::net::TcpStream {
     s
 }
 
-fn python_ok(test: &str) -> bool {
-    let mut probe = Command::new("python3");
-    probe.args(["-c", "import websockets"]);
-    tool(test, &mut probe, "python3 and the pip package websockets")
+fn python_ok() -> bool {
+    tools::need_python_module("websockets", "websockets")
 }
 
 fn python(script: &str, args: &[String]) -> Output {
@@ -55,7 +53,7 @@ fn python(script: &str, args: &[String]) -> Output {
 
 #[test]
 fn every_message_reaches_exactly_the_other_members_in_order_per_sender() {
-    if !python_ok("chat room") {
+    if !python_ok() {
         return;
     }
     let p = Proc::start(&["--service", "chat", "--max-message", "65536"], 1);
@@ -77,7 +75,7 @@ fn every_message_reaches_exactly_the_other_members_in_order_per_sender() {
 
 #[test]
 fn a_member_that_stops_reading_is_cut_with_1008_and_the_room_goes_on() {
-    if !python_ok("stalled chat member") {
+    if !python_ok() {
         return;
     }
     let p = Proc::start(&["--service", "chat"], 1);

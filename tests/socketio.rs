@@ -10,8 +10,8 @@ use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Output};
 
-use common::ws::{expect_close, frame, open, read_frame, read_head, read_text, send_text, tool};
-use common::{connect, Proc};
+use common::ws::{expect_close, frame, open, read_frame, read_head, read_text, send_text};
+use common::{connect, tools, Proc};
 
 const NODE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/node");
 
@@ -48,15 +48,7 @@ fn run(cmd: &mut Command, what: &str) -> String {
 
 #[test]
 fn the_official_node_client_connects_acks_hears_pings_and_disconnects() {
-    let mut probe = Command::new("node");
-    probe
-        .current_dir(NODE_DIR)
-        .args(["-e", "require('socket.io-client')"]);
-    if !tool(
-        "socket.io-client (node)",
-        &mut probe,
-        "node and `npm ci` in tests/node",
-    ) {
+    if tools::need_node_module("socket.io-client").is_none() {
         return;
     }
     let p = server();
@@ -81,10 +73,7 @@ fn the_official_node_client_connects_acks_hears_pings_and_disconnects() {
 
 #[test]
 fn python_socketio_connects_acks_hears_pings_and_disconnects() {
-    let mut probe = Command::new("python3");
-    probe.args(["-c", "import socketio, websocket"]);
-    let install = "python3 and the pip packages python-socketio and websocket-client";
-    if !tool("python-socketio", &mut probe, install) {
+    if !tools::need_python_module("socketio", "python-socketio[client]") {
         return;
     }
     let p = server();

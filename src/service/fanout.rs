@@ -123,18 +123,32 @@ pub struct Member {
 impl Member {
     /// Makes `conn` a member: `dup()`s its socket and sets the copy's
     /// `SO_SNDTIMEO` (which the socket shares: the connection's own
-    /// thread writes nothing through `conn` from here on).
-    pub fn new(conn: &Conn<'_>) -> io::Result<Arc<Member>> {
-        let stream = conn.stream().try_clone()?;
-        stream.set_write_timeout(Some(FANOUT_SEND_SAMPLE))?;
-        // TCP_NODELAY: a member is often sent two small frames in a row
-        // (a Socket.IO event then its ack, two senders' messages); with
-        // Nagle's algorithm (RFC 896) the second waits for the ACK of the
-        // first, which the client's delayed ACK holds back ~40 ms on Linux
-        // (measured: `bench --mode websocket --framing socketio-ack`, p50
-        // 44 ms with it, tens of us without).
-        stream.set_nodelay(true)?;
-        Ok(Self::over(conn.id(), stream))
+    /// thread writes nothing through `conn` from here on). If the process
+    /// is out of descriptors, the client is told so with close 1013
+    /// before the error is returned.
+    pub fn new(conn: &mut Conn<'_>) -> io::Result<Arc<Member>> {
+        let copy = conn.stream().try_clone().and_then(|stream| {
+            stream.set_write_timeout(Some(FANOUT_SEND_SAMPLE))?;
+            // TCP_NODELAY: a member is often sent two small frames in a
+            // row (a Socket.IO event then its ack, two senders' messages);
+            // with Nagle's algorithm (RFC 896) the second waits for the ACK
+            // of the first, which the client's delayed ACK holds back ~40
+            // ms on Linux (measured: `bench --mode websocket --framing
+            // socketio-ack`, p50 44 ms with it, 8 us without).
+            stream.set_nodelay(true)?;
+            Ok(stream)
+        });
+        match copy {
+            Ok(stream) => Ok(Self::over(conn.id(), stream)),
+            Err(e) => {
+                let mut out = Vec::new();
+                let mut body = TRY_AGAIN_LATER.to_be_bytes().to_vec();
+                body.extend_from_slice(b"server out of descriptors; try again later");
+                frame(CLOSE, &body, &mut out);
+                let _ = conn.write_all(&out);
+                Err(e)
+            }
+        }
     }
 
     fn over(conn: u64, stream: Stream) -> Arc<Member> {

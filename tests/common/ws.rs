@@ -1,10 +1,8 @@
 //! A std-only WebSocket client for tests (RFC 6455): the upgrade to any
-//! path, masked frames out, server frames in, and the tool check the
-//! tests with real clients (Node, Python) share.
+//! path, masked frames out, server frames in.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Output};
 
 use super::connect;
 
@@ -120,25 +118,4 @@ pub fn expect_close(s: &mut TcpStream, code: u16) -> String {
         Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset),
     }
     reason
-}
-
-/// Whether an outside tool works (`probe` succeeds). Without it: under
-/// `CI` the test fails, naming `install` (what CI must install: never a
-/// silent pass there); elsewhere it prints that the test was skipped,
-/// and why, and the caller returns.
-pub fn tool(test: &str, probe: &mut Command, install: &str) -> bool {
-    let why = match probe.output() {
-        Ok(Output { status, .. }) if status.success() => return true,
-        Ok(out) => format!(
-            "{probe:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ),
-        Err(e) => format!("{probe:?}: {e}"),
-    };
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{test}: {why}; CI must install {install}"
-    );
-    eprintln!("SKIPPED {test}: {why}; it needs {install}");
-    false
 }
