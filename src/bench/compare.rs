@@ -215,6 +215,9 @@ impl CompareOptions {
                 let _ = write!(w, ", pipeline {}", o.pipeline);
             }
             Mode::HttpClose => {}
+            Mode::WebSocket => {
+                let _ = write!(w, ", {} framing, {} B", o.framing.name(), o.size);
+            }
             _ => {
                 let _ = write!(w, ", {} B", o.size);
             }
