@@ -236,6 +236,9 @@ impl CompareOptions {
             }
             Mode::Http => {}
             Mode::HttpClose => {}
+            Mode::WebSocket => {
+                let _ = write!(w, ", {} framing, {} B", o.framing.name(), o.size);
+            }
             _ => {
                 let _ = write!(w, ", {} B", o.size);
             }

@@ -1,6 +1,6 @@
 //! `sockref bench`: a load generator for any echo server, std only.
 //!
-//! Six workloads, each the textbook client's life in a loop:
+//! Seven workloads, each the textbook client's life in a loop:
 //!
 //! ```text
 //! pingpong  connect() once; then write() SIZE bytes, read() them back, ... (N connections)
@@ -9,6 +9,8 @@
 //! idle      connect() N times, one small echo each, then hold them (memory tests)
 //! http      connect() N times, then GET /plaintext, DEPTH at a time, on each ([`http`])
 //! http-close connect() -> GET /plaintext (Connection: close) -> read the 200 -> close()
+//! websocket connect() -> upgrade once; then a message echoed, raw or as a Socket.IO
+//!           event ([`websocket`]), with its bytes on the wire counted
 //! ```
 //!
 //! Every echoed byte is compared with what was sent (a different payload each
@@ -72,6 +74,7 @@ mod cpu;
 mod sockets;
 mod sync;
 mod tally;
+pub mod websocket;
 mod workloads;
 
 use std::io::{self, IsTerminal};
@@ -85,6 +88,7 @@ pub use histogram::Histogram;
 pub use options::{BenchOptions, Mode, Stop, MAX_FLOWS, MAX_PIPELINE, MAX_RATE, MAX_SIZE};
 pub use report::Report;
 pub use tally::ErrorCounts;
+pub use websocket::Framing;
 
 use crate::error::Error;
 use crate::net::{self, Address, Endpoint};
@@ -327,6 +331,12 @@ fn report(
         lag: total.lag,
         unsent: total.unsent,
         first_error: total.first_error,
+        wire: (opts.mode == Mode::WebSocket).then_some(report::Wire {
+            framing: opts.framing,
+            out: total.wire_out,
+            inbound: total.wire_in,
+            messages: total.wire_msgs,
+        }),
     }
 }
 

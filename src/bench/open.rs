@@ -19,7 +19,7 @@
 //! due) sends the next at once, and catches up at the server's pace.
 //!
 //! The engine: std cannot wait on several sockets at once (no `poll()`
-//! without a dependency or `unsafe`), and a thread per connection would pay
+//! without a dependency or FFI), and a thread per connection would pay
 //! two sleeps and two wake-ups per request (about 10-20 us of CPU each on
 //! the benchmark machine, a virtual one, where a timer costs a VM exit).
 //! So one thread (`--threads` for more) drives all its connections with

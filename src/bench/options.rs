@@ -7,6 +7,7 @@
 use std::fmt::Display;
 use std::time::Duration;
 
+use super::websocket::Framing;
 use crate::limits::MAX_DATAGRAM;
 use crate::net::DEFAULT_ADDR;
 
@@ -28,6 +29,10 @@ pub enum Mode {
     Http,
     /// HTTP/1.1, a new connection per request (`Connection: close`).
     HttpClose,
+    /// WebSocket: persistent upgraded connections, one message echoed
+    /// after another on each, raw or as a Socket.IO event
+    /// ([`BenchOptions::framing`]; see `bench::websocket`).
+    WebSocket,
 }
 
 impl Mode {
@@ -40,12 +45,20 @@ impl Mode {
             Mode::Idle => "idle",
             Mode::Http => "http",
             Mode::HttpClose => "http-close",
+            Mode::WebSocket => "websocket",
         }
     }
 
     /// Every mode, in the order `--help` lists them.
-    pub const ALL: [Mode; 6] =
-        [Mode::Pingpong, Mode::Churn, Mode::Udp, Mode::Idle, Mode::Http, Mode::HttpClose];
+    pub const ALL: [Mode; 7] = [
+        Mode::Pingpong,
+        Mode::Churn,
+        Mode::Udp,
+        Mode::Idle,
+        Mode::Http,
+        Mode::HttpClose,
+        Mode::WebSocket,
+    ];
 
     /// The mode called `name` on the command line.
     pub fn from_name(name: &str) -> Option<Mode> {
@@ -55,14 +68,14 @@ impl Mode {
     /// Whether the run keeps `--conns` connections open (the others open
     /// one per request, or use datagrams).
     pub fn holds_connections(self) -> bool {
-        matches!(self, Mode::Pingpong | Mode::Idle | Mode::Http)
+        matches!(self, Mode::Pingpong | Mode::Idle | Mode::Http | Mode::WebSocket)
     }
 
     /// The unit reports give this mode's rate in (`req/s`, `conn/s`,
     /// `dgram/s`); `conn` for idle mode, whose figure is connections held.
     pub fn unit(self) -> &'static str {
         match self {
-            Mode::Pingpong | Mode::Http | Mode::HttpClose => "req/s",
+            Mode::Pingpong | Mode::Http | Mode::HttpClose | Mode::WebSocket => "req/s",
             Mode::Churn => "conn/s",
             Mode::Udp => "dgram/s",
             Mode::Idle => "conn",
@@ -97,6 +110,8 @@ pub struct BenchOptions {
     /// HTTP keep-alive: requests written at once on each connection before
     /// their responses are read (1 = no pipelining).
     pub pipeline: usize,
+    /// websocket: the message raw, or as a Socket.IO event (with an ack).
+    pub framing: Framing,
     /// When to stop.
     pub stop: Stop,
     /// Traffic before measuring starts (connections are opened first).
@@ -127,6 +142,7 @@ impl Default for BenchOptions {
             threads: 2,
             size: 64,
             pipeline: 1,
+            framing: Framing::Raw,
             stop: Stop::Duration(Duration::from_secs(5)),
             warmup: Duration::from_secs(1),
             timeout: Duration::from_secs(2),
@@ -185,6 +201,12 @@ impl BenchOptions {
         seconds("--timeout", self.timeout)?;
         if self.timeout.is_zero() {
             return Err("--timeout: must be more than 0 seconds".into());
+        }
+        if self.framing != Framing::Raw && self.mode != Mode::WebSocket {
+            return Err(format!(
+                "--framing: only the websocket mode frames messages, not {}",
+                self.mode.name()
+            ));
         }
         self.validate_udp()?;
         self.validate_rate()?;

@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::{ErrorCounts, Histogram, Mode};
+use super::{ErrorCounts, Framing, Histogram, Mode};
 use crate::net::{Endpoint, UNIX_PREFIX};
 use crate::trace::escape_json_into;
 
@@ -57,10 +57,35 @@ pub struct Report {
     /// Open loop: requests due in the window but never sent (the flow was
     /// behind schedule at the deadline).
     pub unsent: u64,
+    /// websocket mode: the bytes on the wire of the measured messages.
+    pub wire: Option<Wire>,
     /// The first failure of the run (warm-up included), in words: why
     /// nothing succeeded, when nothing did (e.g. the first bytes of a
     /// reply that was not the echo).
     pub first_error: Option<String>,
+}
+
+/// websocket mode: what the measured messages cost on the wire, frame
+/// headers and any Socket.IO envelope included (heartbeats not).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Wire {
+    /// How each message was framed.
+    pub framing: Framing,
+    /// Bytes written, client to server.
+    pub out: u64,
+    /// Bytes read, server to client (the echo, and with an ack the ack).
+    pub inbound: u64,
+    /// The messages those bytes carried (every message of each round
+    /// that was read back whole).
+    pub messages: u64,
+}
+
+impl Wire {
+    /// Bytes per message, out and in.
+    pub fn per_message(&self) -> (f64, f64) {
+        let n = self.messages.max(1) as f64;
+        (self.out as f64 / n, self.inbound as f64 / n)
+    }
 }
 
 /// The server's address as the user writes it: `127.0.0.1:4000`, or
@@ -201,6 +226,15 @@ impl Report {
             }
             let _ = writeln!(s);
         }
+        if let Some(w) = &self.wire {
+            let (out, inbound) = w.per_message();
+            let _ = writeln!(
+                s,
+                "  wire B/msg   out {out:.1}  in {inbound:.1}  (framing {}, payload {} B each way)",
+                w.framing.name(),
+                self.size
+            );
+        }
         self.human_latency(&mut s);
         let _ = write!(s, "  errors       {}", self.error_count());
         if !self.errors.is_empty() {
@@ -310,6 +344,15 @@ impl Report {
         }
         if self.mode == Mode::Http {
             let _ = write!(s, ",\"pipeline\":{}", self.pipeline);
+        }
+        if let Some(w) = &self.wire {
+            let (out, inbound) = w.per_message();
+            let _ = write!(
+                s,
+                ",\"framing\":\"{}\",\"wire_messages\":{},\"wire_out_per_msg\":{out:.2},\"wire_in_per_msg\":{inbound:.2}",
+                w.framing.name(),
+                w.messages
+            );
         }
         for (name, v) in self.percentiles() {
             let key = name.replace('.', "");

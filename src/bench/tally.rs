@@ -38,6 +38,10 @@ pub(super) struct ThreadResult {
     /// from then to its end.
     pub(super) cpu_start: Option<Duration>,
     pub(super) cpu: Option<Duration>,
+    /// websocket: bytes written and read for `wire_msgs` measured messages.
+    pub(super) wire_out: u64,
+    pub(super) wire_in: u64,
+    pub(super) wire_msgs: u64,
 }
 
 /// The name an I/O error is counted under.
@@ -147,6 +151,9 @@ impl ThreadResult {
         self.stale += r.stale;
         self.lag.merge(&r.lag);
         self.unsent += r.unsent;
+        self.wire_out += r.wire_out;
+        self.wire_in += r.wire_in;
+        self.wire_msgs += r.wire_msgs;
         if let Some(c) = r.cpu {
             self.cpu = Some(self.cpu.unwrap_or_default() + c);
         }

@@ -7,10 +7,10 @@ use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::http;
 use super::sockets::{bound, connect, keep_ok, read_echo, still_open, ClientDatagram};
 use super::sync::{Arrival, Gate, Shared};
 use super::tally::{describe, kind, one_at_a_time, shown, ThreadResult};
+use super::{http, websocket};
 use super::{Mode, Stop};
 use crate::transport::Stream;
 
@@ -62,6 +62,11 @@ pub(super) fn client(t: usize, conns: usize, shared: &Shared, gate: &Gate) -> Th
         Mode::HttpClose => {
             ready.arrive();
             http::close_each(shared, &mut r);
+        }
+        Mode::WebSocket => {
+            let mut socks = websocket::open(conns, t, shared, &mut r);
+            ready.arrive();
+            websocket::pingpong(&mut socks, shared, &mut r);
         }
         Mode::Udp => {
             let sock = ClientDatagram::open(shared);

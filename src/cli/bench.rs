@@ -3,7 +3,7 @@
 //! What it does not do: run anything; `bench::run` does.
 
 use super::{Args, Command, Usage, Value};
-use crate::bench::{BenchOptions, Mode, Stop, MAX_PIPELINE, MAX_RATE, MAX_SIZE};
+use crate::bench::{BenchOptions, Framing, Mode, Stop, MAX_PIPELINE, MAX_RATE, MAX_SIZE};
 use crate::net::Address;
 
 /// The help text of `sockref bench`.
@@ -27,15 +27,22 @@ MODES (--mode):
                Content-Length, else counted as status or malformed)
     http-close per request: connect -> GET /plaintext with Connection: close -> read the 200 ->
                close, on T threads (--conns unused)
+    websocket  N upgraded WebSocket connections over T threads, in rounds as pingpong; each
+               message is SIZE letters in a text frame (--framing raw: 'sockref serve
+               --service websocket' echoes it) or a Socket.IO event 42[\"echo\",\"...\"]
+               (--framing socketio, socketio-ack: 'sockref serve --service socketio' sends
+               it back, and the ack 43N[...]); reports the bytes on the wire per message
 
 OPTIONS:
-    --mode MODE            pingpong | churn | udp | idle | http | http-close   [pingpong]
+    --mode MODE            pingpong | churn | udp | idle | http | http-close | websocket
+                                                                               [pingpong]
     --proto P              tcp | udp (udp = --mode udp; other modes are tcp)   [tcp]
     --conns N              connections (pingpong, idle, http; udp: with --rate, sockets;
                            churn and udp: unused)                             [10]
     --threads T            client threads                      [min(conns, 2); with --rate 1]
     --size BYTES           payload per request (udp: 8 to 65507; http: unused) [64]
     --pipeline N           http: requests written at once per connection (1..=1024) [1]
+    --framing F            websocket: raw | socketio | socketio-ack                [raw]
     --duration SECS        measured time, more than 0 (idle: hold time, 0 ok)  [5]
     --requests N           stop after N measured requests instead of a duration
                            (not idle)
@@ -142,6 +149,7 @@ impl Workload {
         match f {
             "--mode" => self.mode = Some(v.pick(&Mode::ALL.map(|m| (m.name(), m)))?),
             "--pipeline" => o.pipeline = v.number(1, MAX_PIPELINE)?,
+            "--framing" => o.framing = v.pick(&Framing::ALL.map(|f| (f.name(), f)))?,
             "--proto" => self.proto = Some(v.choice(&["tcp", "udp"])?),
             "--conns" => o.conns = v.number(1, 100_000)?,
             "--threads" => self.threads = Some(v.number(1, 1024)?),

@@ -37,8 +37,10 @@ datagram is echoed; http: GET /plaintext gets 200), the load run by sockref's ow
 engine, the server's peak RSS read, then SIGTERM (SIGKILL after --stop-timeout).
 
 WORKLOAD (as sockref bench; see sockref bench --help):
-    --mode MODE            pingpong | churn | udp | idle | http | http-close   [pingpong]
+    --mode MODE            pingpong | churn | udp | idle | http | http-close | websocket
+                                                                               [pingpong]
     --conns N  --threads T  --size BYTES  --pipeline N  --timeout SECS  --proto tcp|udp
+    --framing raw|socketio|socketio-ack   websocket: how each message is framed
     --duration SECS        measured time per run                               [2.5]
     --warmup SECS          unmeasured traffic per run                          [0.5]
     --requests N           stop each run after N requests instead
