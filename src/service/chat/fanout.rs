@@ -456,7 +456,7 @@ impl Heartbeat {
 /// Reads the member's next message (see [`Reader::next`]) with the
 /// heartbeat's deadline on the `read()`.
 pub fn next<'r>(reader: &'r mut Reader, conn: &mut Conn<'_>, beat: &mut Heartbeat) -> Step<'r> {
-    conn.set_deadline(Some(beat.deadline()), "heartbeat due");
+    conn.set_wake_up(Some(beat.deadline()), "heartbeat due");
     let started = Instant::now();
     match reader.next(conn) {
         Ok(incoming) => Step::Got(incoming),
