@@ -142,6 +142,18 @@ pub enum Event<'a> {
         /// The OS error (timeouts are `TimedOut` with a clear message).
         error: &'a io::Error,
     },
+    /// A call was cut by a timer the service set itself (a heartbeat's
+    /// next ping, see `Conn::set_wake_up`): `read()` returned `EAGAIN`
+    /// (`SO_RCVTIMEO`) on time, as asked. Not an error: the service acts
+    /// on it (sends a ping) and reads again.
+    Wake {
+        /// Connection number.
+        conn: u64,
+        /// The call the timer cut (`"read()"`).
+        call: &'static str,
+        /// What the timer is for (`"heartbeat due"`).
+        what: &'static str,
+    },
     /// The connection's handler panicked; the connection is closed.
     Panic {
         /// Connection number.
@@ -212,7 +224,7 @@ impl Event<'_> {
             Event::Read { .. } => "read()",
             Event::Write { .. } => "write()",
             Event::ShutdownWrite { .. } => "shutdown()",
-            Event::Error { call, .. } => call,
+            Event::Error { call, .. } | Event::Wake { call, .. } => call,
             Event::Panic { .. } => "panic",
             Event::Reject { .. } => "reject",
             Event::Close { .. } => "close()",
@@ -343,6 +355,7 @@ pub fn text_line_layered(event: &Event<'_>, inside: &str) -> String {
         }
         Event::ShutdownWrite { conn } => format!("conn={conn} how=SHUT_WR"),
         Event::Error { conn, error, .. } => format!("error conn={conn}: {error}"),
+        Event::Wake { conn, what, .. } => format!("timed out conn={conn}: {what}"),
         Event::Panic { conn, message } => format!("conn={conn} handler panicked: {message}"),
         Event::Reject { conn, peer, reason } => format!("conn={conn} peer={peer} {reason}"),
         Event::Close { conn, duration, bytes_in, bytes_out } => {
@@ -429,6 +442,11 @@ pub fn json_line_layered(event: &Event<'_>, inside: &str) -> String {
             j.str("failed", call);
             j.str("error", &error.to_string());
             j.bool("timeout", error.kind() == io::ErrorKind::TimedOut);
+        }
+        Event::Wake { conn, what, .. } => {
+            j.str("event", "wake");
+            j.num("conn", *conn);
+            j.str("what", what);
         }
         Event::Panic { conn, message } => {
             j.str("event", "panic");

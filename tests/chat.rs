@@ -7,7 +7,7 @@ mod common;
 
 use std::io::Write;
 use std::process::{Command, Output};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -16,7 +16,8 @@ use common::ws::{
 };
 use common::{connect, tools, Proc};
 use sockref::service::Chat;
-use sockref::{Protocols, ServerBuilder};
+use sockref::trace::{json_line, text_line};
+use sockref::{Event, Limits, Observer, Protocols, ServerBuilder};
 
 /// Opens a member at `target` and waits until it is in its room: the 101
 /// goes out before the join, a pong from the member's loop after it.
@@ -170,6 +171,72 @@ fn an_unanswered_ping_closes_with_1011() {
     }
     s.write_all(&frame(8, &1000u16.to_be_bytes())).unwrap();
     expect_close(&mut s, 1000);
+}
+
+/// Every event's text and JSON trace lines, in order.
+#[derive(Default)]
+struct Lines(Mutex<Vec<(String, String)>>);
+
+impl Observer for Lines {
+    fn event(&self, event: &Event<'_>) {
+        let mut lines = self.0.lock().unwrap();
+        lines.push((text_line(event), json_line(event)));
+    }
+}
+
+#[test]
+fn a_heartbeat_tick_traces_as_a_timed_out_read_not_an_error_and_counts_no_timeout() {
+    let lines = Arc::new(Lines::default());
+    let limits = Limits {
+        ping_interval: Duration::from_millis(50),
+        ping_timeout: Duration::from_secs(60),
+        ..Limits::default()
+    };
+    let server = ServerBuilder::new()
+        .addr("127.0.0.1:0")
+        .protocols(Protocols::Tcp)
+        .limits(limits)
+        .service(Chat::new())
+        .observer(lines.clone())
+        .workers(2)
+        .start()
+        .unwrap();
+    let mut s = open(server.tcp_addr().unwrap(), "/");
+    // Two ticks of the heartbeat: each a read() the timer cut, then a ping.
+    for _ in 0..2 {
+        let (op, payload) = read_frame(&mut s);
+        assert_eq!(op, 9);
+        s.write_all(&frame(10, &payload)).unwrap();
+    }
+    s.write_all(&frame(8, &1000u16.to_be_bytes())).unwrap();
+    expect_close(&mut s, 1000);
+    drop(s);
+    let stats = server.shutdown(Duration::from_secs(5));
+    let lines = lines.0.lock().unwrap();
+    let text: String = lines.iter().map(|(t, _)| t.as_str()).collect();
+    let counted = (stats.timed_out, stats.io_errors, stats.reset);
+    assert_eq!(counted, (0, 0, 0), "{stats:?}\n{text}");
+    let tick = "read()     timed out conn=1: heartbeat due\n";
+    assert!(text.matches(tick).count() >= 2, "{text}");
+    assert!(!text.contains(" error"), "{text}");
+    // The ping follows the tick (RFC 6455 §5.5.2: an empty ping, 2 bytes).
+    let after = &text[text.find(tick).unwrap() + tick.len()..];
+    assert!(after.starts_with("write()    conn=1 bytes=2\n"), "{text}");
+    let json: Vec<&str> = lines.iter().map(|(_, j)| j.as_str()).collect();
+    let wake = json
+        .iter()
+        .find(|j| j.contains("\"event\":\"wake\""))
+        .unwrap();
+    assert!(
+        wake.contains(
+            "\"call\":\"read()\",\"event\":\"wake\",\"conn\":1,\"what\":\"heartbeat due\"}"
+        ),
+        "{wake}"
+    );
+    assert!(
+        json.iter().all(|j| !j.contains("\"event\":\"error\"")),
+        "{json:?}"
+    );
 }
 
 #[test]

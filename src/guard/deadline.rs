@@ -31,6 +31,11 @@ pub(crate) struct Deadlines {
     /// A deadline the service set on its own calls (an HTTP request head
     /// must be complete in time), and what to call it when it fires.
     service: Option<(Instant, &'static str)>,
+    /// True if `service` is a wake-up (a heartbeat's next ping), not a
+    /// limit: its passing is the service's cue to act, no failure.
+    wakes: bool,
+    /// The wake-up that cut the last call, if one did (see [`Self::woke`]).
+    woke: Option<&'static str>,
     /// The minimum rate of output (always, with an idle timeout) and of
     /// input (when its floor is set).
     out: Option<MinRate>,
@@ -87,6 +92,8 @@ impl Deadlines {
             whole: limits.max_conn_time.and_then(|t| started.checked_add(t).map(|at| (at, t))),
             drain_until: None,
             service: None,
+            wakes: false,
+            woke: None,
             // The credit is the idle timeout: without one, no rule.
             out: idle.map(|t| MinRate::new(limits.min_rate_out, t)),
             input: idle
@@ -108,6 +115,22 @@ impl Deadlines {
     /// fails with `TimedOut` and the message `what`.
     pub fn service_deadline(&mut self, deadline: Option<(Instant, &'static str)>) {
         self.service = deadline;
+        self.wakes = false;
+    }
+
+    /// Like [`Self::service_deadline`], but the instant is a wake-up the
+    /// service set itself to act on time (send a heartbeat ping), not a
+    /// limit: a call it cuts still fails with `TimedOut`, and
+    /// [`Self::woke`] then says so, so that no one reports it as an error.
+    pub fn service_wake_up(&mut self, wake_up: Option<(Instant, &'static str)>) {
+        self.service = wake_up;
+        self.wakes = true;
+    }
+
+    /// After a failed call: `Some(what)` if the service's wake-up cut it
+    /// (no limit had run out), `None` for a real failure.
+    pub fn woke(&self) -> Option<&'static str> {
+        self.woke
     }
 
     /// Sets the minimum input rate (`rate` bytes per second, credit one
@@ -129,12 +152,10 @@ impl Deadlines {
         mut op: impl FnMut() -> io::Result<usize>,
     ) -> Result<usize, (&'static str, io::Error)> {
         let call = if write { "write()" } else { "read()" };
-        let named = |d: &Self, e: io::Error| match Outcome::of(&e) {
-            Outcome::TimedOut => d.expired(),
-            _ => e,
-        };
+        self.woke = None;
         loop {
-            if let Some(wait) = self.before_call(write).map_err(|e| (call, named(self, e)))? {
+            let before = self.before_call(write);
+            if let Some(wait) = before.map_err(|e| (call, self.named(e)))? {
                 let set = if write {
                     stream.set_write_timeout(wait)
                 } else {
@@ -150,7 +171,7 @@ impl Deadlines {
                 r
             });
             if !self.after_call(write, &result, ended) {
-                return result.map_err(|e| (call, named(self, e)));
+                return result.map_err(|e| (call, self.named(e)));
             }
         }
     }
@@ -229,13 +250,23 @@ impl Deadlines {
         }
     }
 
+    /// A failed call's error: a timeout named by [`Self::expired`] (which
+    /// also notes whether the service's wake-up was what ran out).
+    fn named(&mut self, e: io::Error) -> io::Error {
+        match Outcome::of(&e) {
+            Outcome::TimedOut => self.expired(),
+            _ => e,
+        }
+    }
+
     /// The error for a call whose socket timeout fired (Unix reports it as
     /// EAGAIN), or that the minimum rate cut, naming the limit that ran out.
-    fn expired(&self) -> io::Error {
+    fn expired(&mut self) -> io::Error {
         let now = Instant::now();
         let msg = if self.drain_until.is_some_and(|until| now >= until) {
             "drain time after the reply ended".to_string()
         } else if let Some((_, what)) = self.service.filter(|(at, _)| now >= *at) {
+            self.woke = self.wakes.then_some(what);
             what.to_string()
         } else {
             match (self.whole, &self.verdict, self.idle) {

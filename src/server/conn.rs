@@ -119,6 +119,16 @@ impl<'a> Conn<'a> {
         self.deadlines.service_deadline(at.map(|at| (at, what)));
     }
 
+    /// Like [`Conn::set_deadline`], but `at` is a timer of the service's
+    /// own (a heartbeat's next ping), not a limit: the `read()` it cuts
+    /// still fails with `TimedOut`, for the service to act on, but the
+    /// trace shows it as [`Event::Wake`], not an error, and neither the
+    /// watch page nor the counters take it for a timeout. If the service
+    /// then gives up with that error, it is traced and counted as one.
+    pub fn set_wake_up(&mut self, at: Option<Instant>, what: &'static str) {
+        self.deadlines.service_wake_up(at.map(|at| (at, what)));
+    }
+
     /// Sets the minimum rate at which the client must send while the
     /// worker waits in `read()`, in bytes per second (0 = none), as
     /// `--min-rate-in` does for the whole connection: for a service that
@@ -229,7 +239,15 @@ impl<'a> Conn<'a> {
     /// and a failure comes back with the name of the call, to be traced.
     fn syscall(&mut self, write: bool, op: impl FnMut() -> io::Result<usize>) -> io::Result<usize> {
         let result = self.deadlines.call(self.stream, write, op);
-        result.map_err(|(call, e)| self.fail(call, e))
+        result.map_err(|(call, e)| match self.deadlines.woke() {
+            // The service's own timer, not a limit: the service acts on the
+            // `TimedOut`; the trace shows a tick, not an error.
+            Some(what) => {
+                emit!(self.observer, Event::Wake { conn: self.id(), call, what });
+                e
+            }
+            None => self.fail(call, e),
+        })
     }
 
     /// After a service is done while the client may still be sending: send
@@ -247,6 +265,9 @@ impl<'a> Conn<'a> {
         if self.peer_closed || self.input_complete || self.shutdown_write().is_err() {
             return false;
         }
+        // The service's own deadline or wake-up ended with the service: the
+        // drain has its own limits (a heartbeat due would cut it short).
+        self.deadlines.service_deadline(None);
         self.deadlines.drain(limits.drain_timeout);
         let mut scratch = [0u8; SMALL_READ_BUF];
         let mut drained = 0usize;

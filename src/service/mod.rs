@@ -21,7 +21,6 @@ mod chat;
 mod daytime;
 mod discard;
 mod echo;
-mod fanout;
 mod hello;
 pub mod http;
 mod length;

@@ -338,6 +338,8 @@ mod tests {
         hub.event(&Event::Accept { conn: 2, peer: &peer, worker: 1 });
         let e = std::io::Error::new(std::io::ErrorKind::TimedOut, "idle");
         hub.event(&Event::Error { conn: 2, call: "read()", error: &e });
+        // A heartbeat tick is the service's own timer: no timeout, no error.
+        hub.event(&Event::Wake { conn: 2, call: "read()", what: "heartbeat due" });
         hub.event(&Event::RecvFrom { peer: &peer, bytes: 3, data: b"abc" });
         let j = hub.counters_json(7);
         assert!(j.starts_with("{\"accepted\":2,\"active\":1,\"closed\":1,"), "{j}");

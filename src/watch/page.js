@@ -82,7 +82,7 @@ function event(ev) {
   switch (ev.event) {
     case "listen": return socket(ev);
     case "accept": lane(ev.conn, ev.peer, ev.worker, ev.ts_us); return call(ev);
-    case "read": case "write": case "shutdown": case "reject": case "panic": return call(ev);
+    case "read": case "write": case "shutdown": case "wake": case "reject": case "panic": return call(ev);
     case "error": return ev.conn ? call(ev) : note(ev);
     case "close": call(ev); return closed(ev.conn);
     case "recvfrom": case "sendto": case "drop": return datagram(ev);
@@ -104,6 +104,7 @@ function look(ev) {
     case "shutdown": return ["shutdown", "shutdown(" + ev.how + ") · FIN"];
     case "error":
       return ["bad", (ev.timeout ? "timeout in " : "error in ") + ev.failed + ": " + ev.error];
+    case "wake": return ["note", ev.call + " timed out: " + ev.what];
     case "reject": return ["bad", "rejected: " + ev.reason];
     case "panic": return ["bad", "panic: " + ev.message];
     case "close": return ["close", "close() · in " + ev.in + " out " + ev.out + " · " + us(ev.duration_us)];

@@ -41,8 +41,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use super::fanout::{self, frame, Heartbeat, Member, Membership, Rooms, Sent, Step};
-use super::fanout::{NO_PONG, POLICY};
+use super::chat::fanout::{self, frame, Heartbeat, Member, Membership, Rooms, Sent, Step};
+use super::chat::fanout::{NO_PONG, POLICY};
 use super::http::response::Status;
 use super::websocket::base64;
 use super::websocket::frame::{PONG, TEXT};

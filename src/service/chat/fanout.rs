@@ -39,11 +39,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::websocket::frame::{put_head, CLOSE, NO_STATUS};
-use super::websocket::reader::{Failure, Incoming, Reader};
 use crate::limits::{Limits, FANOUT_SEND_SAMPLE, FANOUT_SEND_WAIT};
 use crate::net::Outcome;
 use crate::server::Conn;
+use crate::service::websocket::frame::{put_head, CLOSE, NO_STATUS};
+use crate::service::websocket::reader::{Failure, Incoming, Reader};
 use crate::trace::{emit, io_event, Event, Observer};
 use crate::transport::Stream;
 
@@ -456,7 +456,7 @@ impl Heartbeat {
 /// Reads the member's next message (see [`Reader::next`]) with the
 /// heartbeat's deadline on the `read()`.
 pub fn next<'r>(reader: &'r mut Reader, conn: &mut Conn<'_>, beat: &mut Heartbeat) -> Step<'r> {
-    conn.set_deadline(Some(beat.deadline()), "heartbeat due");
+    conn.set_wake_up(Some(beat.deadline()), "heartbeat due");
     let started = Instant::now();
     match reader.next(conn) {
         Ok(incoming) => Step::Got(incoming),

@@ -21,17 +21,19 @@
 //! unanswered; 1013 when the room or the server's rooms are full; 1001
 //! when the server stops.
 
+pub(super) mod fanout;
+
 use std::io;
 use std::sync::Arc;
 
-use super::fanout::{self, frame, Heartbeat, Member, Rooms, Sent, Step, NO_PONG, TRY_AGAIN_LATER};
-use super::http::response::Status;
-use super::websocket::frame::{BINARY, PING, PONG, TEXT};
-use super::websocket::reader::{Incoming, Reader};
-use super::websocket::{upgrade_or_page, Refused, Target};
-use super::Service;
 use crate::limits::{CHAT_ROOMS, CHAT_ROOM_MEMBERS, CHAT_ROOM_NAME};
 use crate::server::Conn;
+use crate::service::http::response::Status;
+use crate::service::websocket::frame::{BINARY, PING, PONG, TEXT};
+use crate::service::websocket::reader::{Incoming, Reader};
+use crate::service::websocket::{upgrade_or_page, Refused, Target};
+use crate::service::Service;
+use fanout::{frame, Heartbeat, Member, Rooms, Sent, Step, NO_PONG, TRY_AGAIN_LATER};
 
 /// The page a browser gets for `GET /` (or `/room/NAME`) without
 /// `Upgrade`: a few lines of script that join the room of its own path
@@ -89,7 +91,7 @@ impl Service for Chat {
     }
 
     fn busy(&self, reply: &mut Vec<u8>) {
-        super::http::busy(reply);
+        crate::service::http::busy(reply);
     }
 
     fn serve_stream(&self, conn: &mut Conn<'_>) -> io::Result<()> {
