@@ -699,3 +699,23 @@ fn the_lab_iterative_server_fails_concurrency_and_its_fix_passes() {
         }
     }
 }
+
+#[test]
+fn a_tcp_only_server_skips_the_udp_checks_unless_asked_for_them() {
+    // A student's first server binds TCP alone: without --proto its UDP
+    // checks are skipped, saying why, and the run passes; --proto udp
+    // still checks them, and they fail.
+    let server = Proc::start(&["--service", "hello", "--proto", "tcp"], 1);
+    let addr = server.tcp.expect("tcp address").to_string();
+    let run = check(&[&addr, "--service", "hello"]);
+    assert_eq!(run.status, 0, "{}", run.stdout);
+    let udp: BTreeSet<String> = ["hello.udp.message", "hello.udp.one-reply-each"]
+        .map(String::from)
+        .into();
+    assert_eq!(run.with("skip"), udp, "{}", run.stdout);
+    assert_eq!(run.with("pass").len(), 3, "{}", run.stdout);
+    assert!(run.stdout.contains("a TCP-only server?"), "{}", run.stdout);
+    let run = check(&[&addr, "--service", "hello", "--proto", "udp"]);
+    assert_eq!(run.status, 1, "{}", run.stdout);
+    assert_eq!(run.with("fail"), udp, "{}", run.stdout);
+}

@@ -60,7 +60,7 @@ fn wait_udp_bound(l: &mut Launched, limit: Duration) -> Result<(), Error> {
     }
 }
 
-fn udp_bound(addr: SocketAddr) -> io::Result<bool> {
+pub(super) fn udp_bound(addr: SocketAddr) -> io::Result<bool> {
     let s = UdpSocket::bind(("127.0.0.1", 0))?;
     s.connect(addr)?;
     s.set_read_timeout(Some(Duration::from_millis(100)))?;

@@ -406,7 +406,22 @@ pub fn run(
         opts.trace.map(|f| Arc::new(TraceWriter::new(f, trace_out.clone())) as Arc<dyn Observer>);
     let mut summary = Summary::default();
     let mut exited: Option<&'static str> = None;
-    for check in selected(&opts) {
+    let checks = selected(&opts);
+    let no_udp = udp_absent(&opts, &addr, &checks);
+    for check in checks {
+        if let (Some(why), Proto::Udp) = (&no_udp, check.proto()) {
+            let report = Report {
+                name: check.name,
+                cite: check.cite,
+                rule: check.rule,
+                outcome: Ok(Verdict::Skip(why.clone())),
+                elapsed: Duration::ZERO,
+            };
+            summary.count(&report.outcome);
+            let text = if opts.json { json(&report) } else { human(&report) };
+            let _ = out.write_all(text.as_bytes());
+            continue;
+        }
         let report = match exited {
             // Every later check would only say "connection refused".
             Some(during) => Report {
@@ -493,6 +508,27 @@ impl Write for SharedOut {
 /// Runs one check on a thread of its own, bounded by [`check_limit`]: a
 /// check still running then is reported as failed and left behind (its own
 /// socket timeouts end it soon after).
+/// Without `--proto`, a service with both kinds gets both checked; but a
+/// server that binds only TCP (most students' first server) would then
+/// fail every UDP check with silence. When nothing is bound to the UDP
+/// port at all (the kernel answers ICMP port unreachable, which a connected
+/// socket sees as ECONNREFUSED), the UDP checks are skipped, saying why and
+/// how to ask for them. `--proto udp` still fails them.
+fn udp_absent(opts: &CheckOptions, addr: &str, checks: &[&'static Check]) -> Option<String> {
+    let both = checks.iter().any(|c| c.proto() == Proto::Udp)
+        && checks.iter().any(|c| c.proto() == Proto::Tcp);
+    if opts.proto.is_some() || !both || addr.starts_with("unix:") {
+        return None;
+    }
+    let sock = std::net::ToSocketAddrs::to_socket_addrs(addr).ok()?.next()?;
+    match launch::udp_bound(sock) {
+        Ok(false) => Some(format!(
+            "nothing listens on UDP {sock} (port unreachable): a TCP-only server? (--proto udp checks UDP anyway)"
+        )),
+        _ => None,
+    }
+}
+
 fn run_one(
     check: &'static Check,
     addr: &str,
