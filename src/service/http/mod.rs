@@ -59,8 +59,10 @@ const ROUTES: [(&[u8], Route); 4] = [
     (b"/echo", Route::Echo),
 ];
 
-const PLAINTEXT: &[u8] = b"Hello, World!";
-const JSON: &[u8] = br#"{"message":"Hello, World!"}"#;
+/// The body of `GET /plaintext` (`sockref check` expects it from here).
+pub(crate) const PLAINTEXT: &[u8] = b"Hello, World!";
+/// The body of `GET /json` (`sockref check` expects it from here).
+pub(crate) const JSON: &[u8] = br#"{"message":"Hello, World!"}"#;
 
 /// Flush gathered responses once they reach this much, rather than
 /// holding a whole pipelined batch of large echoes.

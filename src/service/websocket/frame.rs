@@ -33,29 +33,29 @@ pub const READ_CHUNK: usize = 64 * 1024;
 const OUTPUT_BATCH: usize = READ_CHUNK;
 
 // RFC 6455 §5.2 and §11.8: the opcodes; 0x8 and above are control frames.
-const CONTINUATION: u8 = 0x0;
-const TEXT: u8 = 0x1;
-const BINARY: u8 = 0x2;
-const CLOSE: u8 = 0x8;
-const PING: u8 = 0x9;
-const PONG: u8 = 0xA;
+pub(crate) const CONTINUATION: u8 = 0x0;
+pub(crate) const TEXT: u8 = 0x1;
+pub(crate) const BINARY: u8 = 0x2;
+pub(crate) const CLOSE: u8 = 0x8;
+pub(crate) const PING: u8 = 0x9;
+pub(crate) const PONG: u8 = 0xA;
 
 // RFC 6455 §7.4.1: the status codes sockref sends, and the one it reports
 // for a close frame that carries none.
-const PROTOCOL_ERROR: u16 = 1002;
-const NO_STATUS: u16 = 1005;
-const INVALID_DATA: u16 = 1007;
-const TOO_BIG: u16 = 1009;
+pub(crate) const PROTOCOL_ERROR: u16 = 1002;
+pub(crate) const NO_STATUS: u16 = 1005;
+pub(crate) const INVALID_DATA: u16 = 1007;
+pub(crate) const TOO_BIG: u16 = 1009;
 
 /// The longest client frame header: 2 bytes, a 64-bit length, a 4-byte
 /// mask (RFC 6455 §5.2).
-const MAX_CLIENT_HEAD: usize = 2 + 8 + 4;
+pub(crate) const MAX_CLIENT_HEAD: usize = 2 + 8 + 4;
 
 /// The longest server frame header: no mask (RFC 6455 §5.1).
-const MAX_SERVER_HEAD: usize = 2 + 8;
+pub(crate) const MAX_SERVER_HEAD: usize = 2 + 8;
 
 /// RFC 6455 §5.5: control frame payloads are at most 125 bytes.
-const MAX_CONTROL: usize = 125;
+pub(crate) const MAX_CONTROL: usize = 125;
 
 /// How an [`echo`] session ended, so the caller can trace why.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
