@@ -353,8 +353,15 @@ impl<'a> Wire<'a> {
             }
             at = lf + 2;
         }
-        let mut r =
-            Response { version, status, head, fields, body: Vec::new(), framing: Framing::None };
+        let mut r = Response {
+            version,
+            status,
+            head,
+            fields,
+            body: Vec::new(),
+            framing: Framing::None,
+            closed_by_reset: false,
+        };
         self.buf.drain(..end);
         r.framing = r.framing_of(head_request).map_err(|got| bad(got, "Content-Length is one decimal number, the body's length in bytes, and never goes with Transfer-Encoding (RFC 9112 §6.1, §6.2)"))?;
         r.body = match r.framing {
@@ -370,9 +377,12 @@ impl<'a> Wire<'a> {
                 while self.open_until(until) {
                     self.more(until);
                 }
-                if self.end != Some(End::Eof) {
+                // A reset after the bytes is still an end (the bytes came);
+                // whether it was a clean one is `closed_by_reset`.
+                if !matches!(self.end, Some(End::Eof) | Some(End::Reset)) {
                     return Err(Unread { got: format!("{}, with neither Content-Length nor chunked coding, then {}", r.show(), self.so_far()), hint: "without Content-Length the body ends only when the server closes, and this server did not close: announce Content-Length: N (the body's bytes) so the client knows where the response ends", silent_close: false });
                 }
+                r.closed_by_reset = self.end == Some(End::Reset);
                 std::mem::take(&mut self.buf)
             }
         };
@@ -460,6 +470,9 @@ pub(super) struct Response {
     pub(super) body: Vec<u8>,
     /// How the body was delimited.
     pub(super) framing: Framing,
+    /// A body delimited by the close ended with a reset, not a FIN: the
+    /// client cannot tell whether all of it came.
+    pub(super) closed_by_reset: bool,
 }
 
 impl Response {
@@ -864,7 +877,8 @@ fn unknown_method(ctx: &Ctx) -> Outcome {
     w.send(&req)?;
     match w.response(false) {
         Ok(r) if r.status == 501 => Ok(Verdict::Pass),
-        Ok(r) if r.status == 405 => Ok(Verdict::Note("405 for an unknown method: RFC 9110 §9.1 says SHOULD 501 (405 is for a method the server knows but the path does not allow), as sockref answers".into())),
+        // RFC 9110 §9.1 says SHOULD: a refusal with another 4xx is a note.
+        Ok(r) if r.status == 405 || r.status == 400 => Ok(Verdict::Note(format!("{} for an unknown method: RFC 9110 §9.1 says SHOULD 501 (405 is for a method the server knows but the path does not allow), as sockref answers", r.status))),
         Ok(r) => Err(Failure::new(preview(&req), r.show(), wanted, hint)),
         Err(u) => Err(Failure::new(preview(&req), u.got, wanted, hint)),
     }
@@ -944,6 +958,9 @@ fn header_limit(ctx: &Ctx) -> Outcome {
             if whole { "was taken" } else { "was not taken" }
         );
         return Err(Failure::new(sent, got, want, hint));
+    }
+    if r.closed_by_reset {
+        return Ok(Verdict::Note(format!("{} arrived, then a reset instead of a close: RFC 9112 §9.6 says a server SHOULD close in stages (shutdown(SHUT_WR), read what the client still sends, then close()) so that the reset cannot destroy the answer before it is read, as sockref does", r.show_line())));
     }
     let (_, end) = w.rest(ctx.wait);
     if matches!(end, End::TimedOut | End::Enough) {
