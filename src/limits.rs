@@ -89,6 +89,16 @@ pub const HTTP_INPUT_BUF: usize = 32 * 1024;
 /// requests (about 1.3 KiB) fits in one `read()`.
 pub const HTTP_INPUT_FIRST: usize = 4 * 1024;
 
+/// WebSocket services: the default [`Limits::ws_max_message`], 1 MiB:
+/// more than any chat line or JSON event, and 128 busy workers holding
+/// one each stay near 128 MiB.
+pub const DEFAULT_WS_MAX_MESSAGE: usize = 1 << 20;
+
+/// WebSocket services: the most [`Limits::ws_max_message`] may be set to,
+/// 64 MiB. Enough for the 4-16 MB messages some clients send (a file, a
+/// frame of video); past it, a message belongs in a stream of smaller ones.
+pub const MAX_WS_MESSAGE: usize = 64 << 20;
+
 /// Bytes of each `read()`, `write()` and datagram that a `--trace=json`
 /// line (and so the watch page) shows, escaped; the rest is only counted.
 /// Enough for a line typed into `nc` or a request line, small enough that
@@ -202,6 +212,16 @@ pub struct Limits {
     /// Longest one connection may hold a worker, however active it is.
     /// `None` = no limit.
     pub max_conn_time: Option<Duration>,
+    /// WebSocket services: the largest message accepted, its fragments
+    /// together (RFC 6455 §5.4), and the largest frame payload. A bigger
+    /// one fails the connection with close code 1009 (RFC 6455 §7.4.1),
+    /// decided from the frame header before its payload is read. A message
+    /// is held whole until its last fragment (the echo sends it back as
+    /// one), so this is also the most message memory one connection
+    /// holds: the trade-off is memory, up to `workers` times this, for the
+    /// size of message clients may send. From 1 byte to
+    /// [`MAX_WS_MESSAGE`]; default [`DEFAULT_WS_MAX_MESSAGE`].
+    pub ws_max_message: usize,
     /// The minimum rate, in bytes per second, at which a client must take
     /// the server's output while the worker waits in `write()`: on average
     /// over that waiting, with one idle timeout of credit
@@ -261,6 +281,7 @@ impl Default for Limits {
             stack_size: 256 * 1024,
             idle_timeout: Some(Duration::from_secs(30)),
             header_timeout: Some(Duration::from_secs(10)),
+            ws_max_message: DEFAULT_WS_MAX_MESSAGE,
             max_conn_time: None,
             min_rate_out: DEFAULT_MIN_RATE_OUT,
             min_rate_in: 0,
@@ -349,6 +370,9 @@ impl Limits {
                 _ => {}
             }
         }
+        if !(1..=MAX_WS_MESSAGE).contains(&self.ws_max_message) {
+            return Err(format!("ws_max_message must be from 1 to {MAX_WS_MESSAGE} bytes"));
+        }
         if self.max_per_ip > MAX_WORKERS {
             return Err(format!("max_per_ip must be from 0 (off) to {MAX_WORKERS}"));
         }
@@ -356,5 +380,21 @@ impl Limits {
             return Err("accept_backoff_max must be at least accept_backoff_min".into());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_websocket_message_limit_is_from_1_byte_to_64_mib() {
+        let with = |n| Limits { ws_max_message: n, ..Limits::default() }.validate();
+        assert_eq!(Limits::default().ws_max_message, 1 << 20);
+        assert!(with(1).is_ok() && with(MAX_WS_MESSAGE).is_ok());
+        for bad in [0, MAX_WS_MESSAGE + 1] {
+            let e = with(bad).unwrap_err();
+            assert!(e.starts_with("ws_max_message must be from 1 to 67108864"), "{e}");
+        }
     }
 }

@@ -121,6 +121,10 @@ fn refused(addr: SocketAddr, request: &[u8]) -> Response {
     r
 }
 
+/// The Content-Type of every error body: its reasons cite RFC sections
+/// with `§`, which needs the charset to show as itself in a browser.
+const ERROR_TYPE: &str = "text/plain; charset=utf-8";
+
 fn get(path: &str) -> Vec<u8> {
     format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").into_bytes()
 }
@@ -278,7 +282,7 @@ fn other_methods_get_405_with_allow_and_unknown_paths_404() {
         ]
     );
     for r in &r {
-        assert_eq!(r.header("Content-Type"), Some("text/plain"));
+        assert_eq!(r.header("Content-Type"), Some(ERROR_TYPE));
         assert!(!r.body.is_empty());
     }
 }
@@ -404,7 +408,7 @@ fn every_limit_and_malformed_request_gets_its_status_then_a_close() {
         (400, b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: -3\r\n\r\nabc".to_vec()),
         (400, b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 18446744073709551616\r\n\r\n".to_vec()),
         (400, b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd".to_vec()),
-        (501, b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n".to_vec()),
+        (400, b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n".to_vec()),
         (501, b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n".to_vec()),
         (400, b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n".to_vec()),
         (400, b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n".to_vec()),
@@ -423,7 +427,7 @@ fn every_limit_and_malformed_request_gets_its_status_then_a_close() {
         let r = refused(p.tcp(), &bytes);
         let text = String::from_utf8_lossy(&request[..request.len().min(80)]).into_owned();
         assert_eq!(r.status, want, "{text:?} -> {}", r.head);
-        assert_eq!(r.header("Content-Type"), Some("text/plain"));
+        assert_eq!(r.header("Content-Type"), Some(ERROR_TYPE));
         let body = String::from_utf8(r.body.clone()).unwrap();
         assert!(body.starts_with(&want.to_string()), "{body}");
     }
@@ -763,4 +767,207 @@ fn chunk_lines_are_bounded_however_they_arrive() {
     let ok = format!("1;{}\r\nx\r\n", "e".repeat(4000)).repeat(3);
     let fine = format!("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{ok}0\r\n\r\n");
     assert_eq!(exchange(p.tcp(), fine.as_bytes())[0].body, b"xxx");
+}
+
+/// A request that must be refused with exactly this status line and this
+/// reason: the body is `CODE REASON: why\n` in UTF-8, the connection is
+/// closed, and a well-formed request sent behind it is never answered.
+fn refused_exactly(addr: SocketAddr, request: &[u8], status_line: &str, why: &str) {
+    let mut bytes = request.to_vec();
+    bytes.extend_from_slice(&get("/json"));
+    let r = refused(addr, &bytes);
+    let what = String::from_utf8_lossy(&request[..request.len().min(60)]).into_owned();
+    assert_eq!(
+        r.head.lines().next(),
+        Some(format!("HTTP/1.1 {status_line}").as_str()),
+        "{what:?}"
+    );
+    assert_eq!(r.header("Content-Type"), Some(ERROR_TYPE), "{what:?}");
+    assert_eq!(
+        r.body,
+        format!("{status_line}: {why}\n").as_bytes(),
+        "{what:?}"
+    );
+}
+
+#[test]
+fn the_asterisk_form_is_for_options_alone() {
+    let p = server(&[]);
+    // RFC 9110 §9.3.7: OPTIONS * asks about the server as a whole: 200,
+    // Allow, no content (so Content-Length: 0), and the connection stays.
+    let mut s = connect(p.tcp());
+    s.write_all(b"OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    s.write_all(&get("/plaintext")).unwrap();
+    let (r, closed) = read_responses(&mut s, Some(2), &[]);
+    assert!(!closed);
+    assert_eq!(r[0].head.lines().next(), Some("HTTP/1.1 200 OK"));
+    assert_eq!(r[0].header("Allow"), Some("GET, HEAD, POST, OPTIONS"));
+    assert_eq!(r[0].header("Content-Length"), Some("0"));
+    assert_eq!(r[0].header("Content-Type"), None);
+    assert_eq!(r[0].body, b"");
+    assert_eq!(r[1].body, b"Hello, World!");
+    // RFC 9112 §3.2.4: any other method with * is malformed.
+    for method in ["GET", "HEAD", "POST"] {
+        let request = format!("{method} * HTTP/1.1\r\nHost: t\r\n\r\n");
+        refused_exactly(
+            p.tcp(),
+            request.as_bytes(),
+            "400 Bad Request",
+            "the target * is for OPTIONS only (RFC 9112 §3.2.4)",
+        );
+    }
+}
+
+#[test]
+fn connect_is_not_implemented_whatever_its_target() {
+    let p = server(&[]);
+    // RFC 9110 §9.3.6: a tunnel is a proxy's job. The authority-form
+    // (RFC 9112 §3.2.3) gets what CONNECT / gets: 501, never 404, and the
+    // bytes behind it (a tunnel's, to the client) are not requests.
+    for target in ["example.com:443", "127.0.0.1:22", "/"] {
+        let request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n");
+        let request = request.replace("Host: /", "Host: t");
+        refused_exactly(
+            p.tcp(),
+            request.as_bytes(),
+            "501 Not Implemented",
+            "CONNECT: this server is no proxy and opens no tunnels (RFC 9110 §9.3.6)",
+        );
+    }
+}
+
+#[test]
+fn http_1_2_is_served_as_http_1_1() {
+    // RFC 9110 §2.5: a higher minor version is handled as the highest
+    // minor version served; the response says HTTP/1.1, and 1.1's default
+    // persistence holds.
+    let p = server(&[]);
+    let mut s = connect(p.tcp());
+    for version in ["1.2", "1.9"] {
+        let request = format!("GET /plaintext HTTP/{version}\r\nHost: t\r\n\r\n");
+        s.write_all(request.as_bytes()).unwrap();
+        let (r, closed) = read_responses(&mut s, Some(1), &[]);
+        assert!(!closed, "HTTP/{version} persists");
+        assert_eq!(r[0].head.lines().next(), Some("HTTP/1.1 200 OK"));
+        assert_eq!(r[0].body, b"Hello, World!");
+    }
+    // Another major version is still 505.
+    refused_exactly(
+        p.tcp(),
+        b"GET / HTTP/2.0\r\nHost: t\r\n\r\n",
+        "505 HTTP Version Not Supported",
+        "only HTTP/1.0 and HTTP/1.1 are served",
+    );
+}
+
+#[test]
+fn chunked_not_last_or_twice_is_400() {
+    let p = server(&[]);
+    let post =
+        |te: &str| format!("POST /echo HTTP/1.1\r\nHost: t\r\n{te}\r\n0\r\n\r\n").into_bytes();
+    // RFC 9112 §6.3 rule 4: chunked is not the final coding.
+    let not_last = "chunked is not the final Transfer-Encoding (RFC 9112 §6.3)";
+    for te in [
+        "Transfer-Encoding: chunked, identity\r\n",
+        "Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n",
+        "Transfer-Encoding: gzip\r\n",
+    ] {
+        refused_exactly(p.tcp(), &post(te), "400 Bad Request", not_last);
+    }
+    // RFC 9112 §6.1: chunked applied twice, in one field line or two.
+    let twice = "Transfer-Encoding lists chunked twice (RFC 9112 §6.1)";
+    for te in [
+        "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+        "Transfer-Encoding: chunked, chunked\r\n",
+    ] {
+        refused_exactly(p.tcp(), &post(te), "400 Bad Request", twice);
+    }
+    // Chunked last, after a coding this server does not undo: 501.
+    refused_exactly(
+        p.tcp(),
+        &post("Transfer-Encoding: gzip, chunked\r\n"),
+        "501 Not Implemented",
+        "the only transfer coding served is chunked (RFC 9112 §6.1)",
+    );
+}
+
+#[test]
+fn a_100_kb_method_is_501_not_414() {
+    // RFC 9112 §3: a method longer than any implemented gets 501; it is
+    // judged on the line's first 8 bytes, so the 8 KiB request-line limit
+    // (and its 414, which is about the target) never comes into it.
+    let p = server(&[]);
+    let request = format!("{} / HTTP/1.1\r\nHost: t\r\n\r\n", "M".repeat(100 * 1024));
+    refused_exactly(
+        p.tcp(),
+        request.as_bytes(),
+        "501 Not Implemented",
+        "unknown method (RFC 9110 §9.1)",
+    );
+    // A long target after a short method is still 414.
+    let request = format!(
+        "GET /{} HTTP/1.1\r\nHost: t\r\n\r\n",
+        "a".repeat(100 * 1024)
+    );
+    refused_exactly(
+        p.tcp(),
+        request.as_bytes(),
+        "414 URI Too Long",
+        "the request line is over 8 KiB (RFC 9112 §3)",
+    );
+}
+
+#[test]
+fn a_repeated_content_length_is_400_in_one_line_or_two() {
+    // RFC 9110 §8.6 lets a server reject or merge a list of equal values;
+    // two field lines are such a list (§5.3). Both refused, alike.
+    let p = server(&[]);
+    let why = "Content-Length is not one plain decimal number, sent once (RFC 9110 §8.6)";
+    for cl in [
+        "Content-Length: 5\r\nContent-Length: 5\r\n",
+        "Content-Length: 5, 5\r\n",
+        "Content-Length: 5,5\r\n",
+    ] {
+        let request = format!("POST /echo HTTP/1.1\r\nHost: t\r\n{cl}\r\nhello");
+        refused_exactly(p.tcp(), request.as_bytes(), "400 Bad Request", why);
+    }
+}
+
+#[test]
+fn a_fragment_in_the_target_is_400() {
+    // RFC 9112 §3.2.1-§3.2.2: neither origin-form nor absolute-form has a
+    // fragment.
+    let p = server(&[]);
+    for target in ["/plaintext#top", "/#", "/json?x=1#y", "http://t/json#x"] {
+        let request = format!("GET {target} HTTP/1.1\r\nHost: t\r\n\r\n");
+        refused_exactly(
+            p.tcp(),
+            request.as_bytes(),
+            "400 Bad Request",
+            "a # (fragment) is never part of a request target (RFC 9112 §3.2.1)",
+        );
+    }
+}
+
+#[test]
+fn error_bodies_say_their_charset_so_the_section_sign_shows() {
+    // The reasons cite "RFC ... §N": UTF-8 bytes C2 A7, which a browser
+    // shows as "Â§" unless the Content-Type names the charset.
+    let p = server(&[]);
+    let r = refused(p.tcp(), b"GET / HTTP/1.1\r\n\r\n");
+    assert_eq!(r.header("Content-Type"), Some(ERROR_TYPE));
+    assert!(find(&r.body, "§".as_bytes()).is_some(), "{:?}", r.body);
+    assert!(find(&r.body, b"\xc2\xa7").is_some());
+    // 404 and 405, which keep the connection, say it too.
+    let mut s = connect(p.tcp());
+    s.write_all(&[get("/nowhere"), get("/echo")].concat())
+        .unwrap();
+    let (r, _) = read_responses(&mut s, Some(2), &[]);
+    assert_eq!(
+        r.iter()
+            .map(|r| r.header("Content-Type"))
+            .collect::<Vec<_>>(),
+        [Some(ERROR_TYPE); 2]
+    );
 }

@@ -351,3 +351,64 @@ fn a_handshake_split_across_reads_does_not_shorten_the_session() {
     s.write_all(&frame(true, 1, b"still there?")).unwrap();
     assert_eq!(read_frame(&mut s), (true, 1, b"still there?".to_vec()));
 }
+
+/// A binary message in frames of `piece` bytes (one frame if that is its
+/// whole length).
+fn frames_of(message: &[u8], piece: usize) -> Vec<u8> {
+    let parts: Vec<&[u8]> = message.chunks(piece).collect();
+    let last = parts.len() - 1;
+    let mut bytes = Vec::new();
+    for (i, part) in parts.into_iter().enumerate() {
+        bytes.extend(frame(i == last, if i == 0 { 2 } else { 0 }, part));
+    }
+    bytes
+}
+
+#[test]
+fn max_message_lets_a_4_mib_message_through_and_the_default_refuses_it() {
+    let message: Vec<u8> = (0..4u32 << 20).map(|i| (i % 251) as u8).collect();
+    // --max-message 8 MiB: one frame, then four fragments of 1 MiB, each
+    // echoed as one message.
+    let p = Proc::start(&["--service", "websocket", "--max-message", "8388608"], 1);
+    let mut s = open(&p);
+    for piece in [message.len(), 1 << 20] {
+        s.write_all(&frames_of(&message, piece)).unwrap();
+        let (fin, op, echoed) = read_frame(&mut s);
+        assert_eq!((fin, op, echoed.len()), (true, 2, message.len()));
+        assert!(echoed == message, "the echo differs (frames of {piece})");
+    }
+    s.write_all(&frame(true, 8, &1000u16.to_be_bytes()))
+        .unwrap();
+    expect_close(&mut s, 1000);
+    // The default, 1 MiB: the same message, whole or in fragments, gets
+    // 1009 (RFC 6455 §7.4.1) once its header (or the fragment that
+    // passes 1 MiB) arrives.
+    let p = server();
+    for piece in [message.len(), 1 << 19] {
+        let mut s = open(&p);
+        // The server stops reading once it has refused; the rest of the
+        // write may fail.
+        let _ = s.write_all(&frames_of(&message, piece));
+        let (fin, op, payload) = read_frame(&mut s);
+        assert_eq!((fin, op), (true, 8), "frames of {piece}");
+        assert_eq!(payload, 1009u16.to_be_bytes(), "frames of {piece}");
+    }
+}
+
+#[test]
+fn max_message_over_64_mib_or_zero_is_a_usage_error_naming_the_flag() {
+    for bad in ["0", "67108865", "8MiB"] {
+        let out = Command::new(bin())
+            .args(["serve", "--service", "websocket", "--max-message", bad])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!(
+                "--max-message: '{bad}' is not a number from 1 to 67108864"
+            )),
+            "{bad}: {err}"
+        );
+    }
+}

@@ -2,6 +2,7 @@
 //! exchange, a second client while a first one holds on, a client that
 //! resets, a datagram that must be answered once.
 
+use std::thread;
 use std::time::{Duration, Instant};
 
 use super::{preview, received, Ctx, Failure, Outcome, Verdict};
@@ -12,7 +13,7 @@ use crate::net::secs;
 pub(super) const ITERATIVE: &str = "the second client waited until the first closed: the server serves one connection at a time (an iterative server). A blocking read() on the first client keeps accept() from running; hand each accepted socket to a thread (pthread_create) or a process (fork), or use poll()/select() over all of them";
 
 /// The hint for a server that died or stopped accepting after a client reset.
-pub(super) const SIGPIPE: &str = "after a client went away mid-exchange, the server no longer answers: a write() to a reset connection raises SIGPIPE, whose default action kills the whole process. Call signal(SIGPIPE, SIG_IGN) at start (or send() with MSG_NOSIGNAL), treat EPIPE/ECONNRESET from write() or read() as 'this client is gone': close() that socket and go back to accept()";
+pub(super) const SIGPIPE: &str = "after a client went away mid-exchange, the server no longer answers: in C, a write() to a reset connection raises SIGPIPE, whose default action kills the whole process (call signal(SIGPIPE, SIG_IGN) at start, or send() with MSG_NOSIGNAL); in Python, an uncaught ConnectionResetError or BrokenPipeError ends it (catch OSError around each client). Treat EPIPE/ECONNRESET from write() or read() as 'this client is gone': close() that socket and go back to accept()";
 
 /// Connects, writes `request` (if any), half-closes if `half_close`, and
 /// reads until the server closes, resets, or `ctx.wait` passes.
@@ -44,11 +45,7 @@ pub(super) fn while_one_idles(ctx: &Ctx, served: fn(&Ctx) -> Outcome) -> Outcome
     drop(first);
     outcome.map_err(|f| Failure {
         sent: format!("(a first connection, open and idle) then, on a second one: {}", f.sent),
-        hint: if f.got.contains("nothing") && !f.got.contains("closed") {
-            ITERATIVE.to_string()
-        } else {
-            f.hint
-        },
+        hint: if f.got.starts_with("nothing within") { ITERATIVE.to_string() } else { f.hint },
         ..f
     })
 }
@@ -59,16 +56,24 @@ pub(super) fn while_one_idles(ctx: &Ctx, served: fn(&Ctx) -> Outcome) -> Outcome
 pub(super) fn after_a_reset(ctx: &Ctx, request: &[u8], served: fn(&Ctx) -> Outcome) -> Outcome {
     {
         let s = ctx.connect()?;
-        s.write_all(request)?;
+        // A large request fills both ends' buffers: the server is then
+        // blocked in write() with input still queued when the reset comes.
+        s.set_write_timeout(ctx.quiet)?;
+        let _ = s.write_all(request);
         // Wait until the reply has started to arrive, so it is unread when
         // close() runs (and the close becomes a reset).
         let _ = s.read_until(1, ctx.quiet);
         // Shut the write side only after: the server is still mid-request.
     }
+    // The reset reaches a server thread that may be blocked elsewhere; give
+    // it time to meet the error (and die of it, if it does) before asking
+    // for service again: "still serving" means a while later too.
+    thread::sleep(ctx.quiet);
     served(ctx).map_err(|f| Failure {
         sent: format!(
-            "{} on a connection closed with the reply unread (a reset), then, on a new one: {}",
+            "{} on a connection closed with the reply unread (a reset), then, {} later, on a new one: {}",
             preview(request),
+            secs(ctx.quiet),
             f.sent
         ),
         hint: if f.got.contains("connect()") || f.got.contains("nothing") {
@@ -112,7 +117,10 @@ pub(super) fn one_reply_each(
         if let Some(e) = &extra {
             g.push(preview(e));
         }
-        format!("{} replies: {}", g.len(), g.join(", "))
+        match g.len() {
+            0 => format!("no reply within {}", secs(ctx.wait)),
+            n => format!("{n} {}: {}", if n == 1 { "reply" } else { "replies" }, g.join(", ")),
+        }
     };
     let want = format!("exactly {} replies, one to each datagram", requests.len());
     if replies.len() < requests.len() {

@@ -81,8 +81,24 @@ fn large(ctx: &Ctx) -> Outcome {
     ))
 }
 
+/// The second client of the concurrency check: its input is read to the
+/// end and the connection closed (whether a reply came is silent's rule).
+fn served(ctx: &Ctx) -> Outcome {
+    let msg = b"second client\r\n";
+    let r = common::exchange(ctx, msg, true)?;
+    if r.end == End::Eof {
+        return Ok(Verdict::Pass);
+    }
+    Err(Failure::new(
+        format!("{}, then shutdown(SHUT_WR)", preview(msg)),
+        received(&r, ctx.wait),
+        "the server's close",
+        common::ITERATIVE,
+    ))
+}
+
 fn concurrent(ctx: &Ctx) -> Outcome {
-    while_one_idles(ctx, silent)
+    while_one_idles(ctx, served)
 }
 
 fn udp_silent(ctx: &Ctx) -> Outcome {

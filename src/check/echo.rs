@@ -54,18 +54,18 @@ pub(super) const CHECKS: &[Check] = &[
         run: concurrent,
     },
     Check {
-        name: "echo.tcp.non-reading",
-        rule: "a client that sends but never reads does not stop others being served",
-        cite: "sockref limits",
-        hostile: true,
-        run: non_reading,
-    },
-    Check {
         name: "echo.tcp.reset",
         rule: "a client that resets mid-exchange leaves the server serving",
         cite: "RFC 9293 §3.10.7.4",
         hostile: true,
         run: reset,
+    },
+    Check {
+        name: "echo.tcp.non-reading",
+        rule: "a client that sends but never reads does not stop others being served",
+        cite: "sockref limits",
+        hostile: true,
+        run: non_reading,
     },
     Check {
         name: "echo.udp.datagram",
@@ -225,7 +225,7 @@ fn non_reading(ctx: &Ctx) -> Outcome {
 }
 
 fn reset(ctx: &Ctx) -> Outcome {
-    after_a_reset(ctx, &vec![b'r'; 256 * 1024], short)
+    after_a_reset(ctx, &vec![b'r'; 8 << 20], short)
 }
 
 fn udp_datagram(ctx: &Ctx) -> Outcome {

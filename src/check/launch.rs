@@ -8,7 +8,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::CheckOptions;
-use crate::bench::launch::{first_port, free_port, Launched, Probe};
+pub(super) use crate::bench::launch::Launched;
+use crate::bench::launch::{first_port, free_port, Probe};
 use crate::error::Error;
 use crate::trace::Proto;
 

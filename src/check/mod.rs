@@ -38,7 +38,7 @@
 //! anywhere but the address it is given.
 
 use std::io::{self, Write};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -180,7 +180,15 @@ pub fn preview(data: &[u8]) -> String {
 
 /// What a run of reads got: the bytes and how it ended, in words.
 pub fn received(r: &Received, wait: Duration) -> String {
-    let what = if r.data.is_empty() { "nothing".to_string() } else { preview(&r.data) };
+    if r.data.is_empty() {
+        return match &r.end {
+            End::Eof => "nothing: the server closed at once".to_string(),
+            End::Reset => "nothing: a reset (read() failed: ECONNRESET)".to_string(),
+            End::TimedOut | End::Enough => format!("nothing within {}", secs(wait)),
+            End::Failed(e) => format!("nothing: read() failed: {e}"),
+        };
+    }
+    let what = preview(&r.data);
     match &r.end {
         End::Eof => format!("{what}, then the server closed"),
         End::Reset => format!("{what}, then a reset (read() failed: ECONNRESET)"),
@@ -397,19 +405,42 @@ pub fn run(
         }
     };
     let opts = CheckOptions { addr: Some(addr.clone()), ..opts.clone() };
+    let trace_out = SharedOut(Arc::new(Mutex::new(trace_out)));
     let observer: Option<Arc<dyn Observer>> =
-        opts.trace.map(|f| Arc::new(TraceWriter::new(f, trace_out)) as Arc<dyn Observer>);
+        opts.trace.map(|f| Arc::new(TraceWriter::new(f, trace_out.clone())) as Arc<dyn Observer>);
     let mut summary = Summary::default();
+    let mut exited: Option<&'static str> = None;
     for check in selected(&opts) {
-        let report = run_one(check, &addr, &opts, observer.clone());
+        let report = match exited {
+            // Every later check would only say "connection refused".
+            Some(during) => Report {
+                name: check.name,
+                cite: check.cite,
+                rule: check.rule,
+                outcome: Ok(Verdict::Skip(format!("the server exited during {during}"))),
+                elapsed: Duration::ZERO,
+            },
+            None => {
+                if opts.trace.is_some() {
+                    let _ = writeln!(trace_out.clone(), "== {}", check.name);
+                }
+                run_one(check, &addr, &opts, observer.clone())
+            }
+        };
         summary.count(&report.outcome);
         let text = if opts.json { json(&report) } else { human(&report) };
         // A closed stdout (`| head`) must not stop the checks or the server's stop.
         let _ = out.write_all(text.as_bytes());
         let _ = out.flush();
-        if let Some(l) = launched.as_mut() {
-            if !l.running() {
-                let _ = writeln!(out, "the server exited during {}", check.name);
+        if let (Some(l), None) = (launched.as_mut(), exited) {
+            if has_exited(l, report.outcome.is_err()) {
+                exited = Some(check.name);
+                if !opts.json {
+                    let _ = writeln!(
+                        out,
+                        "      the server exited: the checks after this one are skipped"
+                    );
+                }
             }
         }
     }
@@ -424,6 +455,43 @@ pub fn run(
     };
     drop(launched);
     Ok(summary)
+}
+
+/// Whether a server `--server` started has exited. After a failure it
+/// gets a moment to finish dying (a process killed by SIGPIPE closes its
+/// sockets before its parent can see it gone), so that the failure, not
+/// the next check, is the one that reports it.
+fn has_exited(l: &mut launch::Launched, failed: bool) -> bool {
+    let until = Instant::now() + if failed { Duration::from_millis(200) } else { Duration::ZERO };
+    loop {
+        if !l.running() {
+            return true;
+        }
+        if Instant::now() >= until {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The trace's output, shared by the probes' observer and the runner's
+/// `== CHECK` headers, so that both land in order.
+#[derive(Clone)]
+struct SharedOut(Arc<Mutex<Box<dyn Write + Send>>>);
+
+impl Write for SharedOut {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.0.lock() {
+            Ok(mut w) => w.write(buf),
+            Err(poisoned) => poisoned.into_inner().write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self.0.lock() {
+            Ok(mut w) => w.flush(),
+            Err(poisoned) => poisoned.into_inner().flush(),
+        }
+    }
 }
 
 /// Runs one check on a thread of its own, bounded by [`check_limit`]: a

@@ -23,13 +23,13 @@ use super::common::{after_a_reset, while_one_idles};
 use super::http::{Unread, Wire};
 use super::{preview, Check, Ctx, Failure, Outcome, Verdict};
 use crate::client::End;
+use crate::limits::{DEFAULT_WS_MAX_MESSAGE, MAX_WS_MESSAGE};
 use crate::service::websocket::accept_key;
 use crate::service::websocket::base64;
 use crate::service::websocket::frame::{
     BINARY, CLOSE, CONTINUATION, INVALID_DATA, MAX_CONTROL, PING, PONG, PROTOCOL_ERROR, TEXT,
     TOO_BIG,
 };
-use crate::service::websocket::MAX_MESSAGE;
 
 /// The WebSocket checks, in the order they run.
 pub(super) const CHECKS: &[Check] = &[
@@ -357,7 +357,7 @@ fn read_frame(w: &mut Wire<'_>, until: Instant) -> Result<Frame, Unread> {
         2 => u64::from(u16::from_be_bytes([w.buf[2], w.buf[3]])),
         _ => w.buf[2..10].iter().fold(0u64, |n, &b| n << 8 | u64::from(b)),
     };
-    if len > 2 * MAX_MESSAGE as u64 {
+    if len > MAX_WS_MESSAGE as u64 {
         let got = format!("a frame header announcing {len} bytes: {}", preview(&w.buf[..head]));
         return Err(Unread { got, hint: FRAME_HINT, silent_close: false });
     }
@@ -567,7 +567,7 @@ fn too_big(ctx: &Ctx) -> Outcome {
     bad.extend_from_slice(&(1u64 << 32).to_be_bytes());
     bad.extend_from_slice(&MASK);
     bad.extend_from_slice(&[b'x'; 1024]);
-    let what = format!("a masked binary frame header announcing 4294967296 bytes (sockref's limit: {MAX_MESSAGE}), then 1024 of them");
+    let what = format!("a masked binary frame header announcing 4294967296 bytes (sockref's limit: {DEFAULT_WS_MAX_MESSAGE} by default, at most {MAX_WS_MESSAGE}), then 1024 of them");
     fails_with(ctx, &bad, &what, TOO_BIG, "judge a frame's length from its header, before reading or allocating its payload: past the server's limit, fail the connection with close code 1009 (message too big, RFC 6455 §7.4.1); a server that waits for 4 GiB, or malloc()s it, can be made to use any memory (§10.4)")
 }
 

@@ -39,11 +39,26 @@ OPTIONS:
     --timeout SECS         longest wait for what a rule says must come      [2]
     --start-timeout SECS   with --server: longest wait for it to accept      [10]
 
-EXAMPLE: an iterative echo server (one client at a time) fails one check:
-    $ sockref check 127.0.0.1:7000 --service echo --proto tcp
+EXAMPLE: the textbook's iterative echo server (examples/student/iterative_echo.c), which
+serves one client at a time, fails one rule:
+    $ sockref check --server './iterative_echo {port}' --service echo --proto tcp
     PASS  echo.tcp.short                     RFC 862
-    ...
-FAILURE_EXAMPLE
+    PASS  echo.tcp.binary                    RFC 862
+    PASS  echo.tcp.split-writes              RFC 862
+    PASS  echo.tcp.large                     RFC 862
+    PASS  echo.tcp.half-close                RFC 862; RFC 9293 §3.6
+    FAIL  echo.tcp.concurrent                RFC 862; UNP ch. 5
+          rule: a second client is echoed while a first one is connected and idle
+          sent: (a first connection, open and idle) then, on a second one: \"hello, echo\\r\\n\" (13 bytes)
+          got:  nothing within 2s
+          want: \"hello, echo\\r\\n\" (13 bytes)
+          hint: the second client waited until the first closed: the server serves one connection
+          at a time (an iterative server). A blocking read() on the first client keeps accept()
+          from running; hand each accepted socket to a thread (pthread_create) or a process
+          (fork), or use poll()/select() over all of them
+    5 passed, 1 failed, 0 skipped
+(the hint is one line; wrapped here). See docs/check.md for the lab.
+
 EXIT STATUS: 0 every check passed (or was skipped or noted), 1 a check failed or the server
 could not be started, 2 usage error.
 ";

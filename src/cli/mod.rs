@@ -103,6 +103,10 @@ SERVE OPTIONS:
     --header-timeout SECS  http, websocket: a request head not complete within SECS of
                            its first byte gets 408 and a close (the wait for that byte
                            is --idle-timeout's); 0 = no limit                [10]
+    --max-message BYTES    websocket: the largest message, its fragments together, echoed
+                           (up to 67108864); a bigger one gets close code 1009. A message
+                           is held whole until its last fragment: each connection may
+                           hold BYTES, so --workers times BYTES in all     [1048576]
     --max-conn-time SECS   longest one connection may hold a worker; 0 = no limit      [0]
     --min-rate-out BYTES   while a write() waits, the client must read at least BYTES a
                            second on average, with one idle timeout of credit, or is cut

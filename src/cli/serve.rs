@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use super::{Args, Command, Usage, HELP};
-use crate::limits::{AcceptModel, Limits, Overload, MAX_WORKERS};
+use crate::limits::{AcceptModel, Limits, Overload, MAX_WORKERS, MAX_WS_MESSAGE};
 use crate::net::{Address, DEFAULT_ADDR};
 use crate::server::Protocols;
 use crate::service::{builtin, SERVICE_NAMES};
@@ -91,6 +91,7 @@ pub(super) fn parse_serve(args: Vec<String>) -> Result<Command, Usage> {
             }
             "--idle-timeout" => o.limits.idle_timeout = v.seconds(true)?,
             "--header-timeout" => o.limits.header_timeout = v.seconds(true)?,
+            "--max-message" => o.limits.ws_max_message = v.number(1, MAX_WS_MESSAGE)?,
             "--max-conn-time" => o.limits.max_conn_time = v.seconds(true)?,
             "--min-rate-out" => o.limits.min_rate_out = v.number(0, u32::MAX)?,
             "--min-rate-in" => o.limits.min_rate_in = v.number(0, u32::MAX)?,
@@ -275,6 +276,22 @@ mod tests {
         assert!(HELP.contains(&format!("[{DEFAULT_ADDR}]")), "{HELP}");
         assert!(HELP.contains(&format!("echo on {DEFAULT_ADDR}")), "{HELP}");
         assert!(HELP.contains("unix:PATH"), "{HELP}");
+    }
+
+    #[test]
+    fn max_message_is_bytes_from_1_to_64_mib() {
+        let Ok(Command::Serve(o)) = p(&["--service", "websocket", "--max-message", "8388608"])
+        else {
+            panic!()
+        };
+        assert_eq!(o.limits.ws_max_message, 8 << 20);
+        let Ok(Command::Serve(o)) = p(&["--service", "websocket"]) else { panic!() };
+        assert_eq!(o.limits.ws_max_message, 1 << 20);
+        for bad in ["0", "67108865", "1MiB", "-1"] {
+            let e = p(&["--service", "websocket", "--max-message", bad]).unwrap_err();
+            assert_eq!(e.0, format!("--max-message: '{bad}' is not a number from 1 to 67108864"));
+        }
+        assert!(HELP.contains("--max-message BYTES"), "{HELP}");
     }
 
     #[test]

@@ -43,10 +43,32 @@ pub enum Method {
     Head,
     /// POST (RFC 9110 §9.3.3).
     Post,
-    /// PUT, DELETE, CONNECT, OPTIONS, TRACE or PATCH: known, never
-    /// allowed on any route here (405).
+    /// OPTIONS (RFC 9110 §9.3.7): answered for the server as a whole
+    /// (`OPTIONS *`), never allowed on a route (405).
+    Options,
+    /// PUT, DELETE, TRACE or PATCH: known, never allowed on any route
+    /// here (405).
     Other,
 }
+
+/// The methods this server recognises, by name. CONNECT is not among
+/// them: it is refused before routing (see [`request_line`]).
+const METHODS: [(&[u8], Method); 8] = [
+    (b"GET", Method::Get),
+    (b"HEAD", Method::Head),
+    (b"POST", Method::Post),
+    (b"OPTIONS", Method::Options),
+    (b"PUT", Method::Other),
+    (b"DELETE", Method::Other),
+    (b"TRACE", Method::Other),
+    (b"PATCH", Method::Other),
+];
+
+/// The longest method name this server implements (OPTIONS, CONNECT):
+/// a request line with no space in its first `LONGEST_METHOD + 1` bytes
+/// has a longer method, which is answered 501 at once (RFC 9112 §3)
+/// rather than read on until the request line's own limit gives 414.
+const LONGEST_METHOD: usize = 7;
 
 /// The protocol version from the request line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,6 +148,11 @@ impl Scanner {
         while let Some(lf) = buf[self.pos..].iter().position(|&b| b == b'\n') {
             let lf = self.pos + lf;
             self.pos = lf + 1;
+            // First, as on a line still arriving (below), so that the
+            // answer does not depend on how the line was cut into reads.
+            if self.request.is_none() {
+                method_fits(&buf[self.line..lf])?;
+            }
             // RFC 9112 §2.2: lines end in CRLF; a bare LF is refused rather
             // than accepted, as a parser elsewhere might not.
             if lf == self.line || buf[lf - 1] != b'\r' {
@@ -157,6 +184,9 @@ impl Scanner {
             }
         }
         self.pos = buf.len();
+        if self.request.is_none() {
+            method_fits(&buf[self.line..])?;
+        }
         // The line still arriving may not outgrow its limit either.
         match self.fields_at {
             None if buf.len() > MAX_REQUEST_LINE + 1 => Err(too_long_line()),
@@ -169,6 +199,31 @@ impl Scanner {
     pub fn request_start(&self) -> usize {
         self.request.unwrap_or(self.line)
     }
+}
+
+/// Refuses a request line (complete or still arriving) whose method is
+/// already longer than any this server implements, judged on its first
+/// `LONGEST_METHOD + 1` bytes alone: RFC 9112 §3 asks for 501 there, and
+/// waiting for the line's end would only read up to 8 KiB to answer 414
+/// about a URI that was never the problem. A byte that cannot be in a
+/// method (RFC 9110 §9.1: a token) makes the line malformed instead.
+fn method_fits(line: &[u8]) -> Result<(), Reject> {
+    let first = &line[..line.len().min(LONGEST_METHOD + 1)];
+    if first.len() <= LONGEST_METHOD || first.contains(&b' ') {
+        Ok(())
+    } else if is_token(first) {
+        Err(unknown_method())
+    } else {
+        Err(malformed_request_line())
+    }
+}
+
+fn unknown_method() -> Reject {
+    reject(Status::NotImplemented, "unknown method (RFC 9110 §9.1)")
+}
+
+fn malformed_request_line() -> Reject {
+    reject(Status::BadRequest, "the request line is not METHOD SP TARGET SP VERSION (RFC 9112 §3)")
 }
 
 fn too_long_line() -> Reject {
@@ -263,10 +318,7 @@ fn lines(buf: &[u8], from: usize, to: usize) -> impl Iterator<Item = Range<usize
 
 /// Parses the request line (RFC 9112 §3): method, target, version.
 fn request_line(buf: &[u8], line: Range<usize>) -> Result<(Method, Range<usize>, Version), Reject> {
-    let malformed = reject(
-        Status::BadRequest,
-        "the request line is not METHOD SP TARGET SP VERSION (RFC 9112 §3)",
-    );
+    let malformed = malformed_request_line();
     let bytes = &buf[line.clone()];
     let mut parts = bytes.split(|&b| b == b' ');
     let (Some(method), Some(target), Some(version), None) =
@@ -277,6 +329,11 @@ fn request_line(buf: &[u8], line: Range<usize>) -> Result<(Method, Range<usize>,
     let version = match version {
         b"HTTP/1.1" => Version::Http11,
         b"HTTP/1.0" => Version::Http10,
+        // RFC 9110 §2.5: a higher minor version of a major version served
+        // is handled as the highest minor version served.
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', minor] if minor.is_ascii_digit() => {
+            Version::Http11
+        }
         // RFC 9112 §2.3: another well-formed version is one this server
         // does not speak: 505 (RFC 9110 §15.6.6).
         [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
@@ -292,17 +349,30 @@ fn request_line(buf: &[u8], line: Range<usize>) -> Result<(Method, Range<usize>,
     if !is_token(method) {
         return Err(malformed);
     }
+    // RFC 9110 §9.3.6: CONNECT asks for a tunnel, which only a proxy
+    // opens; whatever its target, this server does not implement it, and
+    // the bytes after it (the client may start its tunnel at once) are
+    // never read as requests.
+    if method == b"CONNECT" {
+        return Err(reject(
+            Status::NotImplemented,
+            "CONNECT: this server is no proxy and opens no tunnels (RFC 9110 §9.3.6)",
+        ));
+    }
     // RFC 9110 §9.1: a method the server does not recognise gets 501.
-    let method = match method {
-        b"GET" => Method::Get,
-        b"HEAD" => Method::Head,
-        b"POST" => Method::Post,
-        b"PUT" | b"DELETE" | b"CONNECT" | b"OPTIONS" | b"TRACE" | b"PATCH" => Method::Other,
-        _ => return Err(reject(Status::NotImplemented, "unknown method (RFC 9110 §9.1)")),
+    let Some(&(_, method)) = METHODS.iter().find(|(name, _)| *name == method) else {
+        return Err(unknown_method());
     };
     // RFC 9112 §3.2: the target is visible ASCII, no whitespace.
     if target.is_empty() || !target.iter().all(|b| b.is_ascii_graphic()) {
         return Err(malformed);
+    }
+    // RFC 9112 §3.2.4: the asterisk-form is for OPTIONS alone.
+    if target == b"*" && method != Method::Options {
+        return Err(reject(
+            Status::BadRequest,
+            "the target * is for OPTIONS only (RFC 9112 §3.2.4)",
+        ));
     }
     let start = line.start + method_len(bytes) + 1;
     Ok((method, path(target, start)?, version))
@@ -314,17 +384,27 @@ fn method_len(line: &[u8]) -> usize {
 
 /// The path to route on, from a request-target at `start` (RFC 9112 §3.2):
 /// origin-form `/p?q`, absolute-form `http://host/p?q` (which a server MUST
-/// accept, §3.2.2), or `*` and authority-form, which no route matches.
+/// accept, §3.2.2), `*` (OPTIONS only, checked by the caller), or another
+/// scheme's URI, which no route matches.
 fn path(target: &[u8], start: usize) -> Result<Range<usize>, Reject> {
+    // RFC 9112 §3.2.1-§3.2.2: origin-form is a path and a query, and
+    // absolute-form an absolute-URI (RFC 3986 §4.3): neither has a
+    // fragment, which a client keeps to itself.
+    if target.contains(&b'#') {
+        return Err(reject(
+            Status::BadRequest,
+            "a # (fragment) is never part of a request target (RFC 9112 §3.2.1)",
+        ));
+    }
     let lower = |n: usize| target.get(..n).map(<[u8]>::to_ascii_lowercase);
     let skip = if target[0] == b'/' {
         0
     } else if let Some(scheme) =
         [7, 8].into_iter().find(|&n| lower(n).is_some_and(|s| s == b"http://" || s == b"https://"))
     {
-        // The authority ends at the first '/', '?' or '#'; an empty path
-        // means "/" (RFC 9110 §4.2.1), which the routes take care of.
-        match target[scheme..].iter().position(|b| b"/?#".contains(b)) {
+        // The authority ends at the first '/' or '?'; an empty path means
+        // "/" (RFC 9110 §4.2.1), which the routes take care of.
+        match target[scheme..].iter().position(|b| b"/?".contains(b)) {
             Some(p) if target[scheme + p] == b'/' => scheme + p,
             _ => return Ok(start + target.len()..start + target.len()),
         }
@@ -336,7 +416,7 @@ fn path(target: &[u8], start: usize) -> Result<Range<usize>, Reject> {
             "the request target is not a path or a URI (RFC 9112 §3.2)",
         ));
     };
-    let end = target.iter().position(|&b| b == b'?' || b == b'#').unwrap_or(target.len());
+    let end = target.iter().position(|&b| b == b'?').unwrap_or(target.len());
     Ok(start + skip..start + end.max(skip))
 }
 
@@ -356,7 +436,10 @@ pub fn parse(
     };
     let (method, path, version) = request_line(buf, line)?;
     fields.clear();
-    let (mut hosts, mut length, mut chunked, mut coded) = (0, None, false, false);
+    let (mut hosts, mut length) = (0, None);
+    // Transfer-Encoding, over all its field lines: any present, how many
+    // codings, how many of them chunked, and whether chunked came last.
+    let (mut coded, mut codings, mut chunks, mut chunked_last) = (false, 0, 0, false);
     let (mut close, mut keep_alive, mut upgrade, mut expect_continue) =
         (false, false, false, false);
     for line in all.filter(|l| !l.is_empty()) {
@@ -377,14 +460,14 @@ pub fn parse(
         } else if name.eq_ignore_ascii_case(b"content-length") {
             length = Some(content_length(value, length)?);
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            // RFC 9112 §6.1: chunked, applied once, is the only coding this
-            // server knows; it must be the whole list (a second field line
-            // adds to the list).
+            // RFC 9112 §6.1: the codings in the order applied; a second
+            // field line adds to the list (RFC 9110 §5.3).
+            coded = true;
             for coding in list(value) {
-                chunked = !coded && coding.eq_ignore_ascii_case(b"chunked");
-                coded = true;
+                chunked_last = coding.eq_ignore_ascii_case(b"chunked");
+                codings += 1;
+                chunks += usize::from(chunked_last);
             }
-            coded |= list(value).next().is_none();
         } else if name.eq_ignore_ascii_case(b"connection") {
             // RFC 9112 §9.3 / RFC 9110 §7.6.1: connection options.
             for option in list(value) {
@@ -429,10 +512,29 @@ pub fn parse(
                 "Transfer-Encoding in an HTTP/1.0 request (RFC 9112 §6.1)",
             ))
         }
-        (true, None) if !chunked => {
+        // RFC 9112 §6.1: chunked MUST NOT be applied twice; were it
+        // undone once, the rest would still be chunked, and no one could
+        // say where the body ends.
+        (true, None) if chunks > 1 => {
+            return Err(reject(
+                Status::BadRequest,
+                "Transfer-Encoding lists chunked twice (RFC 9112 §6.1)",
+            ))
+        }
+        // RFC 9112 §6.3 rule 4: unless chunked is the final coding, the
+        // body's length cannot be known: 400, then close.
+        (true, None) if !chunked_last => {
+            return Err(reject(
+                Status::BadRequest,
+                "chunked is not the final Transfer-Encoding (RFC 9112 §6.3)",
+            ))
+        }
+        // RFC 9112 §6.1: framed by chunked, but also coded with something
+        // this server does not undo (gzip, say): 501.
+        (true, None) if codings > 1 => {
             return Err(reject(
                 Status::NotImplemented,
-                "the only transfer coding served is chunked, once (RFC 9112 §6.1)",
+                "the only transfer coding served is chunked (RFC 9112 §6.1)",
             ))
         }
         (true, None) => Framing::Chunked,
@@ -458,25 +560,25 @@ pub fn parse(
 }
 
 /// A Content-Length value (RFC 9112 §6.2, RFC 9110 §8.6): decimal digits
-/// only, no sign, no list, no overflow, and equal to any earlier one.
+/// only, no sign, no overflow, in one field line.
+///
+/// RFC 9110 §8.6 lets a recipient either reject or merge a list of equal
+/// values (`5, 5`), and two field lines are that same list (RFC 9110
+/// §5.3); RFC 9112 §6.3 rule 5 allows the same. Both forms are refused
+/// here, equal values or not, as every repairable ambiguity is (see the
+/// module's head): no sender is obliged to send either.
 fn content_length(value: &[u8], earlier: Option<u64>) -> Result<u64, Reject> {
     let bad = reject(
         Status::BadRequest,
-        "Content-Length is not one plain decimal number (RFC 9112 §6.2)",
+        "Content-Length is not one plain decimal number, sent once (RFC 9110 §8.6)",
     );
-    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+    if earlier.is_some() || value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
         return Err(bad);
     }
-    let n = value
+    value
         .iter()
         .try_fold(0u64, |n, &d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
-        .ok_or(bad)?;
-    match earlier {
-        Some(m) if m != n => {
-            Err(reject(Status::BadRequest, "two different Content-Length values (RFC 9112 §6.3)"))
-        }
-        _ => Ok(n),
-    }
+        .ok_or(bad)
 }
 
 #[cfg(test)]
@@ -604,7 +706,16 @@ mod tests {
             ("GET / HTTP/1.1 \r\nHost: a\r\n\r\n", BadRequest),
             ("GET /\r\nHost: a\r\n\r\n", BadRequest),
             ("GET / HTTP/2.0\r\nHost: a\r\n\r\n", VersionNotSupported),
-            ("GET / HTTP/1.2\r\nHost: a\r\n\r\n", VersionNotSupported),
+            ("GET / HTTP/0.9\r\nHost: a\r\n\r\n", VersionNotSupported),
+            ("GET / HTTP/1.x\r\nHost: a\r\n\r\n", BadRequest),
+            ("GET * HTTP/1.1\r\nHost: a\r\n\r\n", BadRequest),
+            ("HEAD * HTTP/1.1\r\nHost: a\r\n\r\n", BadRequest),
+            ("GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n", BadRequest),
+            ("GET /#?q HTTP/1.1\r\nHost: a\r\n\r\n", BadRequest),
+            ("GET http://a/b#c HTTP/1.1\r\nHost: a\r\n\r\n", BadRequest),
+            ("CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", NotImplemented),
+            ("CONNECT / HTTP/1.1\r\nHost: a\r\n\r\n", NotImplemented),
+            ("CONNECTX / HTTP/1.1\r\nHost: a\r\n\r\n", NotImplemented),
             ("GET / http/1.1\r\nHost: a\r\n\r\n", BadRequest),
             ("BREW / HTTP/1.1\r\nHost: a\r\n\r\n", NotImplemented),
             ("G(T / HTTP/1.1\r\nHost: a\r\n\r\n", BadRequest),
@@ -626,31 +737,66 @@ mod tests {
         let text = |extra: &str| format!("POST /echo HTTP/1.1\r\nHost: a\r\n{extra}\r\n");
         let with = |extra: &str| head(&text(extra));
         assert_eq!(ok(&text("Content-Length: 10\r\n")).framing, Framing::Length(10));
-        assert_eq!(
-            ok(&text("Content-Length: 7\r\nContent-Length: 7\r\n")).framing,
-            Framing::Length(7)
-        );
         assert_eq!(ok(&text("Transfer-Encoding: Chunked\r\n")).framing, Framing::Chunked);
         assert_eq!(ok(&text("Transfer-Encoding: ,chunked\r\n")).framing, Framing::Chunked);
         for (extra, want) in [
             ("Content-Length: 7\r\nContent-Length: 8\r\n", BadRequest),
+            // RFC 9110 §8.6: a list of equal values, in one line or two,
+            // refused alike.
+            ("Content-Length: 7\r\nContent-Length: 7\r\n", BadRequest),
             ("Content-Length: +7\r\n", BadRequest),
             ("Content-Length: 7, 7\r\n", BadRequest),
             ("Content-Length: 0x10\r\n", BadRequest),
             ("Content-Length: \r\n", BadRequest),
             ("Content-Length: 99999999999999999999\r\n", BadRequest),
             ("Content-Length: 3\r\nTransfer-Encoding: chunked\r\n", BadRequest),
-            ("Transfer-Encoding: gzip\r\n", NotImplemented),
+            // RFC 9112 §6.3 rule 4: chunked not last (or absent) is a 400.
+            ("Transfer-Encoding: gzip\r\n", BadRequest),
+            ("Transfer-Encoding: chunked, identity\r\n", BadRequest),
+            ("Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n", BadRequest),
+            ("Transfer-Encoding: \r\n", BadRequest),
+            // RFC 9112 §6.1: chunked twice is a 400.
+            ("Transfer-Encoding: chunked, chunked\r\n", BadRequest),
+            ("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", BadRequest),
+            // Chunked last, but another coding this server does not undo.
             ("Transfer-Encoding: gzip, chunked\r\n", NotImplemented),
-            ("Transfer-Encoding: chunked, chunked\r\n", NotImplemented),
-            ("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n", NotImplemented),
-            ("Transfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n", NotImplemented),
-            ("Transfer-Encoding: \r\n", NotImplemented),
         ] {
             assert_eq!(with(extra).unwrap_err().status, want, "{extra:?}");
         }
         let te10 = head("POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n");
         assert_eq!(te10.unwrap_err().status, BadRequest);
+    }
+
+    #[test]
+    fn a_higher_minor_version_is_read_as_http11() {
+        for v in ["1.2", "1.9"] {
+            let h = ok(&format!("GET / HTTP/{v}\r\nHost: a\r\n\r\n"));
+            assert_eq!((h.version, h.persist), (Version::Http11, true), "{v}");
+        }
+    }
+
+    #[test]
+    fn options_takes_the_asterisk_form() {
+        let text = "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n";
+        let h = ok(text);
+        assert_eq!((h.method, &text.as_bytes()[h.path]), (Method::Options, b"*".as_slice()));
+    }
+
+    #[test]
+    fn a_long_method_is_refused_on_its_first_bytes() {
+        assert!(METHODS.iter().all(|(name, _)| name.len() <= LONGEST_METHOD));
+        assert_eq!(b"CONNECT".len(), LONGEST_METHOD);
+        // 100 KB of method, no line end yet: 501 after 8 bytes are in.
+        let long = "A".repeat(100 * 1024);
+        for end in [LONGEST_METHOD + 1, long.len()] {
+            let err = Scanner::default().scan(&long.as_bytes()[..end]).unwrap_err();
+            assert_eq!(err.status, Status::NotImplemented);
+        }
+        let err = Scanner::default().scan(b"\r\nGET\x00\x01/abc HTTP/1.1").unwrap_err();
+        assert_eq!(err.status, Status::BadRequest);
+        // Seven bytes of method are not yet too long; a space in time is fine.
+        assert_eq!(Scanner::default().scan(b"OPTIONS"), Ok(None));
+        assert_eq!(Scanner::default().scan(b"OPTIONS * HTTP/1.1"), Ok(None));
     }
 
     /// Mutated requests, fed in random pieces: the scanner and parser never

@@ -12,8 +12,11 @@
 //! | GET/HEAD `/json` | 200 `application/json`: `{"message":"Hello, World!"}` |
 //! | GET/HEAD `/` | 200 `text/plain`: the request head exactly as read |
 //! | POST `/echo` | 200 `application/octet-stream`: the request body |
+//! | OPTIONS `*` | 200, no body: `Allow` names the methods some route takes |
 //!
 //! Another method on one of those paths gets 405, any other path 404.
+//! Error responses carry a short `text/plain; charset=utf-8` body naming
+//! the rule (and its RFC section, `§` included).
 //! A malformed or oversized request gets its 4xx/5xx and the connection is
 //! closed (the limits are in `limits`, the rules in [`head`] and `body`).
 //!
@@ -49,15 +52,26 @@ enum Route {
     Json,
     ShowHead,
     Echo,
+    /// `OPTIONS *`: the server as a whole (RFC 9110 §9.3.7).
+    Server,
 }
 
 /// The one table of routes.
-const ROUTES: [(&[u8], Route); 4] = [
+const ROUTES: [(&[u8], Route); 5] = [
     (b"/plaintext", Route::Plaintext),
     (b"/json", Route::Json),
     (b"/", Route::ShowHead),
     (b"/echo", Route::Echo),
+    (b"*", Route::Server),
 ];
+
+/// What `OPTIONS *` says the server takes: every method some route allows.
+const ALLOW_ALL: &[u8] = b"Allow: GET, HEAD, POST, OPTIONS\r\n";
+
+/// The type of every error body. The reasons cite RFC sections with `§`,
+/// which is not ASCII: without the charset a browser guesses Latin-1 and
+/// shows `Â§` (RFC 9110 §8.3.2: the charset parameter names the encoding).
+const ERROR_TYPE: &str = "text/plain; charset=utf-8";
 
 /// The body of `GET /plaintext` (`sockref check` expects it from here).
 pub(crate) const PLAINTEXT: &[u8] = b"Hello, World!";
@@ -234,7 +248,7 @@ fn error(
     with_body: bool,
 ) {
     let len = status.line().len() + 2 + why.len() + 1;
-    response::head(out, status, Some("text/plain"), len, persist, extra);
+    response::head(out, status, Some(ERROR_TYPE), len, persist, extra);
     for part in [status.line(), ": ", why, "\n"].iter().filter(|_| with_body) {
         out.extend_from_slice(part.as_bytes());
     }
@@ -306,6 +320,7 @@ fn answer(wire: &mut Wire, conn: &mut Conn<'_>, head: &Head) -> Result<(), Stop>
     let allowed = match (route, head.method) {
         (Some(Route::Echo), Method::Post) => true,
         (Some(Route::Echo), _) => false,
+        (Some(Route::Server), m) => m == Method::Options,
         (Some(_), Method::Get | Method::Head) => true,
         _ => false,
     };
@@ -341,6 +356,10 @@ fn answer(wire: &mut Wire, conn: &mut Conn<'_>, head: &Head) -> Result<(), Stop>
                 Some(Route::Echo) => {
                     (Status::MethodNotAllowed, "/echo takes POST", b"Allow: POST\r\n")
                 }
+                // The parser lets only OPTIONS have the target `*`.
+                Some(Route::Server) => {
+                    (Status::MethodNotAllowed, "* takes OPTIONS", b"Allow: OPTIONS\r\n")
+                }
                 Some(_) => (
                     Status::MethodNotAllowed,
                     "this path takes GET or HEAD",
@@ -353,6 +372,11 @@ fn answer(wire: &mut Wire, conn: &mut Conn<'_>, head: &Head) -> Result<(), Stop>
         Some(Route::Plaintext) => ("text/plain", PLAINTEXT),
         Some(Route::Json) => ("application/json", JSON),
         Some(Route::ShowHead) => ("text/plain", &wire.shown),
+        // RFC 9110 §9.3.7: no content, so Content-Length: 0 and no type.
+        Some(Route::Server) => {
+            response::head(&mut wire.out, Status::Ok, None, 0, persist, ALLOW_ALL);
+            return Ok(());
+        }
         Some(Route::Echo) | None => ("application/octet-stream", &wire.body),
     };
     response::head(&mut wire.out, Status::Ok, Some(ty), body.len(), persist, b"");

@@ -10,9 +10,10 @@
 //!
 //! Memory per connection is bounded up front: one read buffer of
 //! [`READ_CHUNK`] bytes, one output batch of about as much, and the message
-//! being reassembled, at most [`MAX_MESSAGE`] bytes. A frame's length is
-//! judged from its header, before any of its payload is read, so a header
-//! announcing 2^63 bytes costs nothing.
+//! being reassembled, at most the `max_message` bytes [`echo`] is given
+//! (`limits::Limits::ws_max_message`, `--max-message`). A frame's length
+//! is judged from its header, before any of its payload is read, so a
+//! header announcing 2^63 bytes costs nothing.
 //!
 //! Lengths that are not minimally encoded (5 sent in the 16-bit form, say)
 //! are accepted: RFC 6455 §5.2 puts the "minimal number of bytes" rule on
@@ -20,10 +21,6 @@
 //! same size limit. Our own frames always use the minimal form.
 
 use std::io::{self, ErrorKind, Read, Write};
-
-/// The largest message (all fragments together) or frame payload accepted;
-/// a bigger one fails the connection with 1009 (RFC 6455 §7.4.1).
-pub const MAX_MESSAGE: usize = 1 << 20;
 
 /// How many bytes one `read()` asks for.
 pub const READ_CHUNK: usize = 64 * 1024;
@@ -94,11 +91,15 @@ impl Buffers {
 ///
 /// `leftover` is what the HTTP layer read past the end of the handshake
 /// request; those bytes are the start of the frame stream and are used
-/// first. Returns `Err` only for an I/O error of `io`.
+/// first. A message (all its fragments together) or frame payload over
+/// `max_message` bytes fails the connection with 1009 (RFC 6455 §7.4.1);
+/// the message buffer never grows past it. Returns `Err` only for an I/O
+/// error of `io`.
 pub fn echo<S: Read + Write>(
     io: &mut S,
     leftover: &[u8],
     buffers: &mut Buffers,
+    max_message: usize,
 ) -> io::Result<Ending> {
     let Buffers { input, message, output } = buffers;
     input.resize(READ_CHUNK, 0);
@@ -110,6 +111,7 @@ pub fn echo<S: Read + Write>(
         io,
         output,
         message,
+        max_message,
         open: None,
         utf8_ok: 0,
         head: [0; MAX_CLIENT_HEAD],
@@ -119,7 +121,7 @@ pub fn echo<S: Read + Write>(
     };
     let result = session.run(leftover, input);
 
-    // A 1 MiB message should not stay allocated for the next connection.
+    // A large message should not stay allocated for the next connection.
     if message.capacity() > READ_CHUNK {
         *message = Vec::new();
     }
@@ -161,6 +163,8 @@ struct Session<'a, S> {
     /// open message: the echo's header is written into the spare bytes so
     /// that a large message goes out in one `write()` with no copy.
     message: &'a mut Vec<u8>,
+    /// The largest message accepted: the most `message` holds.
+    max_message: usize,
     /// The opcode (text or binary) of the message whose frames are being
     /// read, from its first frame until its last (RFC 6455 §5.4).
     open: Option<u8>,
@@ -310,13 +314,13 @@ impl<S: Read + Write> Session<'_, S> {
         // RFC 6455 §7.4.1 (1009): judged on the header alone, so a huge
         // length is refused before a byte of its payload is read or stored.
         let so_far = (self.message.len() - MAX_SERVER_HEAD) as u64;
-        if !control && so_far + len > MAX_MESSAGE as u64 {
+        if !control && so_far + len > self.max_message as u64 {
             return Err(self.fail(TOO_BIG));
         }
         if opcode == TEXT || opcode == BINARY {
             self.open = Some(opcode);
         }
-        // Both limits above keep `len` within 1 MiB, so it fits a usize.
+        // Both limits above keep `len` within `max_message`, a usize.
         Ok(Some(Frame { fin, opcode, mask, len: len as usize, done: 0 }))
     }
 
@@ -349,7 +353,7 @@ impl<S: Read + Write> Session<'_, S> {
     /// Appends a piece of a data frame's payload to the open message.
     fn gather(&mut self, frame: &Frame, bytes: &[u8]) -> Result<(), Stop> {
         let start = self.message.len();
-        reserve_capped(self.message, bytes.len(), MAX_SERVER_HEAD + MAX_MESSAGE);
+        reserve_capped(self.message, bytes.len(), MAX_SERVER_HEAD + self.max_message);
         self.message.extend_from_slice(bytes);
         unmask(&mut self.message[start..], frame.mask, frame.done);
         if self.open == Some(TEXT) {
@@ -552,6 +556,9 @@ mod tests {
     /// RFC 6455 §5.7's example mask.
     const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
+    /// The limit the tests run under unless they say otherwise.
+    const MAX_MESSAGE: usize = crate::limits::DEFAULT_WS_MAX_MESSAGE;
+
     /// A masked client frame, length in its minimal form.
     fn client(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
         let b0 = if fin { 0x80 } else { 0 } | opcode;
@@ -628,7 +635,7 @@ mod tests {
     fn run_with(leftover: &[u8], input: &[u8], chunk: usize) -> Run {
         let mut peer =
             Peer { input: Cursor::new(input.to_vec()), chunk, output: Vec::new(), writes: 0 };
-        let ending = match echo(&mut peer, leftover, &mut Buffers::new()) {
+        let ending = match echo(&mut peer, leftover, &mut Buffers::new(), MAX_MESSAGE) {
             Ok(ending) => ending,
             Err(err) => panic!(
                 "echo failed on {} + {} bytes (starting {:02x?}) in chunks of {chunk}: {err:?}",
@@ -800,6 +807,41 @@ mod tests {
         fails_with(&input, TOO_BIG);
     }
 
+    /// `max_message` is the limit in force, for whole messages and for
+    /// fragmented ones, and the most the message buffer ever holds.
+    #[test]
+    fn max_message_bounds_the_message_and_its_buffer() -> Result<(), Box<dyn std::error::Error>> {
+        let max = 50_000;
+        let session = |input: Vec<u8>, buffers: &mut Buffers| -> io::Result<(Ending, Vec<u8>)> {
+            let mut peer =
+                Peer { input: Cursor::new(input), chunk: 4096, output: Vec::new(), writes: 0 };
+            Ok((echo(&mut peer, b"", buffers, max)?, peer.output))
+        };
+        let mut buffers = Buffers::new();
+        // Exactly the limit, in fragments: echoed whole.
+        let mut input = client(false, BINARY, &[5; 20_000]);
+        input.extend(client(false, CONTINUATION, &[6; 20_000]));
+        input.extend(client(true, CONTINUATION, &[7; 10_000]));
+        let (ending, output) = session(input, &mut buffers)?;
+        assert_eq!(ending, Ending::PeerGone);
+        let echoed = frames(&output);
+        assert_eq!(echoed.len(), 1);
+        assert_eq!((echoed[0].0, echoed[0].1.len()), (BINARY, max));
+        assert!(buffers.message.capacity() <= MAX_SERVER_HEAD + max);
+        // One byte more, in a third fragment: 1009, before its payload.
+        let mut input = client(false, BINARY, &[5; 20_000]);
+        input.extend(client(false, CONTINUATION, &[6; 20_000]));
+        input.extend(client(true, CONTINUATION, &[7; 10_001]));
+        let (ending, output) = session(input, &mut buffers)?;
+        assert_eq!(ending, Ending::Failed(TOO_BIG));
+        assert_eq!(frames(&output), [(CLOSE, TOO_BIG.to_be_bytes().to_vec())]);
+        assert!(buffers.message.capacity() <= MAX_SERVER_HEAD + max);
+        // And in one frame.
+        let (ending, _) = session(client(true, TEXT, &[b'a'; 50_001]), &mut buffers)?;
+        assert_eq!(ending, Ending::Failed(TOO_BIG));
+        Ok(())
+    }
+
     #[test]
     fn unmasked_client_frames_are_a_protocol_error() {
         fails_with(&raw(0x81, 5, &[], None, b"Hello"), PROTOCOL_ERROR);
@@ -946,7 +988,7 @@ mod tests {
             let input = client(false, BINARY, &vec![1; MAX_MESSAGE]);
             let mut peer =
                 Peer { input: Cursor::new(input), chunk: 7000, output: Vec::new(), writes: 0 };
-            assert_eq!(echo(&mut peer, b"", &mut buffers)?, Ending::PeerGone);
+            assert_eq!(echo(&mut peer, b"", &mut buffers, MAX_MESSAGE)?, Ending::PeerGone);
             assert!(buffers.message.capacity() <= READ_CHUNK);
         }
         Ok(())

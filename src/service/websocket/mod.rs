@@ -22,7 +22,7 @@ pub mod frame;
 pub mod handshake;
 pub mod sha1;
 
-pub use frame::{echo, Buffers, Ending, MAX_MESSAGE, READ_CHUNK};
+pub use frame::{echo, Buffers, Ending, READ_CHUNK};
 pub use handshake::{accept_key, check, response, Refusal};
 
 use std::io::{self, Write};
@@ -87,7 +87,8 @@ impl Service for WebSocket {
         out.extend_from_slice(b"\r\n");
         conn.write_all(&out)?;
         // Frames sent right behind the handshake are already in the buffer.
-        echo(conn, wire.after(&head), &mut Buffers::new())?;
+        let max_message = conn.limits().ws_max_message;
+        echo(conn, wire.after(&head), &mut Buffers::new(), max_message)?;
         Ok(())
     }
 }
