@@ -948,7 +948,7 @@ fn header_limit(ctx: &Ctx) -> Outcome {
     let whole = w.send_some(&req, ctx.quiet);
     let r = match w.response(false) {
         Ok(r) => r,
-        Err(u) if u.got.contains("reset") => return Err(Failure::new(sent, u.got, want, "the answer was destroyed by a reset: closing with unread input makes the kernel send RST. After answering 431, shutdown(SHUT_WR) and read (and discard) what the client still sends for a while before close()")),
+        Err(u) if w.end == Some(End::Reset) => return Err(Failure::new(sent, u.got, want, "the answer was destroyed by a reset: closing with unread input makes the kernel send RST. After answering 431, shutdown(SHUT_WR) and read (and discard) what the client still sends for a while before close()")),
         Err(u) => return Err(u.fail(sent, want)),
     };
     if r.status != 431 && r.status != 400 {
@@ -959,13 +959,13 @@ fn header_limit(ctx: &Ctx) -> Outcome {
         );
         return Err(Failure::new(sent, got, want, hint));
     }
-    if r.closed_by_reset {
-        return Ok(Verdict::Note(format!("{} arrived, then a reset instead of a close: RFC 9112 §9.6 says a server SHOULD close in stages (shutdown(SHUT_WR), read what the client still sends, then close()) so that the reset cannot destroy the answer before it is read, as sockref does", r.show_line())));
-    }
     let (_, end) = w.rest(ctx.wait);
     if matches!(end, End::TimedOut | End::Enough) {
         let got = format!("{}, then the connection stayed open", r.show_line());
         return Err(Failure::new(sent, got, want, "after refusing a head the server cannot know where the next request starts: close the connection"));
+    }
+    if r.closed_by_reset || end == End::Reset {
+        return Ok(Verdict::Note(format!("{} arrived, then a reset instead of a close: RFC 9112 §9.6 says a server SHOULD close in stages (shutdown(SHUT_WR), read what the client still sends, then close()) so that the reset cannot destroy the answer before it is read, as sockref does", r.show_line())));
     }
     Ok(Verdict::Pass)
 }
