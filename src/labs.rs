@@ -10,7 +10,10 @@
 //!
 //! Every lab below is a doc test: `cargo test --doc labs` compiles and runs
 //! them. The C lines are the textbook's, in the comment beside the Rust line
-//! that does the same.
+//! that does the same. Labs 1, 2, 3, 5 and the failing handler are also
+//! programs you can talk to, with the same server code (`examples/lab1.rs`
+//! ..., `cargo run --example lab1 -- --addr 127.0.0.1:9000`); `docs/labs.md`
+//! says what to type and what you should see.
 //!
 //! # Lab 1: the hello server (accept -> write -> close)
 //!
@@ -155,7 +158,7 @@
 //! # Watching the calls: five experiments
 //!
 //! The labs below are experiments to watch rather than code to write. Each says what to
-//! run, what to look for on the watch page (`--watch`, see the README's "Watching it live")
+//! run, what to look for on the watch page (`--watch`, see docs/watch.md)
 //! or in a drawn trace (`sockref diagram`), and why it happens. Open
 //! `http://127.0.0.1:8080/` beside your terminals. Each ends with a doc test that checks the
 //! same fact through an [`Observer`], so the claim stays true.
@@ -172,7 +175,7 @@
 //!
 //! Type a line into each `nc`. **Look for:** lane #1 shows `accept()`, `read()`, `write()`;
 //! the second client gets no lane and no echo, although its `connect()` succeeded. Now end the
-//! first `nc` (Ctrl-D): #1 shows `read() = 0 · FIN` and `close()`, and at once lane #2 appears,
+//! first `nc` (Ctrl-C): #1 shows `read() = 0 · FIN` and `close()`, and at once lane #2 appears,
 //! with `accept()` and a `read()` of the line you typed long before. **Why:** the kernel
 //! finished the second client's handshake and queued it in the `listen()` backlog (128 deep,
 //! `limits::LISTEN_BACKLOG`); its bytes waited in the kernel too. `accept()` takes one
@@ -226,21 +229,22 @@
 //!
 //! # Lab 5: half-close (read() returns 0, the other way stays open)
 //!
-//! Trace both sides of one exchange with more bytes than one `read()` takes, then draw it:
+//! The handler below counts the bytes it reads until `read()` returns 0, and only then
+//! answers, as a "count the bytes" server in C would. Run it as a program
+//! (`examples/lab5.rs`), send it 5,000 bytes with a client that half-closes when its input
+//! ends, and draw both sides' traces:
 //!
 //! ```sh
-//! sockref serve --trace=json --watch 127.0.0.1:8080 > server.jsonl
-//! head -c 100000 /dev/zero | sockref client 127.0.0.1:4000 --trace=json 2> client.jsonl > /dev/null
+//! cargo run --example lab5 -- --trace=json --max-connections 1 > server.jsonl
+//! head -c 5000 /dev/zero | sockref client 127.0.0.1:9000 --trace=json 2> client.jsonl
 //! sockref diagram server.jsonl --client client.jsonl
 //! ```
 //!
-//! (Stop the server with Ctrl-C after the client ends.) **Look for:** the client's
-//! `shutdown()` (its FIN) comes right after its last `write()`, while the server is still
-//! reading and echoing; the client goes on reading for many more `read()`s after it; the
-//! server's `read() = 0 · FIN` comes only after every byte sent before the FIN. **Why:**
-//! `shutdown(SHUT_WR)` closes one direction only. The server learns of it as a `read()` that
-//! returns 0, and may still `write()`: the handler below reads to the end and only then
-//! answers, as a "count the bytes" server in C would.
+//! **Look for:** the client's `shutdown(SHUT_WR)` and the FIN it sends; the server's
+//! `read()`s of the 5,000 bytes, then `read() = 0 (EOF)`, and only after that its
+//! `write() = 11`, which the client, its own sending side closed, still reads
+//! (`5000 bytes`). **Why:** `shutdown(SHUT_WR)` closes one direction only. The server
+//! learns of it as a `read()` that returns 0, and may still `write()`.
 //!
 //! ```
 //! use std::io::{Read, Write};

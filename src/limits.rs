@@ -2,7 +2,7 @@
 //!
 //! A fixed pool of blocking threads is only as safe as its limits: whoever
 //! holds the workers holds the server. Each field below caps one resource;
-//! the README's limits table repeats these numbers by hand, so change both
+//! the limits table in docs/limits.md repeats these numbers by hand, so change both
 //! together. Nothing else in the crate invents a bound of its own.
 //!
 //! What this module does not do: it enforces nothing itself. `server/` and

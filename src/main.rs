@@ -43,7 +43,7 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("sockref: diagram: {e}");
-                ExitCode::from(1)
+                ExitCode::from(if e.is_usage() { 2 } else { 1 })
             }
         },
         Ok(Command::Compare(opts)) => compare(&opts),
@@ -55,11 +55,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(opts: ServeOptions) -> Result<(), sockref::Error> {
+fn serve(opts: ServeOptions) -> Result<(), String> {
     let mut builder = ServerBuilder::new()
         .addr(&opts.addr)
         .protocols(opts.protocols)
-        .builtin(&opts.service)?
+        .builtin(&opts.service)
+        .map_err(|e| e.to_string())?
         .limits(opts.limits.clone());
     let hub = opts.watch.as_ref().map(|_| Arc::new(Hub::new()));
     let trace = opts
@@ -77,9 +78,11 @@ fn serve(opts: ServeOptions) -> Result<(), sockref::Error> {
     if let Some(n) = opts.max_datagrams {
         builder = builder.max_datagrams(n);
     }
-    let server = builder.start()?;
+    let server = builder.start().map_err(|e| e.to_string())?;
     let watching = match (&opts.watch, &hub) {
-        (Some(addr), Some(hub)) => Some(start_watch(addr, hub)?),
+        (Some(addr), Some(hub)) => {
+            Some(start_watch(addr, hub).map_err(|e| watch_failed(addr, &e, &server))?)
+        }
         _ => None,
     };
     {
@@ -139,6 +142,19 @@ fn start_watch(addr: &str, hub: &Arc<Hub>) -> Result<ServerHandle, sockref::Erro
         .start()
 }
 
+/// The watch listener is a second socket: say that it is the one that
+/// failed, and when it asked for the server's own port, say so.
+fn watch_failed(addr: &str, e: &sockref::Error, server: &ServerHandle) -> String {
+    let mut msg = format!("--watch {addr}: the watch page's listener failed: {e}");
+    let own = server.tcp_addr().is_some_and(|s| {
+        addr.parse::<std::net::SocketAddr>().is_ok_and(|w| w.port() == s.port() && w.port() != 0)
+    });
+    if own {
+        msg.push_str("; the server itself listens on that port: give --watch another one");
+    }
+    msg
+}
+
 /// Whether the watch address is meant to be reached from elsewhere: any
 /// address but a loopback one (a name such as `localhost` counts as loopback).
 fn public_watch(addr: &str) -> bool {
@@ -168,7 +184,18 @@ fn compare(opts: &sockref::bench::compare::CompareOptions) -> ExitCode {
             if empty.is_empty() {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("sockref: compare: no request succeeded in: {}", empty.join(", "));
+            // Why, once: the first empty run's first failure.
+            let why = done
+                .runs
+                .iter()
+                .filter(|r| r.report.requests == 0)
+                .find_map(|r| r.report.first_error.as_deref())
+                .map(|e| format!(" (first: {e})"));
+            eprintln!(
+                "sockref: compare: no request succeeded in: {}{}",
+                empty.join(", "),
+                why.unwrap_or_default()
+            );
             ExitCode::from(1)
         }
         Err(e) => {
@@ -192,7 +219,12 @@ fn bench(opts: &sockref::bench::BenchOptions) -> ExitCode {
                 write!(out, "{}", report.human())
             };
             if report.requests == 0 {
-                eprintln!("sockref: bench: no request succeeded against {}", opts.addr);
+                let why = report.first_error.as_deref().map(|e| format!(": {e}"));
+                eprintln!(
+                    "sockref: bench: no request succeeded against {}{}",
+                    opts.addr,
+                    why.unwrap_or_default()
+                );
                 return ExitCode::from(1);
             }
             ExitCode::SUCCESS

@@ -23,22 +23,10 @@ const SERVICES: [&str; 7] = [
     "echo", "discard", "chargen", "daytime", "time", "hello", "length",
 ];
 
-/// A tool a test needs: under CI (`CI=true`) its absence fails the test,
-/// naming the package; elsewhere the test is skipped, saying so.
+/// A tool a test needs: the suite's one rule (tests/common/tools.rs): under
+/// CI its absence fails the test, naming the package; locally it skips, saying so.
 fn need(tool: &str, package: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{tool} is missing: apt-get install {package} (.ci/run installs it)"
-        );
-        eprintln!("SKIPPED: {tool} not installed (apt-get install {package})");
-    }
-    found
+    common::tools::need_command(tool, package).is_some()
 }
 
 fn fixture(name: &str) -> PathBuf {
@@ -453,12 +441,13 @@ fn free_port() -> u16 {
 }
 
 /// xinetd's internal services, and each one's deviations: the checks that
-/// fail, with the RFC line they break. `sometimes` may fail or pass: it
-/// depends on whether datagrams queue while xinetd answers one.
+/// always fail, with the RFC line they break, and those that may fail:
+/// every UDP service of xinetd discards the datagrams that queue while it
+/// answers one (RFC 862, 864, 867, 868: each datagram gets an answering
+/// datagram), so three sent back to back may get one reply.
 const XINETD: &[(&str, &[&str], &[&str])] = &[
     // RFC 862: "the data from it is sent back in an answering datagram":
-    // xinetd's UDP echo sends back at most 2048 bytes of a datagram, and
-    // discards datagrams that queued while it answered one.
+    // xinetd's UDP echo sends back at most 2048 bytes of a datagram.
     ("echo", &["echo.udp.large"], &["echo.udp.one-reply-each"]),
     ("discard", &[], &[]),
     // RFC 864: "an answering datagram containing a random number (between
@@ -494,7 +483,9 @@ fn xinetd_internal_services_pass_but_for_their_known_deviations() {
         .map(|o| o.stdout == b"0\n")
         .unwrap_or(false);
     let ports: Vec<u16> = XINETD.iter().map(|_| free_port()).collect();
-    let mut conf = String::from("defaults\n{\n    instances = 50\n}\n");
+    // cps: xinetd's default (50 connections a second, then the service is
+    // off for 10 s) would be tripped by the checks themselves.
+    let mut conf = String::from("defaults\n{\n    instances = 50\n    cps = 10000 1\n}\n");
     for ((name, _, _), port) in XINETD.iter().zip(&ports) {
         for (kind, proto, wait) in [("stream", "tcp", "no"), ("dgram", "udp", "yes")] {
             let user = if root { "    user = root\n" } else { "" };
@@ -603,16 +594,22 @@ fn an_iterative_server_is_told_what_to_change() {
         "{text}"
     );
     assert!(text.ends_with("5 passed, 1 failed, 0 skipped\n"), "{text}");
-    // `sockref check --help` shows this very output (its hint wrapped).
-    for line in text
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("hint:"))
-    {
-        let shown = format!("    {line}\n");
+    // `sockref check --help` shows this very output (its hint wrapped), and
+    // docs/check.md's lab shows it whole.
+    let page = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/check.md");
+    let page = std::fs::read_to_string(page).unwrap();
+    for line in text.lines() {
         assert!(
-            sockref::cli::CHECK_HELP.contains(&shown),
-            "--help lacks {line:?}"
+            page.contains(&format!("\n{line}\n")),
+            "docs/check.md lacks {line:?}"
         );
+        if !line.trim_start().starts_with("hint:") {
+            let shown = format!("    {line}\n");
+            assert!(
+                sockref::cli::CHECK_HELP.contains(&shown),
+                "--help lacks {line:?}"
+            );
+        }
     }
 }
 

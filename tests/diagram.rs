@@ -77,14 +77,15 @@ fn assert_same(got: &str, expected: &str, redraw: &str) {
 }
 
 #[test]
-fn the_readme_shows_what_sockref_diagram_draws() {
-    let readme =
-        fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    let block = readme
+fn the_diagram_page_shows_what_sockref_diagram_draws() {
+    let page =
+        fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/diagram.md"))
+            .unwrap();
+    let block = page
         .split("```mermaid\n")
         .nth(1)
         .and_then(|rest| rest.split("```").next())
-        .expect("README has a mermaid block");
+        .expect("docs/diagram.md has a mermaid block");
     let drawn = stdout_of(&[
         &path("readme_server.jsonl"),
         "--client",
@@ -95,7 +96,7 @@ fn the_readme_shows_what_sockref_diagram_draws() {
     assert_same(
         block,
         &drawn,
-        "sockref diagram readme_server.jsonl --client readme_client.jsonl --format mermaid, into README.md",
+        "sockref diagram readme_server.jsonl --client readme_client.jsonl --format mermaid, into docs/diagram.md",
     );
 }
 

@@ -20,8 +20,7 @@ const AFTER: usize = 50;
 
 #[test]
 fn out_of_descriptors_the_server_sleeps_survives_and_recovers() {
-    if Command::new("prlimit").arg("--version").output().is_err() {
-        eprintln!("SKIPPED: prlimit (util-linux) not installed");
+    if tools::need_command("prlimit", "util-linux").is_none() {
         return;
     }
     let total = HOLDERS + AFTER;

@@ -5,7 +5,7 @@
 //!
 //! Assertions are on what happened (which call failed, with which limit,
 //! which client was served), never on how fast: the times are printed for
-//! the README and bounded only against a hang.
+//! docs/limits.md and bounded only against a hang.
 
 mod common;
 use common::procfs::wait_until;

@@ -166,11 +166,13 @@ struct Accepted {
 
 #[test]
 fn the_server_makes_the_c_servers_calls_in_order() {
-    if let Some(why) = strace_missing() {
-        eprintln!(
-            "SKIPPED syscall audit: {why}; install strace (apt-get install strace) to run it"
-        );
+    if tools::need_command("strace", "strace").is_none() {
         return;
+    }
+    if let Some(why) = strace_missing() {
+        if !tools::need(&format!("strace ({why})"), false, "apt-get install strace") {
+            return;
+        }
     }
     let out = trace_file("audit");
     let mut cmd = Command::new("strace");

@@ -47,7 +47,11 @@ fn datagrams_from_low_source_ports_get_no_reply_and_are_counted() {
     let low = match low_port_socket() {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("SKIPPED: cannot bind a UDP port below 1024 ({e}); run as root to test");
+            tools::need(
+                &format!("root, to bind a UDP port below 1024 ({e})"),
+                false,
+                "run the tests as root (as .ci/run does)",
+            );
             return;
         }
     };

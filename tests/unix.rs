@@ -455,29 +455,23 @@ fn sockref_client_and_bench_talk_to_a_unix_server() {
     assert!(json.contains("\"requests\":200"), "{json}");
 }
 
-/// Runs `cmd` with `input` on stdin and returns its stdout, or `None` when
-/// the tool is not installed (`.ci/run` installs netcat-openbsd and socat).
-fn tool(cmd: &str, args: &[&str], input: &[u8]) -> Option<Vec<u8>> {
-    let mut child = match Command::new(cmd)
+/// Runs `cmd` with `input` on stdin and returns its stdout (the caller
+/// has checked that `cmd` is installed, see tests/common/tools.rs).
+fn tool(cmd: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
+    let mut child = Command::new(cmd)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-    {
-        Ok(c) => c,
-        Err(_) => {
-            eprintln!("SKIPPED {cmd}: not installed (apt-get install netcat-openbsd socat)");
-            return None;
-        }
-    };
+        .unwrap_or_else(|e| panic!("spawn {cmd}: {e}"));
     child.stdin.take().unwrap().write_all(input).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success() || !out.stdout.is_empty(),
         "{cmd}: {out:?}"
     );
-    Some(out.stdout)
+    out.stdout
 }
 
 #[test]
@@ -486,18 +480,24 @@ fn everyday_clients_talk_to_unix_sockets() {
     let path = dir.path("s");
     let p = path.to_str().unwrap();
     let (_s, _) = serve(&path, &[]);
-    if let Some(out) = tool("nc", &["-N", "-U", p], b"via nc\n") {
+    let nc = tools::need_command("nc", "netcat-openbsd").is_some();
+    let socat = tools::need_command("socat", "socat").is_some();
+    let python = tools::need_command("python3", "python3").is_some();
+    if nc {
+        let out = tool("nc", &["-N", "-U", p], b"via nc\n");
         assert_eq!(out, b"via nc\n");
     }
     let connect = format!("UNIX-CONNECT:{p}");
-    if let Some(out) = tool("socat", &["-", &connect], b"via socat\n") {
+    if socat {
+        let out = tool("socat", &["-", &connect], b"via socat\n");
         assert_eq!(out, b"via socat\n");
     }
     let script = format!(
         "import socket\ns=socket.socket(socket.AF_UNIX)\ns.settimeout(10)\ns.connect({p:?})\n\
          s.sendall(b'via python')\ns.shutdown(socket.SHUT_WR)\nprint(s.recv(100).decode(), end='')\n"
     );
-    if let Some(out) = tool("python3", &["-c", &script], b"") {
+    if python {
+        let out = tool("python3", &["-c", &script], b"");
         assert_eq!(out, b"via python");
     }
 
@@ -506,7 +506,8 @@ fn everyday_clients_talk_to_unix_sockets() {
     let (_g, _) = serve(&gpath, &["--proto", "udp"]);
     // nc -uU binds a socket of its own to receive the reply; -w1 ends it
     // one second after the reply (it would otherwise wait for more input).
-    if let Some(out) = tool("nc", &["-uU", "-w1", g], b"via nc -uU\n") {
+    if nc {
+        let out = tool("nc", &["-uU", "-w1", g], b"via nc -uU\n");
         assert_eq!(out, b"via nc -uU\n");
     }
     let client = dir.path("pyc");
@@ -515,7 +516,8 @@ fn everyday_clients_talk_to_unix_sockets() {
          s.bind({:?})\ns.sendto(b'via python', {g:?})\nprint(s.recv(100).decode(), end='')\n",
         client.to_str().unwrap()
     );
-    if let Some(out) = tool("python3", &["-c", &script], b"") {
+    if python {
+        let out = tool("python3", &["-c", &script], b"");
         assert_eq!(out, b"via python");
     }
 }

@@ -164,7 +164,10 @@ impl CompareOptions {
     /// Refuses what cannot run, with the message the command line gives.
     pub fn validate(&self) -> Result<(), String> {
         if self.servers.is_empty() {
-            return Err("compare needs at least one NAME=COMMAND".into());
+            // The command line puts "compare: " in front of this.
+            return Err("no server given: name at least one as NAME=COMMAND \
+                        (see sockref compare --help)"
+                .into());
         }
         for (i, s) in self.servers.iter().enumerate() {
             if self.servers[..i].iter().any(|t| t.name == s.name) {

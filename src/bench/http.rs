@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use super::sockets::{bound, connect, keep_ok, read_some};
 use super::sync::Shared;
-use super::tally::{kind, one_at_a_time, ThreadResult};
+use super::tally::{describe, kind, one_at_a_time, shown, ThreadResult};
 use crate::net::Endpoint;
 use crate::transport::Stream;
 
@@ -130,7 +130,10 @@ pub fn parse(buf: &[u8]) -> Parsed {
 /// under (`status`, `malformed`).
 pub(super) enum Failure {
     Io(io::Error),
-    Counted(&'static str),
+    /// A whole response, not 200: its status.
+    Status(u16),
+    /// Not an HTTP/1.1 response: its first bytes, shown.
+    Malformed(String),
 }
 
 impl From<io::Error> for Failure {
@@ -143,7 +146,19 @@ impl Failure {
     fn name(&self) -> &'static str {
         match self {
             Failure::Io(e) => kind(e),
-            Failure::Counted(name) => name,
+            Failure::Status(_) => "status",
+            Failure::Malformed(_) => "malformed",
+        }
+    }
+
+    /// The failure in words, for a run where nothing succeeded.
+    fn describe(&self) -> String {
+        match self {
+            Failure::Io(e) => describe(e),
+            Failure::Status(code) => format!("the server answered {code}, not 200"),
+            Failure::Malformed(start) => {
+                format!("the reply is not an HTTP/1.1 response: it starts {start}")
+            }
         }
     }
 }
@@ -175,11 +190,18 @@ impl Responses {
                     self.take(n);
                     return Ok(());
                 }
-                Parsed::Status(_, n) => {
+                Parsed::Status(code, n) => {
                     self.take(n);
-                    return Err(Failure::Counted("status"));
+                    return Err(Failure::Status(code));
                 }
-                Parsed::Malformed => return Err(Failure::Counted("malformed")),
+                Parsed::Malformed => {
+                    let got = &self.buf[self.start..self.end];
+                    let hint = match got.starts_with(b"GET /plaintext ") {
+                        true => "; the request came back: an echo server? use --mode pingpong",
+                        false => "",
+                    };
+                    return Err(Failure::Malformed(format!("{}{hint}", shown(got))));
+                }
                 Parsed::Partial => self.fill(s, timeout, end)?,
             }
         }
@@ -262,6 +284,7 @@ pub(super) fn keep_alive(socks: Vec<Stream>, shared: &Shared, r: &mut ThreadResu
                     }
                     Ok(()) => {}
                     Err(f) => {
+                        r.note(|| f.describe());
                         r.count(f.name(), measured, shared);
                         ok[i] = false;
                         break;
@@ -281,12 +304,15 @@ pub(super) fn keep_alive(socks: Vec<Stream>, shared: &Shared, r: &mut ThreadResu
 pub(super) fn close_each(shared: &Shared, r: &mut ThreadResult) {
     let req = request(&host(&shared.addr), true);
     let (timeout, end) = (shared.opts.timeout, shared.hard_end());
-    one_at_a_time(shared, r, |_, _| {
+    one_at_a_time(shared, r, |_, r| {
         let result = connect(shared, end).map_err(Failure::from).and_then(|mut s| {
             s.write_all(&req)?;
             Responses::new().next(&mut s, timeout, end)
         });
-        result.map_err(|f| f.name())
+        result.map_err(|f| {
+            r.note(|| f.describe());
+            f.name()
+        })
     });
 }
 

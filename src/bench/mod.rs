@@ -305,6 +305,7 @@ fn report(
         hist: total.hist,
         client_cpu: total.cpu,
         server_cpu,
+        first_error: total.first_error,
     }
 }
 

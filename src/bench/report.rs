@@ -49,6 +49,10 @@ pub struct Report {
     pub client_cpu: Option<Duration>,
     /// CPU the server process used while measuring (with `--server-pid`).
     pub server_cpu: Option<Duration>,
+    /// The first failure of the run (warm-up included), in words: why
+    /// nothing succeeded, when nothing did (e.g. the first bytes of a
+    /// reply that was not the echo).
+    pub first_error: Option<String>,
 }
 
 /// The server's address as the user writes it: `127.0.0.1:4000`, or
@@ -119,13 +123,14 @@ impl Report {
     pub fn human(&self) -> String {
         let mut s = String::new();
         let unix = matches!(self.addr, Endpoint::Unix(_));
+        // The mode named udp says its protocol already: no "udp udp".
         let proto = match (self.mode == Mode::Udp, unix) {
-            (true, false) => "udp",
-            (false, false) => "tcp",
-            (true, true) => "dgram",
-            (false, true) => "stream",
+            (true, false) => "",
+            (false, false) => " tcp",
+            (true, true) => " dgram",
+            (false, true) => " stream",
         };
-        let _ = write!(s, "sockref bench: {} {proto} {}", self.mode.name(), address(&self.addr));
+        let _ = write!(s, "sockref bench: {}{proto} {}", self.mode.name(), address(&self.addr));
         if self.conns > 0 {
             let _ = write!(s, "  conns={}", self.conns);
         }

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::sync::Shared;
+use super::tally::shown;
 use crate::error::Error;
 use crate::net::Endpoint;
 use crate::transport::{Datagram, SocketFile, Stream};
@@ -79,7 +80,17 @@ pub(super) fn read_echo(
         got += read_some(s, &mut buf[got..], timeout, end)?;
     }
     if buf != expect {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "echo differs"));
+        // Said in full: a server of another kind (HTTP, say) fails every
+        // request this way, and its first bytes tell what it is.
+        let hint = if buf.starts_with(b"HTTP/") { "; an HTTP server? use --mode http" } else { "" };
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "the reply is not the echo of the request: sent {} bytes, got {}{hint}",
+                expect.len(),
+                shown(buf)
+            ),
+        ));
     }
     Ok(())
 }

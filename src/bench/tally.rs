@@ -23,6 +23,9 @@ pub(super) struct ThreadResult {
     pub(super) warmup_errors: u64,
     pub(super) held: u64,
     pub(super) stale: u64,
+    /// The first failure, told in words: what a run where nothing
+    /// succeeded reports, instead of bare counts.
+    pub(super) first_error: Option<String>,
     /// When this thread made its last request.
     pub(super) finished: Option<Instant>,
     /// This thread's CPU clock when measuring started, and the CPU it used
@@ -56,7 +59,37 @@ pub(super) fn kind(e: &io::Error) -> &'static str {
     }
 }
 
+/// An I/O failure told for a person: the call and what it means here.
+pub(super) fn describe(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => {
+            format!("connect() error: {e}: nothing listens at that address")
+        }
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
+            format!("no reply within --timeout ({e})")
+        }
+        io::ErrorKind::UnexpectedEof => {
+            "the server closed the connection before its reply was complete".to_string()
+        }
+        _ => e.to_string(),
+    }
+}
+
+/// The first bytes of `b`, quoted and escaped, for a message.
+pub(super) fn shown(b: &[u8]) -> String {
+    const MAX: usize = 48;
+    let more = if b.len() > MAX { "..." } else { "" };
+    format!("\"{}\"{more}", b[..b.len().min(MAX)].escape_ascii())
+}
+
 impl ThreadResult {
+    /// Keeps the first failure's description (made only if none is kept).
+    pub(super) fn note(&mut self, describe: impl FnOnce() -> String) {
+        if self.first_error.is_none() {
+            self.first_error = Some(describe());
+        }
+    }
+
     /// Notes the thread's CPU clock at its first measured request.
     pub(super) fn measuring(&mut self, measured: bool) -> bool {
         if measured && self.cpu_start.is_none() {
@@ -79,6 +112,7 @@ impl ThreadResult {
     }
 
     pub(super) fn error(&mut self, e: &io::Error, measured: bool, shared: &Shared) {
+        self.note(|| describe(e));
         self.count(kind(e), measured, shared);
     }
 
@@ -114,6 +148,9 @@ impl ThreadResult {
             self.finished = Some(self.finished.map_or(f, |t| t.max(f)));
         }
         self.warmup_errors += r.warmup_errors;
+        if self.first_error.is_none() {
+            self.first_error = r.first_error;
+        }
         for (k, v) in r.errors {
             *self.errors.entry(k).or_insert(0) += v;
         }
@@ -124,11 +161,16 @@ impl ThreadResult {
 /// udp, http-close): until the budget is spent or the run stops, makes one
 /// request with `request` (told when it started) and counts its latency,
 /// or its failure under the name `request` gives it.
+///
+/// A refusal before any request of the run got through ends the run at
+/// once: nothing listens there, and every further connect() would be
+/// refused as fast as it is made, for the whole --duration.
 pub(super) fn one_at_a_time(
     shared: &Shared,
     r: &mut ThreadResult,
     mut request: impl FnMut(Instant, &mut ThreadResult) -> Result<(), &'static str>,
 ) {
+    let mut any_ok = false;
     loop {
         let now = Instant::now();
         if shared.take(1, now) == 0 {
@@ -136,8 +178,17 @@ pub(super) fn one_at_a_time(
         }
         let measured = r.measuring(shared.measuring(now));
         match request(now, r) {
-            Ok(()) => r.success(now, measured, shared),
-            Err(failure) => r.count(failure, measured, shared),
+            Ok(()) => {
+                any_ok = true;
+                r.success(now, measured, shared);
+            }
+            Err(failure) => {
+                r.count(failure, measured, shared);
+                if failure == "refused" && !any_ok && shared.done.load(Ordering::Relaxed) == 0 {
+                    shared.stop.store(true, Ordering::Relaxed);
+                    break;
+                }
+            }
         }
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::http;
 use super::sockets::{bound, connect, keep_ok, read_echo, still_open, ClientDatagram};
 use super::sync::{Arrival, Gate, Shared};
-use super::tally::{kind, one_at_a_time, ThreadResult};
+use super::tally::{describe, kind, one_at_a_time, shown, ThreadResult};
 use super::{Mode, Stop};
 use crate::transport::Stream;
 
@@ -169,7 +169,7 @@ fn churn(t: usize, shared: &Shared, r: &mut ThreadResult) {
     let mut buf = vec![0u8; shared.opts.size];
     let mut seq = t as u64;
     let (timeout, end) = (shared.opts.timeout, shared.hard_end());
-    one_at_a_time(shared, r, |_, _| {
+    one_at_a_time(shared, r, |_, r| {
         let expect = payload.get(seq);
         seq += 1;
         let result = connect(shared, end).and_then(|mut s| {
@@ -177,7 +177,10 @@ fn churn(t: usize, shared: &Shared, r: &mut ThreadResult) {
             read_echo(&mut s, &mut buf, expect, timeout, end)
             // close(): the client closes first, so TIME_WAIT stays here.
         });
-        result.map_err(|e| kind(&e))
+        result.map_err(|e| {
+            r.note(|| describe(&e));
+            kind(&e)
+        })
     });
 }
 
@@ -200,6 +203,7 @@ fn udp(t: usize, s: &ClientDatagram, shared: &Shared, r: &mut ThreadResult) {
             // and counting errors by the million. 1 ms, doubling to 100 ms.
             backoff = (backoff * 2).clamp(Duration::from_millis(1), Duration::from_millis(100));
             thread::sleep(backoff);
+            r.note(|| format!("send() error: {}", describe(&e)));
             return Err(kind(&e));
         }
         backoff = Duration::ZERO;
@@ -224,9 +228,30 @@ fn await_echo(
         match s.recv(buf) {
             Ok(n) if n >= 8 && buf[..8] != out[..8] => r.stale += 1,
             Ok(n) if buf[..n] == *out => return Ok(()),
-            Ok(_) => return Err("mismatch"),
-            Err(e) if matches!(kind(&e), "timeout") => return Err("lost"),
-            Err(e) => return Err(kind(&e)),
+            Ok(n) => {
+                r.note(|| {
+                    format!(
+                        "the reply is not the echo of the datagram: sent {}, got {}",
+                        shown(out),
+                        shown(&buf[..n])
+                    )
+                });
+                return Err("mismatch");
+            }
+            Err(e) if matches!(kind(&e), "timeout") => {
+                r.note(|| "no echo of a datagram within --timeout".to_string());
+                return Err("lost");
+            }
+            Err(e) => {
+                r.note(|| match e.kind() {
+                    // ICMP port unreachable, reported on the connected socket.
+                    std::io::ErrorKind::ConnectionRefused => {
+                        format!("recv() error: {e}: nothing listens on that UDP port")
+                    }
+                    _ => format!("recv() error: {}", describe(&e)),
+                });
+                return Err(kind(&e));
+            }
         }
     }
 }

@@ -129,24 +129,41 @@ pub(super) fn one_reply_each(
     if extra.is_some() {
         return Err(Failure::new(sent, got(), want, "more replies than datagrams: the server answers some datagrams twice (or in pieces); UDP keeps message boundaries, so call sendto() once per datagram with the whole reply"));
     }
-    if let Some((r, a)) = requests.iter().zip(&replies).find(|(r, a)| !reply_ok(r, a)) {
-        return Err(Failure::new(
-            sent,
-            got(),
-            format!("a correct reply to each (the reply to {} is wrong)", preview(r)),
-            format!(
-                "the reply {} is not the answer to {}: replies may come in any order over UDP, but each must answer its own datagram",
-                preview(a),
-                preview(r)
-            ),
-        ));
+    // Replies may come in any order (a server may answer on several
+    // threads): each must answer a datagram no other reply answered.
+    let mut unanswered: Vec<&[u8]> = requests.to_vec();
+    for a in &replies {
+        match unanswered.iter().position(|r| reply_ok(r, a)) {
+            Some(i) => {
+                unanswered.remove(i);
+            }
+            None => {
+                return Err(Failure::new(
+                    sent,
+                    got(),
+                    "a correct reply to each datagram",
+                    format!(
+                        "the reply {} answers none of the datagrams (or one already answered): each reply must answer its own datagram, from the bytes recvfrom() returned for it",
+                        preview(a)
+                    ),
+                ));
+            }
+        }
     }
     Ok(Verdict::Pass)
 }
 
-/// Sends one datagram and waits for one reply.
+/// Sends one datagram and waits for one reply. UDP may lose a datagram
+/// (RFC 768), and a server may too while it is busy: with no reply within
+/// [`Ctx::quiet`], the datagram is sent once more (the trace shows both)
+/// before silence counts. Losing datagrams that arrive together is
+/// `one_reply_each`'s rule, which never resends.
 pub(super) fn datagram_reply(ctx: &Ctx, request: &[u8]) -> Result<Option<Vec<u8>>, Failure> {
     let mut d = ctx.datagram()?;
+    d.send(request)?;
+    if let Some(r) = d.recv(ctx.quiet)? {
+        return Ok(Some(r));
+    }
     d.send(request)?;
     Ok(d.recv(ctx.wait)?)
 }

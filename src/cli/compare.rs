@@ -22,7 +22,7 @@ USAGE:
 EXAMPLE:
     benches/peers/build.sh          # C peers into target/peers/
     sockref compare --conns 100 --rounds 5 --pin 0:1 \\
-        'c-thread=target/peers/c-thread {port}' \\
+        'c-thread=target/peers/thread_echo {port}' \\
         'sockref=target/release/sockref serve --service echo --proto tcp --addr 127.0.0.1:{port} --workers {workers}'
 
 Each COMMAND must contain {port} and listen on 127.0.0.1:{port}; {workers} is replaced by
@@ -145,7 +145,7 @@ mod tests {
     #[test]
     fn mistakes_are_usage_errors_naming_the_fix() {
         let e = |args: &[&str]| p(args).err().map(|u| u.0).unwrap_or_default();
-        assert!(e(&["compare"]).contains("at least one NAME=COMMAND"));
+        assert!(e(&["compare"]).contains("name at least one as NAME=COMMAND"));
         assert!(e(&["compare", "a=srv"]).contains("no {port}"));
         assert!(
             e(&["compare", "a=x {port}", "--baseline", "z"]).contains("no server is called 'z'")

@@ -32,10 +32,11 @@ DIAGRAM OPTIONS:
     -o, --output FILE      write the figure to FILE                            [stdout]
     --connections N        draw the first N connections (or UDP peers); 0 = all [8]
     --calls N              past N calls in one connection, fold the middle ones into
-                           one line that counts them; 0 = never                [24]
+                           lines that count them (the connect, shutdown, FIN, EOF,
+                           close and errors among them are still drawn); 0 = never [24]
 
 EXIT STATUS: 0 ok, 1 a trace that cannot be read or has a damaged line (named by file and
-line), 2 usage error.
+line), 2 usage error (also: a client's trace given as the server's, or the other way round).
 ";
 
 pub(super) fn parse_diagram(args: Vec<String>) -> Result<Command, Usage> {

@@ -270,6 +270,11 @@ pub fn parse(mut args: Vec<String>) -> Result<Command, Usage> {
         Some("diagram") => diagram::parse_diagram,
         Some("compare") => compare::parse_compare,
         Some("check") => check::parse_check,
+        // `sockref 9190`, `sockref 127.0.0.1:9190`: meant for serve, which
+        // says which flag takes an address.
+        Some(other) if other.parse::<u16>().is_ok() || other.contains(':') => {
+            return serve::parse_serve(args)
+        }
         Some(other) if !other.starts_with('-') => {
             return Err(Usage(format!(
             "unknown command '{other}' (choose one of: serve, client, bench, diagram, compare, check; see sockref --help)"

@@ -69,8 +69,10 @@ pub(super) fn parse_serve(args: Vec<String>) -> Result<Command, Usage> {
     // Explicit or not matters: the default depends on the address family.
     let mut proto = None;
     let mut public = false;
+    let mut after_bare_trace = false;
     while let Some((flag, mut v)) = args.next_arg() {
         let f = flag.as_str();
+        let follows_bare_trace = std::mem::take(&mut after_bare_trace);
         match f {
             "--help" | "-h" => return Ok(Command::Help(HELP)),
             "--version" | "-V" => return Ok(Command::Version),
@@ -120,7 +122,15 @@ pub(super) fn parse_serve(args: Vec<String>) -> Result<Command, Usage> {
                 }
                 o.limits.stack_size = kib * 1024;
             }
-            "--trace" => o.trace = Some(v.trace_format()?),
+            "--trace" => {
+                after_bare_trace = v.inline.is_none();
+                o.trace = Some(v.trace_format()?)
+            }
+            // The client's hint, word for word: `--trace json` is a format
+            // given the way every other flag takes its value.
+            "json" | "text" if follows_bare_trace => {
+                return Err(Usage(format!("--trace takes its format after '=': --trace={f}")))
+            }
             "--max-connections" => o.max_connections = Some(v.number(1, u64::MAX)?),
             "--max-datagrams" => o.max_datagrams = Some(v.number(1, u64::MAX)?),
             "--duration" => o.duration = Some(v.positive()?),
@@ -128,11 +138,7 @@ pub(super) fn parse_serve(args: Vec<String>) -> Result<Command, Usage> {
             "--watch" => o.watch = Some(v.text()?),
             "--watch-public" => public = true,
             "--grace" => o.grace = v.duration()?,
-            _ => {
-                return Err(Usage(format!(
-                    "unknown option '{flag}' (see sockref --help for the options of serve)"
-                )))
-            }
+            _ => return Err(unknown(f)),
         }
     }
     o.protocols = protocols(&o.addr, &o.service, proto)?;
@@ -141,6 +147,25 @@ pub(super) fn parse_serve(args: Vec<String>) -> Result<Command, Usage> {
     check_stop_counts(&o)?;
     check_watch(o.watch.as_deref(), public)?;
     Ok(Command::Serve(Box::new(o)))
+}
+
+/// An argument serve does not know. A bare port or address is what
+/// `nc 127.0.0.1 9190` habits type: say which flag takes it.
+fn unknown(arg: &str) -> Usage {
+    let addr = match arg.parse::<u16>() {
+        Ok(port) => Some(format!("127.0.0.1:{port}")),
+        Err(_) if !arg.starts_with('-') && Address::parse(arg).is_ok() => Some(arg.to_string()),
+        Err(_) => None,
+    };
+    match addr {
+        Some(a) => Usage(format!(
+            "unknown option '{arg}': the address to serve on is a flag: --addr {a} \
+             (see sockref --help for the options of serve)"
+        )),
+        None => {
+            Usage(format!("unknown option '{arg}' (see sockref --help for the options of serve)"))
+        }
+    }
 }
 
 /// The watch page shows every client's bytes to whoever opens it: it
@@ -153,6 +178,17 @@ fn check_watch(addr: Option<&str>, public: bool) -> Result<(), Usage> {
             false => Ok(()),
         };
     };
+    // Address::parse would suggest unix:PATH too, which a browser cannot
+    // open: say HOST:PORT alone.
+    if !addr.contains(':') {
+        let example = match addr.parse::<u16>() {
+            Ok(port) => format!("127.0.0.1:{port}"),
+            Err(_) => "127.0.0.1:8080".to_string(),
+        };
+        return Err(Usage(format!(
+            "--watch: '{addr}' is not an address: write HOST:PORT (e.g. --watch {example})"
+        )));
+    }
     match Address::parse(addr).map_err(|e| Usage(format!("--watch: {e}")))? {
         Address::Unix(_) => Err(Usage(format!(
             "--watch: '{addr}': a browser connects over TCP; use HOST:PORT (e.g. 127.0.0.1:8080)"
@@ -242,13 +278,17 @@ impl Given {
         self.0.last().map_or("", |(_, v)| v.as_str())
     }
 
-    /// `validate`'s message, prefixed with the flag and value it is about
-    /// (it starts with the field's name: "workers must be from 1 to 20000").
+    /// `validate`'s message, about a field of [`Limits`] ("stack_size must
+    /// be at least 64 KiB"), told in the command line's words: the flag
+    /// and the value given replace the field's name, which a user never typed.
     fn usage(&self, message: &str) -> Usage {
-        let field = message.split_whitespace().next().unwrap_or("");
+        let (field, rest) = message.split_once(' ').unwrap_or((message, ""));
         let flag = LIMIT_FLAGS.iter().find(|(n, _)| *n == field).map(|(_, f)| *f);
         match self.0.iter().find(|(f, _)| Some(*f) == flag) {
-            Some((f, v)) => Usage(format!("{f}: '{v}' is out of range: {message}")),
+            Some((f, v)) => Usage(format!("{f}: '{v}' is out of range: {rest}")),
+            None if field.contains('_') || flag.is_some() => {
+                Usage(format!("--{}: {rest}", field.replace('_', "-")))
+            }
             None => Usage(message.to_string()),
         }
     }
@@ -326,12 +366,12 @@ mod tests {
     #[test]
     fn limits_validate_refusals_name_the_flag_and_value() {
         let e = p(&["--workers", "7", "--workers", "0"]).unwrap_err();
-        assert_eq!(e.0, "--workers: '0' is out of range: workers must be from 1 to 20000");
+        assert_eq!(e.0, "--workers: '0' is out of range: must be from 1 to 20000");
         let e = p(&["--udp-workers=2000"]).unwrap_err();
         assert!(e.0.starts_with("--udp-workers: '2000' "), "{e}");
         let e = p(&["--stack-size", "10"]).unwrap_err();
         assert!(e.0.starts_with("--stack-size: '10' "), "{e}");
-        assert!(e.0.contains("at least 64 KiB"), "{e}");
+        assert_eq!(e.0, "--stack-size: '10' is out of range: must be at least 64 KiB");
         let e = p(&["--stack-size", "65537"]).unwrap_err();
         assert_eq!(e.0, "--stack-size: '65537' is not a number from 64 to 65536");
         let e = p(&["--udp-workers", "x"]).unwrap_err();

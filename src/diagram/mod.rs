@@ -108,6 +108,27 @@ pub enum DiagramError {
         /// The file, as named on the command line.
         file: String,
     },
+    /// A client's trace given as the server's, or the other way round: a
+    /// usage error (exit 2), since the files only need swapping.
+    WrongSide {
+        /// The file, as named on the command line.
+        file: String,
+        /// The line of the event that shows whose trace it is.
+        line: usize,
+        /// That event (`connect`, `accept`, `listen`).
+        event: String,
+        /// True when the file was given as the server's trace.
+        given_as_server: bool,
+        /// The `--client` file, when it is a server's trace: the two were swapped.
+        swapped_with: Option<String>,
+    },
+}
+
+impl DiagramError {
+    /// True when the command line was wrong rather than a file (exit 2).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, DiagramError::WrongSide { .. })
+    }
 }
 
 impl fmt::Display for DiagramError {
@@ -118,6 +139,23 @@ impl fmt::Display for DiagramError {
             DiagramError::NoEvents { file } => write!(
                 f,
                 "{file}: no trace events (make it with --trace=json; --trace alone prints text)"
+            ),
+            DiagramError::WrongSide { file, line, event, swapped_with: Some(other), .. } => {
+                write!(
+                    f,
+                    "{file}:{line}: '{event}' is a client's call, and {other} is a server's \
+                     trace: the two are swapped: sockref diagram {other} --client {file}"
+                )
+            }
+            DiagramError::WrongSide { file, line, event, given_as_server: true, .. } => write!(
+                f,
+                "{file}:{line}: '{event}' is a client's call: this is a client's trace; \
+                 pass it with --client: sockref diagram SERVER.jsonl --client {file}"
+            ),
+            DiagramError::WrongSide { file, line, event, given_as_server: false, .. } => write!(
+                f,
+                "{file}:{line}: '{event}' is a server's call: this is a server's trace; \
+                 pass it first: sockref diagram {file} --client CLIENT.jsonl"
             ),
         }
     }

@@ -151,15 +151,44 @@ impl Op {
         matches!(self, Op::Shutdown | Op::Close | Op::Fin)
     }
 
-    /// The name a fold summary counts it under.
+    /// The name a fold summary counts it under: the C call, as in its box.
     fn kind(&self) -> &str {
         match self {
+            Op::Listen { .. } => "listen()",
+            Op::Connect { .. } => "connect()",
+            Op::Accept { .. } => "accept()",
             Op::Read(_) => "read()",
             Op::Write(_) => "write()",
-            Op::RecvFrom { .. } | Op::Drop { .. } => "recvfrom()",
+            Op::Shutdown => "shutdown()",
+            Op::Close => "close()",
+            Op::RecvFrom { .. } => "recvfrom()",
+            Op::Drop { .. } => "dropped recvfrom()",
             Op::SendTo { .. } => "sendto()",
             Op::Error { .. } => "error",
-            _ => "other call",
+            Op::Panic(_) => "panic",
+            Op::Reject(_) => "refusal",
+            Op::AcceptError(_) => "accept() error",
+            Op::AcceptRecovered(_) => "accept() recovery",
+            Op::Other(call) => call,
+            Op::Fin => "shutdown() or close()",
+        }
+    }
+
+    /// A step the figure is there to show: the handshake, an end of
+    /// file, a FIN, the close, a failure. It is drawn even in the folded
+    /// middle of a long connection (lab 5 looks for the client's
+    /// shutdown() and its FIN there); only the repeated data calls and
+    /// drops between such steps fold.
+    fn is_landmark(&self) -> bool {
+        match self {
+            Op::Read(n) => *n == 0,
+            Op::Write(_)
+            | Op::RecvFrom { .. }
+            | Op::SendTo { .. }
+            | Op::Drop { .. }
+            | Op::Reject(_)
+            | Op::AcceptError(_) => false,
+            _ => true,
         }
     }
 }
@@ -562,7 +591,8 @@ fn push_rows(ev: &Ev, fin: &mut [bool; 2], out: &mut Vec<Row>) {
 }
 
 /// The rows of a run of calls; past `limit` calls (0: no limit), the
-/// middle ones are folded into one line that counts them.
+/// middle ones are folded into lines that count them, except the
+/// landmarks among them ([`Op::is_landmark`]), drawn between the folds.
 fn rows_of(evs: &[Ev], limit: usize) -> Vec<Row> {
     let mut fin = [false; 2];
     let mut out = Vec::new();
@@ -580,11 +610,34 @@ fn rows_of(evs: &[Ev], limit: usize) -> Vec<Row> {
         push_rows(ev, &mut fin, &mut out);
     }
     let middle = &evs[head..evs.len() - tail];
+    for run in middle.split_inclusive(|ev| ev.op.is_landmark()) {
+        let (data, landmark) = match run.split_last() {
+            Some((last, rest)) if last.op.is_landmark() => (rest, Some(last)),
+            _ => (run, None),
+        };
+        match data {
+            [] => {}
+            // One call folded would take as much room as the call.
+            [one] => push_rows(one, &mut fin, &mut out),
+            _ => out.push(fold(data, &mut fin)),
+        }
+        if let Some(ev) = landmark {
+            push_rows(ev, &mut fin, &mut out);
+        }
+    }
+    for ev in &evs[evs.len() - tail..] {
+        push_rows(ev, &mut fin, &mut out);
+    }
+    out
+}
+
+/// One line counting `middle`'s calls by side and kind.
+fn fold(middle: &[Ev], fin: &mut [bool; 2]) -> Row {
     let mut scratch = Vec::new();
     // (side, kind) -> (calls, bytes), in order of first appearance.
     let mut counts: Vec<((Side, String), (u64, u64))> = Vec::new();
     for ev in middle {
-        push_rows(ev, &mut fin, &mut scratch);
+        push_rows(ev, fin, &mut scratch);
         let n = match ev.op {
             Op::Read(n) | Op::Write(n) => n,
             Op::SendTo { bytes, .. } => bytes,
@@ -612,11 +665,7 @@ fn rows_of(evs: &[Ev], limit: usize) -> Vec<Row> {
             }
         })
         .collect();
-    out.push(Row::Fold(format!("... {} calls folded: {} ...", middle.len(), parts.join(", "))));
-    for ev in &evs[evs.len() - tail..] {
-        push_rows(ev, &mut fin, &mut out);
-    }
-    out
+    Row::Fold(format!("... {} calls folded: {} ...", middle.len(), parts.join(", ")))
 }
 
 fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
@@ -631,7 +680,29 @@ fn convert(records: &[Record], side: Side, file: &str) -> Result<Vec<Ev>, Diagra
     if records.is_empty() {
         return Err(DiagramError::NoEvents { file: file.to_string() });
     }
+    check_side(records, side, file)?;
     records.iter().map(|r| ev_of(r, side, file)).collect()
+}
+
+/// Only a client calls connect(); only a server calls accept() (a UDP
+/// client's socket() + bind() looks like a server's, so it proves
+/// nothing). Drawn on the wrong side, a trace makes a figure that is
+/// nonsense without being wrong anywhere a reader can see.
+fn check_side(records: &[Record], side: Side, file: &str) -> Result<(), DiagramError> {
+    let wrong = match side {
+        Side::Server => "connect",
+        Side::Client => "accept",
+    };
+    match records.iter().find(|r| r.str("event") == Some(wrong)) {
+        Some(r) => Err(DiagramError::WrongSide {
+            file: file.to_string(),
+            line: r.line,
+            event: wrong.to_string(),
+            given_as_server: side == Side::Server,
+            swapped_with: None,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Builds the figure from a server trace and, if given, a client trace
@@ -641,6 +712,16 @@ pub fn build(
     client: Option<(&str, &[Record])>,
     limits: Limits,
 ) -> Result<Diagram, DiagramError> {
+    if let (Err(mut e), Some((file, records))) =
+        (check_side(server.1, Side::Server, server.0), client)
+    {
+        if let (DiagramError::WrongSide { swapped_with, .. }, Err(_)) =
+            (&mut e, check_side(records, Side::Client, file))
+        {
+            *swapped_with = Some(file.to_string());
+        }
+        return Err(e);
+    }
     let side = split_server(convert(server.1, Side::Server, server.0)?);
     let (mut sessions, stray) = match client {
         Some((file, records)) => split_client(convert(records, Side::Client, file)?),
@@ -888,6 +969,95 @@ listening tcp 127.0.0.1:4000 service=echo workers=1
         // 53 calls with the inferred connect(); 6 first and 2 last are drawn.
         assert_eq!(fold, "... 45 calls folded: server write() x45 (3330 bytes) ...");
         assert_eq!(rows.last().ok_or("no rows")?, "Client -> ACK", "the close and its FIN stay");
+        Ok(())
+    }
+
+    /// Lab 5: a client writes 20 blocks, shuts down its side, then reads
+    /// the echo; the server echoes every block, then reads 0. The
+    /// shutdown(), its FIN and the server's read() = 0 fall in the middle
+    /// of a folded connection and must be drawn anyway.
+    #[test]
+    fn a_half_close_in_a_folded_middle_is_drawn_with_its_fin(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let mut server = String::from(
+            r#"{"ts_us":200,"event":"accept","conn":1,"peer":"127.0.0.1:5000","worker":0}"#,
+        );
+        let mut client = String::from(
+            r#"{"ts_us":100,"event":"connect","peer":"127.0.0.1:4000","local":"127.0.0.1:5000"}"#,
+        );
+        for i in 0..20u64 {
+            let t = 1000 + i * 10;
+            client.push_str(&format!(
+                "\n{{\"ts_us\":{t},\"event\":\"write\",\"conn\":1,\"bytes\":100}}"
+            ));
+            server.push_str(&format!(
+                "\n{{\"ts_us\":{},\"event\":\"read\",\"conn\":1,\"bytes\":100}}\n\
+                 {{\"ts_us\":{},\"event\":\"write\",\"conn\":1,\"bytes\":100}}",
+                t + 1,
+                t + 2
+            ));
+        }
+        client.push_str("\n{\"ts_us\":1300,\"event\":\"shutdown\",\"conn\":1,\"how\":\"SHUT_WR\"}");
+        server
+            .push_str("\n{\"ts_us\":1310,\"event\":\"read\",\"conn\":1,\"bytes\":0,\"eof\":true}");
+        server.push_str("\n{\"ts_us\":1320,\"event\":\"close\",\"conn\":1}\n");
+        for t in 0..20u64 {
+            let ts = 1400 + t;
+            client.push_str(&format!(
+                "\n{{\"ts_us\":{ts},\"event\":\"read\",\"conn\":1,\"bytes\":100}}"
+            ));
+        }
+        client
+            .push_str("\n{\"ts_us\":1500,\"event\":\"read\",\"conn\":1,\"bytes\":0,\"eof\":true}");
+        client.push_str("\n{\"ts_us\":1501,\"event\":\"close\",\"conn\":1}\n");
+        let (s, c) = (trace(&server)?, trace(&client)?);
+        let d = build(("s", &s), Some(("c", &c)), Limits::default())?;
+        let rows = firsts(&d, 0);
+        let at = |row: &str| rows.iter().position(|r| r == row);
+        let shutdown = at("Client shutdown(SHUT_WR)").ok_or(format!("no shutdown: {rows:#?}"))?;
+        assert_eq!(rows[shutdown + 1], "Client -> FIN");
+        assert_eq!(rows[shutdown + 2], "Server -> ACK");
+        let eof = at("Server read() = 0 (EOF)").ok_or(format!("no EOF: {rows:#?}"))?;
+        assert!(eof > shutdown, "{rows:#?}");
+        assert!(rows.iter().any(|r| r.starts_with("... ")), "still folds: {rows:#?}");
+        assert!(!rows.iter().any(|r| r.contains("other call")), "{rows:#?}");
+        Ok(())
+    }
+
+    #[test]
+    fn a_fold_names_each_call_it_counts() {
+        let ops = [
+            (Op::Shutdown, "shutdown()"),
+            (Op::Close, "close()"),
+            (Op::Connect { local: String::new() }, "connect()"),
+            (Op::Other("poll()".into()), "poll()"),
+            (Op::Reject("busy".into()), "refusal"),
+        ];
+        for (op, name) in ops {
+            assert_eq!(op.kind(), name);
+        }
+    }
+
+    #[test]
+    fn a_client_trace_given_as_the_servers_is_refused_naming_client(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let (s, c) = (trace(SERVER)?, trace(CLIENT)?);
+        let limits = Limits::default();
+        let e = build(("client.jsonl", &c), None, limits).err().ok_or("drew it")?;
+        assert!(e.is_usage());
+        assert_eq!(
+            e.to_string(),
+            "client.jsonl:1: 'connect' is a client's call: this is a client's trace; \
+             pass it with --client: sockref diagram SERVER.jsonl --client client.jsonl"
+        );
+        let e = build(("s.jsonl", &s), Some(("s2.jsonl", &s)), limits).err().ok_or("drew it")?;
+        assert!(e.to_string().starts_with("s2.jsonl:3: 'accept' is a server's call"), "{e}");
+        let e = build(("c.jsonl", &c), Some(("s.jsonl", &s)), limits).err().ok_or("drew it")?;
+        assert!(
+            e.to_string()
+                .ends_with("the two are swapped: sockref diagram s.jsonl --client c.jsonl"),
+            "{e}"
+        );
         Ok(())
     }
 

@@ -10,7 +10,8 @@
 //! | [`deadline`] | a client that goes silent, stops reading, or holds on for ever | idle timeout, whole-connection time, drain after the reply |
 //! | [`min_rate`] | a client that reads (or sends) a trickle: Slow Read, trickled bodies | a floor in bytes per second of waiting, with one idle timeout of credit |
 //! | [`per_ip`] | one source address holding every worker | at most N served at once per address; `busy\r\n` and close beyond |
-//! | [`backoff`] | `accept()` failing in a loop (out of descriptors or memory) | a pause from 5 ms doubling to 1 s, one message per episode |
+//! | [`backoff`] | `accept()` failing in a loop (out of descriptors or memory) | a pause from 5 ms doubling to 1 s, one worker retrying, one message per episode |
+//! | [`nofile`] | more workers than `ulimit -n` allows descriptors | one warning at start, saying what to change |
 //! | [`overload`] | more clients than workers, with `--overload reject` | `busy\r\n` and close, at once |
 //! | [`datagram`] | datagram loops between servers, floods from one source | source-port and own-address filter, per-source rate |
 //! | [`stop`] | a stop that cuts a reply short, or waits on a client for ever | grace, then input cut, drain, then both ways cut |
@@ -24,6 +25,7 @@ pub(crate) mod backoff;
 pub(crate) mod datagram;
 pub(crate) mod deadline;
 pub(crate) mod min_rate;
+pub(crate) mod nofile;
 pub(crate) mod overload;
 pub(crate) mod per_ip;
 pub(crate) mod stop;

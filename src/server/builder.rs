@@ -13,6 +13,7 @@ use super::handle::ServerHandle;
 use super::state::Shared;
 use super::stream;
 use crate::error::Error;
+use crate::guard::nofile;
 use crate::guard::wake::DatagramWaker;
 use crate::limits::{AcceptModel, Limits, Overload};
 use crate::net::DEFAULT_ADDR;
@@ -160,6 +161,7 @@ impl ServerBuilder {
         // If a later step fails, dropping `handle` stops what already started.
         let mut handle = ServerHandle::new(Arc::clone(&shared), bound.file);
         if let Some(listener) = bound.listener {
+            nofile::warn_if_short(shared.limits.workers, &shared.accept_paused);
             handle.stream = Some(stream::start(listener, &shared)?);
         }
         if let Some((socket, waker)) = datagram {

@@ -10,7 +10,7 @@
 
 use std::cell::Cell;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::Instant;
@@ -47,7 +47,7 @@ pub(crate) struct Shared {
     /// `--max-per-ip`: connections being served per source address.
     pub per_ip: PerIp,
     /// Set while `accept()` fails for lack of descriptors (see `guard::backoff`).
-    accept_paused: AtomicBool,
+    pub accept_paused: backoff::Episode,
     /// The flags, the count in flight and the workers' slots.
     pub stop: Stop,
     /// Per stream worker: the connection a panic unwound there, its number
@@ -71,7 +71,7 @@ impl Shared {
             limits,
             observer,
             counters: Counters::default(),
-            accept_paused: AtomicBool::new(false),
+            accept_paused: backoff::Episode::default(),
             stop: Stop::new(stream_workers),
             unwound: (0..stream_workers).map(|_| Mutex::default()).collect(),
             next_conn: AtomicU64::new(0),
@@ -105,6 +105,7 @@ impl Shared {
         backoff::Context {
             limits: &self.limits,
             episode: &self.accept_paused,
+            stop: &self.stop,
             counters: &self.counters,
             observer: self.observer(),
         }

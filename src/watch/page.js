@@ -182,17 +182,27 @@ function trim(l) {
   l.more.textContent = "+" + l.more.n + " earlier";
 }
 
-// Open lanes stay on top; a lane that closes moves below them, newest
-// closed first, so a long session is not pushed off the screen.
+// Open lanes stay on top; a lane that closes moves below them, among the
+// closed ones newest (by accept()) first, as the heading says, so a long
+// session is not pushed off the screen.
 function closed(conn) {
   const l = lanes.get(conn);
   if (!l || !l.open) return;
-  if (l.row) $("lanes").insertBefore(l.node, $("lanes").querySelector("article.lane.closed"));
+  if (l.row) $("lanes").insertBefore(l.node, olderThan("#lanes article.lane.closed", conn));
   l.open = false;
   l.node.classList.replace("open", "closed");
   l.state.textContent = "closed";
   if (selected === l) show(l);
   fold();
+}
+
+// The first of `selector`'s elements accepted before `conn` (null: none,
+// which inserts at the end).
+function olderThan(selector, conn) {
+  for (const node of document.querySelectorAll(selector)) {
+    if (Number(node.dataset.conn) < conn) return node;
+  }
+  return null;
 }
 
 // Old closed lanes fold into one line each under "N earlier connections".
@@ -203,13 +213,14 @@ function fold() {
     node.remove();
     l.row = null;
     const line = el("li", "folded" + (l.bad ? " bad" : ""));
+    line.dataset.conn = l.conn;
     line.appendChild(el("b", "id", "#" + l.conn));
     const end = l.calls[l.calls.length - 1];
     line.appendChild(el("span", null, " " + l.peer + " · " + (l.calls.length + l.dropped) + " calls · " +
       (end && end.event === "close" ? look(end)[1] : "")));
     line.addEventListener("click", () => show(l));
     l.node = line;
-    $("folded-lanes").prepend(line);
+    $("folded-lanes").insertBefore(line, olderThan("#folded-lanes li.folded", l.conn));
     folded += 1;
   }
   foldLabel();
@@ -277,6 +288,11 @@ function udpSeen() {
 
 function datagram(ev) {
   udpSeen();
+  // Until the first datagram, neither the peers nor the lifeline: an empty
+  // list would draw a bare line and box.
+  $("udp-empty").hidden = true;
+  $("peers").hidden = false;
+  $("datagrams").hidden = false;
   let p = peers.get(ev.peer);
   if (!p) {
     p = { in: 0, out: 0, row: el("li", "peer") };
@@ -326,12 +342,14 @@ function gap(lost) {
   }
 }
 
+// [key, label, label for exactly 1 if it differs]
 const COUNTERS = [
   ["active", "open"], ["accepted", "accepted"], ["closed", "closed"],
-  ["rejected", "rejected"], ["timeouts", "timeouts"], ["errors", "errors"],
-  ["bytes_in", "bytes in"], ["bytes_out", "bytes out"],
-  ["datagrams_in", "datagrams in"], ["datagrams_out", "datagrams out"],
-  ["dropped_datagrams", "dropped"], ["viewers", "pages watching"], ["lost", "lost here"],
+  ["rejected", "rejected"], ["timeouts", "timeouts", "timeout"], ["errors", "errors", "error"],
+  ["bytes_in", "bytes in", "byte in"], ["bytes_out", "bytes out", "byte out"],
+  ["datagrams_in", "datagrams in", "datagram in"], ["datagrams_out", "datagrams out", "datagram out"],
+  ["dropped_datagrams", "dropped"], ["viewers", "pages watching", "page watching"],
+  ["lost", "lost here"],
 ];
 
 function counters(c) {
@@ -345,10 +363,11 @@ function counters(c) {
       box.appendChild(tile);
     }
   }
-  for (const [key] of COUNTERS) {
+  for (const [key, many, one] of COUNTERS) {
     const tile = $("c-" + key);
     const v = c[key] || 0;
     tile.firstChild.textContent = v;
+    tile.lastChild.textContent = v === 1 && one ? one : many;
     const alarm = ["rejected", "timeouts", "errors", "dropped_datagrams", "lost"].includes(key);
     tile.classList.toggle("bad", alarm && v > 0);
     // Only a page that fell behind needs to say how much it lost.

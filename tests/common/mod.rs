@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod procfs;
+pub mod tools;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
