@@ -154,6 +154,43 @@ pub const WATCH_TICK: Duration = Duration::from_secs(1);
 /// (the server's own rule, [`DEFAULT_MIN_RATE_OUT`]).
 pub const WATCH_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Chat service: most rooms open at once (a room opens with its first
+/// member and closes with its last). One more is refused after the
+/// handshake with close 1013 (try again later): a class of 30-60 in
+/// groups needs a dozen.
+pub const CHAT_ROOMS: usize = 64;
+
+/// Chat service: most members of one room (and most Socket.IO clients
+/// connected to the default namespace, which is one room too). One more
+/// is refused with close 1013 (Socket.IO: `CONNECT_ERROR`). Every member
+/// holds a worker (so `--workers` bounds them all first) and one more
+/// descriptor: the copy (`dup()`) other members' threads write through.
+pub const CHAT_ROOM_MEMBERS: usize = 64;
+
+/// Chat service: longest room name, the bytes after `/room/` in the
+/// request path; longer is answered 400 before the upgrade.
+pub const CHAT_ROOM_NAME: usize = 64;
+
+/// Socket.IO service: how long after the Engine.IO open the client has to
+/// connect to a namespace (send `40`) before it is closed (the reference
+/// server's `connectTimeout` is the same 45 s).
+pub const SOCKETIO_CONNECT_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// Chat and Socket.IO services: longest one frame may take to go into a
+/// member's socket (the kernel's send buffer) when another member's thread
+/// writes it there. A member whose buffers are full for this long has
+/// stopped reading, or reads slower than the room talks: it is cut (close
+/// 1008, "too slow") so that it holds up no sender again. So a stalled
+/// reader costs each sender at most this once, and the room never waits
+/// on it twice. Nothing is queued in user space: what is waiting for a
+/// member is what its kernel buffers hold (up to a few MiB on loopback).
+pub const FANOUT_SEND_WAIT: Duration = Duration::from_secs(1);
+
+/// Chat and Socket.IO services: the `SO_SNDTIMEO` of each member's socket,
+/// how often a blocked fan-out `write()` wakes to look at
+/// [`FANOUT_SEND_WAIT`].
+pub const FANOUT_SEND_SAMPLE: Duration = Duration::from_millis(100);
+
 /// What the server does with a new client when every worker is busy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Overload {
@@ -267,6 +304,17 @@ pub struct Limits {
     /// Most peers the UDP rate limiter remembers at once; beyond it the
     /// table is cleared (bounding memory under spoofed-source floods).
     pub udp_rate_peers: usize,
+    /// Chat and Socket.IO services: the heartbeat. A member silent this
+    /// long gets a ping (WebSocket ping frame for `chat`, Engine.IO `2` for
+    /// `socketio`, whose open packet announces it as `pingInterval`).
+    /// Default 25 s, Engine.IO's. After the handshake, this heartbeat and
+    /// not the idle timeout decides that a silent member is gone: a
+    /// `read()` the idle timeout ends with no ping due is made again.
+    pub ping_interval: Duration,
+    /// Chat and Socket.IO services: how long the answer to a ping may take
+    /// (Engine.IO's `pingTimeout`): a member that sends nothing back within
+    /// it is closed (1011). Default 20 s, Engine.IO's.
+    pub ping_timeout: Duration,
     /// Serve UDP datagrams from source ports below 1024. Off: those ports
     /// belong to the classic services, and answering them lets two servers
     /// bounce datagrams forever (echo <-> chargen, CERT CA-1996-01).
@@ -295,6 +343,8 @@ impl Default for Limits {
             udp_rate: None,
             udp_rate_peers: 4096,
             udp_allow_low_ports: false,
+            ping_interval: Duration::from_secs(25),
+            ping_timeout: Duration::from_secs(20),
         }
     }
 }
@@ -359,6 +409,8 @@ impl Limits {
             ("drain_timeout", Some(self.drain_timeout)),
             ("accept_backoff_min", Some(self.accept_backoff_min)),
             ("accept_backoff_max", Some(self.accept_backoff_max)),
+            ("ping_interval", Some(self.ping_interval)),
+            ("ping_timeout", Some(self.ping_timeout)),
         ] {
             match d {
                 Some(d) if d > MAX_DURATION => {

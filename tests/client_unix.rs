@@ -19,10 +19,14 @@ const BOUND: Duration = Duration::from_secs(10);
 fn temp_path(name: &str) -> PathBuf {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    std::env::temp_dir().join(format!(
+    let path = std::env::temp_dir().join(format!(
         "sockref-test-{}-{name}-{n}.sock",
         std::process::id()
-    ))
+    ));
+    // A run killed before its cleanup leaves its file; a later run that got
+    // the same pid would then find the name taken.
+    let _ = std::fs::remove_file(&path);
+    path
 }
 
 /// Removes the test's own socket file however the test ends.

@@ -92,8 +92,10 @@ fn check_tcp(name: &str, payload: &[u8], reply: &[u8], what: &str) {
         "length" => check_length_reply(reply, payload, what),
         // Nothing sent, nothing answered; anything else is one response
         // (an error, for these payloads), whole, then the close.
-        "http" | "websocket" if payload.is_empty() => assert!(reply.is_empty(), "{what}"),
-        "http" | "websocket" => check_one_http_response(reply, what),
+        "http" | "websocket" | "chat" | "socketio" if payload.is_empty() => {
+            assert!(reply.is_empty(), "{what}")
+        }
+        "http" | "websocket" | "chat" | "socketio" => check_one_http_response(reply, what),
         other => panic!("unknown service {other}"),
     }
 }

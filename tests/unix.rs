@@ -153,9 +153,15 @@ fn every_service_answers_over_a_unix_stream_socket_as_over_tcp() {
                 assert!(reply.starts_with(b"HTTP/1.1 200 OK\r\n"));
                 assert!(reply.ends_with(br#"{"message":"Hello, World!"}"#));
             }
-            "websocket" => {
+            "websocket" | "chat" => {
                 let reply = exchange(&path, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
                 assert!(reply.starts_with(b"HTTP/1.1 426 Upgrade Required\r\n"));
+            }
+            "socketio" => {
+                let polling =
+                    b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: t\r\n\r\n";
+                let reply = exchange(&path, polling);
+                assert!(reply.starts_with(b"HTTP/1.1 400 Bad Request\r\n"));
             }
             _ => unreachable!(),
         }

@@ -89,9 +89,15 @@ USAGE:
     sockref --help | --version
 
 SERVE OPTIONS:
-    --service NAME         echo | discard | chargen | daytime | time | hello | length | http | websocket
-                           [echo]; http and websocket are stream only: TCP alone unless
-                           --proto says tcp (udp, both: refused)
+    --service NAME         the service                                          [echo]
+        echo | discard | chargen | daytime | time | hello | length | http | websocket | chat | socketio
+                           http, websocket, chat and socketio are stream only: TCP alone
+                           unless --proto says tcp (udp, both: refused).
+                           chat: WebSocket rooms at ws://HOST:PORT/room/NAME (and /): each
+                           message goes to every other member of the room.
+                           socketio: Socket.IO v5 / Engine.IO v4 at /socket.io/, WebSocket
+                           transport only (clients: transports: [\"websocket\"]); event
+                           'echo' comes back, any other goes to every other client
     --addr ADDR            HOST:PORT to bind, port 0 picks a free one; or unix:PATH, a
                            Unix-domain socket at PATH                          [127.0.0.1:4000]
     --proto P              tcp | udp | both (same port number; if either bind fails, neither serves)
@@ -125,6 +131,11 @@ SERVE OPTIONS:
     --udp-rate N           per-source-IP limit, datagrams per second; 0 = off   [0]
     --allow-low-ports      answer UDP datagrams from source ports below 1024 (off: they are dropped)
     --stack-size KIB       worker thread stack size in KiB                     [256]
+    --ping-interval SECS   chat, socketio: a ping after SECS of silence (socketio: sent as
+                           pingInterval); after the handshake this heartbeat, not
+                           --idle-timeout, decides that a silent client is gone [25]
+    --ping-timeout SECS    chat, socketio: a ping unanswered for SECS closes the client
+                           with 1011 (socketio: sent as pingTimeout)           [20]
     --drain-timeout SECS   after a service's reply, how long to read leftover input before close [1]
     --trace[=FORMAT]       print every socket call: text | json                [off]
     --max-connections N    stop after serving N TCP connections, print the counters

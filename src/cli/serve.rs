@@ -99,6 +99,8 @@ pub(super) fn parse_serve(args: Vec<String>) -> Result<Command, Usage> {
             "--min-rate-in" => o.limits.min_rate_in = v.number(0, u32::MAX)?,
             "--max-per-ip" => o.limits.max_per_ip = v.number(0, MAX_WORKERS)?,
             "--drain-timeout" => o.limits.drain_timeout = v.duration()?,
+            "--ping-interval" => o.limits.ping_interval = v.positive()?,
+            "--ping-timeout" => o.limits.ping_timeout = v.positive()?,
             "--overload" => {
                 let table = [("wait", Overload::Wait), ("reject", Overload::Reject)];
                 o.limits.overload = v.pick(&table)?

@@ -138,6 +138,29 @@ impl<'a> Conn<'a> {
         self.input_complete = true;
     }
 
+    /// True once the server has begun to stop. A service that holds its
+    /// connection open for long (a chat room) looks at it when its input
+    /// is cut (`read()` returns 0), to tell the stop from a client that
+    /// left, and say goodbye (WebSocket: close 1001, RFC 6455 §7.4.1).
+    pub fn stopping(&self) -> bool {
+        self.session.stopping()
+    }
+
+    /// Counts `n` bytes as written on this connection that did not go
+    /// through [`Write`] here: a chat room's fan-out, written into this
+    /// member's socket by other members' threads, so that the `close()`
+    /// line and the counters show what the client was sent.
+    pub(crate) fn count_written(&self, n: u64) {
+        let total = &self.session.bytes_out;
+        total.set(total.get() + n);
+    }
+
+    /// The trace, for a service that writes to another connection's socket
+    /// (a chat room's fan-out) and reports those writes itself.
+    pub(crate) fn observer(&self) -> Option<&'a dyn Observer> {
+        self.observer
+    }
+
     /// The underlying socket, for options such as `set_nodelay`. Reads and
     /// writes made on it directly are neither traced nor counted.
     pub fn stream(&self) -> &Stream {

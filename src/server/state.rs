@@ -173,6 +173,11 @@ pub(crate) struct Session {
 }
 
 impl Session {
+    /// True once the server has begun to stop.
+    pub fn stopping(&self) -> bool {
+        self.shared.stopping()
+    }
+
     /// The connection is being served on `worker`: put it in that worker's
     /// slot so that shutdown can cut it if it outlives the grace period.
     pub fn serving(&mut self, worker: usize, stream: &Arc<Stream>) {

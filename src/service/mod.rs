@@ -17,16 +17,20 @@ use crate::net::Endpoint;
 use crate::server::Conn;
 
 mod chargen;
+mod chat;
 mod daytime;
 mod discard;
 mod echo;
+mod fanout;
 mod hello;
 pub mod http;
 mod length;
+pub mod socketio;
 mod time;
 pub mod websocket;
 
 pub use chargen::{chargen_pattern, Chargen, CHARGEN_UDP_LEN};
+pub use chat::Chat;
 pub use daytime::{daytime_line, Daytime};
 pub use discard::Discard;
 pub use echo::Echo;
@@ -84,7 +88,7 @@ pub type Make = fn() -> Arc<dyn Service>;
 /// The built-in services, the one table: a name as `--service` takes it,
 /// and how to make the service. `--service`, [`builtin`] and [`SERVICE_NAMES`]
 /// all read it.
-pub const SERVICES: [(&str, Make); 9] = [
+pub const SERVICES: [(&str, Make); 11] = [
     ("echo", || Arc::new(Echo)),
     ("discard", || Arc::new(Discard)),
     ("chargen", || Arc::new(Chargen::new())),
@@ -94,6 +98,8 @@ pub const SERVICES: [(&str, Make); 9] = [
     ("length", || Arc::new(Length)),
     ("http", || Arc::new(http::Http)),
     ("websocket", || Arc::new(websocket::WebSocket)),
+    ("chat", || Arc::new(Chat::new())),
+    ("socketio", || Arc::new(socketio::SocketIo::new())),
 ];
 
 /// The names in [`SERVICES`], in its order.

@@ -4,6 +4,7 @@
 
 pub mod procfs;
 pub mod tools;
+pub mod ws;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};

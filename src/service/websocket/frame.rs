@@ -265,24 +265,7 @@ impl<S: Read + Write> Session<'_, S> {
         let opcode = b0 & 0x0F;
         let control = opcode >= CLOSE;
         let len7 = b1 & 0x7F;
-        // RFC 6455 §5.2: RSV1-3 are zero unless an extension says otherwise,
-        // and no extension is negotiated.
-        let reserved_bits = b0 & 0x70 != 0;
-        // RFC 6455 §5.2: opcodes 0x3-0x7 and 0xB-0xF are reserved.
-        let known = matches!(opcode, CONTINUATION | TEXT | BINARY | CLOSE | PING | PONG);
-        // RFC 6455 §5.1: every client frame is masked.
-        let masked = b1 & 0x80 != 0;
-        // RFC 6455 §5.5: control frames are never fragmented and carry at
-        // most 125 bytes (so never use the extended lengths).
-        let bad_control = control && (!fin || usize::from(len7) > MAX_CONTROL);
-        // RFC 6455 §5.4: a continuation continues an open message, and a new
-        // message waits until the open one is finished.
-        let out_of_order = match opcode {
-            CONTINUATION => self.open.is_none(),
-            TEXT | BINARY => self.open.is_some(),
-            _ => false,
-        };
-        if reserved_bits || !known || !masked || bad_control || out_of_order {
+        if !head_is_valid(b0, b1, self.open.is_some()) {
             return Err(self.fail(PROTOCOL_ERROR));
         }
 
@@ -460,18 +443,47 @@ impl<S: Read + Write> Session<'_, S> {
     }
 }
 
+/// Whether the first two bytes of a client frame header keep the rules of
+/// RFC 6455 §5, given whether a fragmented message is `open`: shared by
+/// the echo loop and by `reader` (chat, Socket.IO), so that both read the
+/// same frames the same way.
+pub(crate) fn head_is_valid(b0: u8, b1: u8, open: bool) -> bool {
+    let fin = b0 & 0x80 != 0;
+    let opcode = b0 & 0x0F;
+    let control = opcode >= CLOSE;
+    let len7 = b1 & 0x7F;
+    // RFC 6455 §5.2: RSV1-3 are zero unless an extension says otherwise,
+    // and no extension is negotiated.
+    let reserved_bits = b0 & 0x70 != 0;
+    // RFC 6455 §5.2: opcodes 0x3-0x7 and 0xB-0xF are reserved.
+    let known = matches!(opcode, CONTINUATION | TEXT | BINARY | CLOSE | PING | PONG);
+    // RFC 6455 §5.1: every client frame is masked.
+    let masked = b1 & 0x80 != 0;
+    // RFC 6455 §5.5: control frames are never fragmented and carry at
+    // most 125 bytes (so never use the extended lengths).
+    let bad_control = control && (!fin || usize::from(len7) > MAX_CONTROL);
+    // RFC 6455 §5.4: a continuation continues an open message, and a new
+    // message waits until the open one is finished.
+    let out_of_order = match opcode {
+        CONTINUATION => !open,
+        TEXT | BINARY => open,
+        _ => false,
+    };
+    !(reserved_bits || !known || !masked || bad_control || out_of_order)
+}
+
 /// Whether a client may send `code` in a close frame: the codes RFC 6455
 /// §7.4.1 defines for endpoints to send, the later ones of the IANA
 /// registry (§11.7: 1012-1014), and the ranges left to libraries and
 /// applications (§7.4.2: 3000-4999). 1004 is reserved, and 1005, 1006 and
 /// 1015 "MUST NOT be set as a status code in a Close control frame".
-fn valid_close_code(code: u16) -> bool {
+pub(crate) fn valid_close_code(code: u16) -> bool {
     matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
 }
 
 /// A server frame header, FIN set, unmasked (RFC 6455 §5.1), with the
 /// length in its minimal form (RFC 6455 §5.2), and how many bytes it uses.
-fn server_head(opcode: u8, len: usize) -> ([u8; MAX_SERVER_HEAD], usize) {
+pub(crate) fn server_head(opcode: u8, len: usize) -> ([u8; MAX_SERVER_HEAD], usize) {
     let mut head = [0; MAX_SERVER_HEAD];
     head[0] = 0x80 | opcode;
     if len <= 125 {
@@ -488,7 +500,7 @@ fn server_head(opcode: u8, len: usize) -> ([u8; MAX_SERVER_HEAD], usize) {
     }
 }
 
-fn put_head(out: &mut Vec<u8>, opcode: u8, len: usize) {
+pub(crate) fn put_head(out: &mut Vec<u8>, opcode: u8, len: usize) {
     let (head, n) = server_head(opcode, len);
     out.extend_from_slice(&head[..n]);
 }
@@ -496,7 +508,7 @@ fn put_head(out: &mut Vec<u8>, opcode: u8, len: usize) {
 /// RFC 6455 §5.3: payload byte `i` is XORed with mask byte `i mod 4`;
 /// `offset` is the index in the payload of `bytes[0]`. Eight bytes at a
 /// time, which the compiler turns into wide XORs.
-fn unmask(bytes: &mut [u8], mask: [u8; 4], offset: usize) {
+pub(crate) fn unmask(bytes: &mut [u8], mask: [u8; 4], offset: usize) {
     let mut m = mask;
     m.rotate_left(offset % 4);
     let wide = u64::from_ne_bytes([m[0], m[1], m[2], m[3], m[0], m[1], m[2], m[3]]);

@@ -20,6 +20,7 @@
 pub mod base64;
 pub mod frame;
 pub mod handshake;
+pub mod reader;
 pub mod sha1;
 
 pub use frame::{echo, Buffers, Ending, READ_CHUNK};
@@ -52,43 +53,93 @@ impl Service for WebSocket {
     // read() the upgrade request -> write() 101 -> read()/write() frames
     // until a close frame; the server then closes the connection.
     fn serve_stream(&self, conn: &mut Conn<'_>) -> io::Result<()> {
-        let Some((mut wire, head)) = one_request(conn)? else {
-            return Ok(());
-        };
-        // RFC 9112 §6.3: bytes announced as the request's content are not
-        // frames; an upgrade that carries any is refused, so that no reader
-        // could take them for either.
-        if head.framing != Framing::None && head.framing != Framing::Length(0) {
-            let why = "a WebSocket handshake carries no body (RFC 6455 §4.1)";
-            wire.error(Status::BadRequest, why, Persist::Close, b"", head.method == Method::Head);
+        upgrade(
+            conn,
+            |_| Ok(()),
+            |conn, (), leftover| {
+                let max_message = conn.limits().ws_max_message;
+                echo(conn, leftover, &mut Buffers::new(), max_message).map(drop)
+            },
+        )
+    }
+}
+
+/// The request target of an upgrade request, for a service to route on.
+#[derive(Clone, Copy, Debug)]
+pub struct Target<'a> {
+    /// The path, without the query (`/` for an empty one).
+    pub path: &'a [u8],
+    /// The query, without its `?` (empty if none).
+    pub query: &'a [u8],
+}
+
+/// A service's refusal of a request target, answered instead of `101`.
+pub type Refused = (Status, &'static str);
+
+/// The opening handshake every WebSocket service shares: `read()` the
+/// request with the HTTP service's parser, let `route` look at its target
+/// (a refusal is answered with its status and reason, before any upgrade
+/// rule is checked: a Socket.IO polling request learns that polling is not
+/// served, not that it lacks `Upgrade`), check the upgrade (RFC 6455
+/// §4.2.1), `write()` the `101`, then run `then` on the frames with the
+/// bytes that came in behind the request.
+pub(crate) fn upgrade<T>(
+    conn: &mut Conn<'_>,
+    route: impl FnOnce(&Target<'_>) -> Result<T, Refused>,
+    then: impl FnOnce(&mut Conn<'_>, T, &[u8]) -> io::Result<()>,
+) -> io::Result<()> {
+    let Some((mut wire, head)) = one_request(conn)? else {
+        return Ok(());
+    };
+    let head_only = head.method == Method::Head;
+    let bytes = wire.head_bytes();
+    let path = match &bytes[head.path.clone()] {
+        b"" => b"/".as_slice(),
+        p => p,
+    };
+    // The query is not in `head.path`: take it from the request line.
+    let line = bytes[head.raw.clone()].split(|&b| b == b'\r').next().unwrap_or_default();
+    let target = line.split(|&b| b == b' ').nth(1).unwrap_or_default();
+    let query = target.iter().position(|&b| b == b'?').map_or(&b""[..], |q| &target[q + 1..]);
+    let routed = route(&Target { path, query });
+    let value = match routed {
+        Ok(value) => value,
+        Err((status, why)) => {
+            wire.error(status, why, Persist::Close, b"", head_only);
             return wire.flush(conn);
         }
-        let method = wire.head_bytes()[head.raw.clone()].split(|&b| b == b' ').next();
-        let fields = wire.fields();
-        let checked = check(method.unwrap_or_default(), head.version == Version::Http11, &fields);
-        drop(fields);
-        let accept = match checked {
-            Ok(accept) => accept,
-            Err(refusal) => {
-                let (status, why, persist) = match refusal {
-                    Refusal::NotGet => (Status::MethodNotAllowed, "the handshake is a GET (RFC 6455 §4.1)", Persist::Close),
-                    Refusal::NotUpgrade => (Status::UpgradeRequired, "this server speaks WebSocket: ask for Upgrade: websocket with Connection: Upgrade (RFC 6455 §4.2.1)", Persist::Default),
-                    Refusal::BadVersion => (Status::UpgradeRequired, "the only version served is Sec-WebSocket-Version: 13 (RFC 6455 §4.4)", Persist::Default),
-                    Refusal::BadKey => (Status::BadRequest, "Sec-WebSocket-Key must be the base64 of 16 bytes, once (RFC 6455 §4.2.1)", Persist::Close),
-                };
-                wire.error(status, why, persist, refusal.headers(), head.method == Method::Head);
-                return wire.flush(conn);
-            }
-        };
-        // RFC 9110 §15.2: a 1xx response has no Content-Length.
-        let mut out = Vec::new();
-        response(&accept, &mut out);
-        server_and_date(&mut out);
-        out.extend_from_slice(b"\r\n");
-        conn.write_all(&out)?;
-        // Frames sent right behind the handshake are already in the buffer.
-        let max_message = conn.limits().ws_max_message;
-        echo(conn, wire.after(&head), &mut Buffers::new(), max_message)?;
-        Ok(())
+    };
+    // RFC 9112 §6.3: bytes announced as the request's content are not
+    // frames; an upgrade that carries any is refused, so that no reader
+    // could take them for either.
+    if head.framing != Framing::None && head.framing != Framing::Length(0) {
+        let why = "a WebSocket handshake carries no body (RFC 6455 §4.1)";
+        wire.error(Status::BadRequest, why, Persist::Close, b"", head_only);
+        return wire.flush(conn);
     }
+    let method = wire.head_bytes()[head.raw.clone()].split(|&b| b == b' ').next();
+    let fields = wire.fields();
+    let checked = check(method.unwrap_or_default(), head.version == Version::Http11, &fields);
+    drop(fields);
+    let accept = match checked {
+        Ok(accept) => accept,
+        Err(refusal) => {
+            let (status, why, persist) = match refusal {
+                Refusal::NotGet => (Status::MethodNotAllowed, "the handshake is a GET (RFC 6455 §4.1)", Persist::Close),
+                Refusal::NotUpgrade => (Status::UpgradeRequired, "this server speaks WebSocket: ask for Upgrade: websocket with Connection: Upgrade (RFC 6455 §4.2.1)", Persist::Default),
+                Refusal::BadVersion => (Status::UpgradeRequired, "the only version served is Sec-WebSocket-Version: 13 (RFC 6455 §4.4)", Persist::Default),
+                Refusal::BadKey => (Status::BadRequest, "Sec-WebSocket-Key must be the base64 of 16 bytes, once (RFC 6455 §4.2.1)", Persist::Close),
+            };
+            wire.error(status, why, persist, refusal.headers(), head_only);
+            return wire.flush(conn);
+        }
+    };
+    // RFC 9110 §15.2: a 1xx response has no Content-Length.
+    let mut out = Vec::new();
+    response(&accept, &mut out);
+    server_and_date(&mut out);
+    out.extend_from_slice(b"\r\n");
+    conn.write_all(&out)?;
+    // Frames sent right behind the handshake are already in the buffer.
+    then(conn, value, wire.after(&head))
 }
