@@ -582,14 +582,22 @@ const TABLE: &[(Fault, &str, &[&str])] = &[
     (Iterative, "http", &["http.tcp.concurrent"]),
     (WsMasked, "websocket", &["websocket.tcp.server-unmasked"]),
     (WsAcceptNoGuid, "websocket", &["websocket.tcp.accept"]),
-    (WsNoPong, "websocket", &["websocket.tcp.ping"]),
+    (
+        WsNoPong,
+        "websocket",
+        &["websocket.tcp.ping", "websocket.tcp.interleaved-ping"],
+    ),
     (
         WsTakesUnmasked,
         "websocket",
         &["websocket.tcp.client-unmasked"],
     ),
     (WsNoUtf8Check, "websocket", &["websocket.tcp.invalid-utf8"]),
-    (WsNoReassembly, "websocket", &["websocket.tcp.fragmented"]),
+    (
+        WsNoReassembly,
+        "websocket",
+        &["websocket.tcp.fragmented", "websocket.tcp.interleaved-ping"],
+    ),
     (WsNoCloseReply, "websocket", &["websocket.tcp.close"]),
     (WsLittleEndian16, "websocket", &["websocket.tcp.lengths"]),
 ];

@@ -76,6 +76,13 @@ pub(super) const CHECKS: &[Check] = &[
         run: fragmented,
     },
     Check {
+        name: "websocket.tcp.interleaved-ping",
+        rule: "a ping between the fragments of a message is answered, and the message comes back whole",
+        cite: "RFC 6455 §5.4",
+        hostile: false,
+        run: interleaved_ping,
+    },
+    Check {
         name: "websocket.tcp.ping",
         rule: "a ping is answered with a pong carrying the same payload",
         cite: "RFC 6455 §5.5.2",
@@ -497,6 +504,42 @@ fn ping(ctx: &Ctx) -> Outcome {
         Ok(g) => Err(Failure::new(what, show(&g), want, hint)),
         Err(u) => Err(Failure::new(what, u.got, want, hint)),
     }
+}
+
+fn interleaved_ping(ctx: &Ctx) -> Outcome {
+    let frames = [
+        frame(false, TEXT, b"inter", Some(MASK)),
+        masked(PING, b"between"),
+        frame(true, CONTINUATION, b"leaved", Some(MASK)),
+    ];
+    let what = "a text message in two frames, \"inter\" (FIN 0) and \"leaved\" (continuation, FIN 1), with a ping \"between\" sent between them";
+    let want = "a pong \"between\" and the text message \"interleaved\", in either order";
+    let hint = "control frames may come between the fragments of a message (RFC 6455 §5.4): answer the ping at once and keep gathering the message; a ping is not a continuation and does not end or restart the message";
+    let mut w = established(ctx)?;
+    w.send(&frames.concat())?;
+    let mut got = Vec::new();
+    let (mut pong, mut message) = (false, false);
+    while !(pong && message) {
+        match next(&mut w, ctx) {
+            Ok(Got::Control(f)) if f.opcode == PONG && f.payload == b"between" && !pong => {
+                pong = true;
+                got.push(show(&Got::Control(f)));
+            }
+            Ok(Got::Message(TEXT, data, m)) if data == b"interleaved" && !message => {
+                message = true;
+                got.push(show(&Got::Message(TEXT, data, m)));
+            }
+            Ok(g) => {
+                got.push(show(&g));
+                return Err(Failure::new(what, got.join(", "), want, hint));
+            }
+            Err(u) => {
+                got.push(u.got);
+                return Err(Failure::new(what, got.join(", then "), want, hint));
+            }
+        }
+    }
+    Ok(Verdict::Pass)
 }
 
 fn server_unmasked(ctx: &Ctx) -> Outcome {
