@@ -105,6 +105,17 @@ pub const MAX_WS_MESSAGE: usize = 64 << 20;
 /// a 16 KiB write costs the trace no more than a short one.
 pub const TRACE_PREVIEW: usize = 32;
 
+/// Trace layers (`trace::layers`): payload bytes of one WebSocket frame
+/// kept to describe it (its Engine.IO and Socket.IO packets); the rest is
+/// counted, not copied. Enough for an event's name and first argument.
+pub const TRACE_LAYER_PREVIEW: usize = 64;
+
+/// Trace layers: connections followed at once by one observer (`--trace`
+/// and the watch page each have one). An entry is a connection that asked
+/// for an upgrade, about 200 bytes, dropped at its `close()`; past this
+/// many, a new one is traced without its layers.
+pub const TRACE_LAYER_CONNS: usize = 10_000;
+
 /// Watch page (`--watch`): most browsers watching at once. Each holds one
 /// thread of the watch listener's own pool (never a worker of the server)
 /// and one queue of [`WATCH_QUEUE`] events; one more is answered 503. A

@@ -19,6 +19,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::limits::TRACE_PREVIEW;
 use crate::net::Endpoint;
 
+pub mod layers;
+
+use layers::Layers;
+
 /// `emit!(observer, Event::...)`: reports an event to an optional observer
 /// in one line at the call site. The event is built only when an observer
 /// is installed, so tracing off costs one branch.
@@ -268,29 +272,33 @@ pub enum TraceFormat {
     Json,
 }
 
-/// Writes events to any `Write` (stdout for `--trace`), one line each.
-/// A mutex keeps lines from different workers whole.
+/// Writes events to any `Write` (stdout for `--trace`), one line each,
+/// with the protocol layers inside a read's or write's bytes
+/// ([`layers`]) under it. A mutex keeps lines from different workers
+/// whole, and the layers of one connection in order.
 pub struct TraceWriter<W: Write + Send> {
     format: TraceFormat,
-    out: Mutex<W>,
+    out: Mutex<(W, Layers)>,
 }
 
 impl<W: Write + Send> TraceWriter<W> {
     /// A sink in `format` writing to `out`.
     pub fn new(format: TraceFormat, out: W) -> Self {
-        TraceWriter { format, out: Mutex::new(out) }
+        TraceWriter { format, out: Mutex::new((out, Layers::new())) }
     }
 }
 
 impl<W: Write + Send> Observer for TraceWriter<W> {
     fn event(&self, event: &Event<'_>) {
-        let line = match self.format {
-            TraceFormat::Text => text_line(event),
-            TraceFormat::Json => json_line(event),
-        };
-        let mut out = match self.out.lock() {
+        let mut guard = match self.out.lock() {
             Ok(out) => out,
             Err(poisoned) => poisoned.into_inner(),
+        };
+        let (out, layers) = &mut *guard;
+        let inside = layers.describe(event);
+        let line = match self.format {
+            TraceFormat::Text => text_line_layered(event, &inside),
+            TraceFormat::Json => json_line_layered(event, &inside),
         };
         // A closed stdout (e.g. `| head`) must not take the server down.
         let _ = out.write_all(line.as_bytes());
@@ -304,6 +312,12 @@ fn ms(d: Duration) -> String {
 
 /// Formats one event the way `--trace` prints it (with trailing newline).
 pub fn text_line(event: &Event<'_>) -> String {
+    text_line_layered(event, "")
+}
+
+/// [`text_line`], followed by one indented line for each line of `inside`
+/// (what [`Layers::describe`] found in the event's bytes).
+pub fn text_line_layered(event: &Event<'_>, inside: &str) -> String {
     let detail = match event {
         Event::Listen { proto, addr, backlog } if proto.is_stream() => {
             format!("{proto} {addr} backlog={backlog}")
@@ -343,11 +357,20 @@ pub fn text_line(event: &Event<'_>) -> String {
     };
     let mut line = String::with_capacity(64);
     let _ = writeln!(line, "{:<10} {detail}", event.call());
+    for layer in inside.lines() {
+        let _ = writeln!(line, "{:<10} {layer}", "");
+    }
     line
 }
 
 /// Formats one event as a JSON object on one line (with trailing newline).
 pub fn json_line(event: &Event<'_>) -> String {
+    json_line_layered(event, "")
+}
+
+/// [`json_line`], with `"layers"`: what [`Layers::describe`] found in the
+/// event's bytes, one frame per line of the string (none when empty).
+pub fn json_line_layered(event: &Event<'_>, inside: &str) -> String {
     let ts = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_micros();
     let mut j = Json(String::with_capacity(96));
     j.0.push('{');
@@ -443,6 +466,9 @@ pub fn json_line(event: &Event<'_>) -> String {
             j.num("bytes", *bytes);
             j.str("reason", reason);
         }
+    }
+    if !inside.is_empty() {
+        j.str("layers", inside);
     }
     j.0.push_str("}\n");
     j.0

@@ -161,6 +161,15 @@ impl Stream {
         }
     }
 
+    /// `fcntl(O_NONBLOCK)`: a read with nothing to read fails at once with
+    /// `WouldBlock` (the open-loop load generator polls its connections).
+    pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.set_nonblocking(on),
+            Stream::Unix(s) => s.set_nonblocking(on),
+        }
+    }
+
     /// `setsockopt(TCP_NODELAY)`; Unix-domain streams have no Nagle delay.
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
         match self {
@@ -303,6 +312,14 @@ impl Datagram {
         match self {
             Datagram::Udp(s) => s.set_write_timeout(t),
             Datagram::Unix(s) => s.set_write_timeout(t),
+        }
+    }
+
+    /// `fcntl(O_NONBLOCK)`, as for [`Stream::set_nonblocking`].
+    pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        match self {
+            Datagram::Udp(s) => s.set_nonblocking(on),
+            Datagram::Unix(s) => s.set_nonblocking(on),
         }
     }
 

@@ -155,7 +155,7 @@ const OTHER_PROGRAMS: &[(&str, Kind, &str)] = &[
 
 /// Pages other branches are writing: a link to one may dangle until the
 /// lead merges it (a page listed here that exists is checked like any other).
-const PENDING: &[&str] = &["docs/check.md", "docs/socketio.md", "docs/bench.md"];
+const PENDING: &[&str] = &["docs/check.md", "docs/socketio.md"];
 
 /// The subcommands of cargo the pages may use.
 const CARGO_SUBCOMMANDS: &[&str] = &[

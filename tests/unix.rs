@@ -153,9 +153,15 @@ fn every_service_answers_over_a_unix_stream_socket_as_over_tcp() {
                 assert!(reply.starts_with(b"HTTP/1.1 200 OK\r\n"));
                 assert!(reply.ends_with(br#"{"message":"Hello, World!"}"#));
             }
-            "websocket" | "chat" => {
+            "websocket" => {
                 let reply = exchange(&path, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
                 assert!(reply.starts_with(b"HTTP/1.1 426 Upgrade Required\r\n"));
+            }
+            // A browser's GET without Upgrade gets the chat page (the lab).
+            "chat" => {
+                let reply = exchange(&path, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+                assert!(reply.starts_with(b"HTTP/1.1 200 OK\r\n"));
+                assert!(reply.ends_with(b"</html>\n"));
             }
             "socketio" => {
                 let polling =

@@ -17,7 +17,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum { CHUNK = 16 * 1024, BACKLOG = 1024 };
+/* BACKLOG: sockref's, which std's TcpListener::bind fixes at 128; every TCP
+ * peer uses it, so that no server gets a longer queue for a burst of
+ * connect()s than the others. */
+enum { CHUNK = 16 * 1024, BACKLOG = 128 };
 
 /* Echo everything the client sends, then close(). */
 static void *echo_conn(void *arg)

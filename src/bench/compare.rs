@@ -30,6 +30,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::curve::{self, CurveRow, PointRun, RatePoint};
 use super::launch::{first_port, free_port, pin_self, Launched, Probe};
 use super::summary::{self, RunFigures, Summary};
 use super::{BenchOptions, Mode, Report};
@@ -121,6 +122,9 @@ pub struct CompareOptions {
     pub json: Option<PathBuf>,
     /// Write the SVG chart here.
     pub chart: Option<PathBuf>,
+    /// Open-loop rates for a latency-throughput curve (`--rates`); empty:
+    /// closed loop only. See [`curve`].
+    pub rates: Vec<RatePoint>,
     /// Longest a server may take to answer after it is started.
     pub start_timeout: Duration,
     /// Longest a server may take to exit after SIGTERM, before SIGKILL.
@@ -143,6 +147,7 @@ impl Default for CompareOptions {
             baseline: None,
             json: None,
             chart: None,
+            rates: Vec::new(),
             start_timeout: Duration::from_secs(10),
             stop_timeout: Duration::from_secs(2),
         }
@@ -178,7 +183,14 @@ impl CompareOptions {
             return Err("--rounds: at least 1".into());
         }
         self.baseline_index()?;
-        self.bench.validate()
+        self.bench.validate()?;
+        if !self.rates.is_empty() {
+            // The open-loop runs' rules (modes, --pipeline, flows), checked
+            // now rather than after the closed-loop rounds.
+            let open = BenchOptions { rate: Some(1.0), ..self.bench.clone() };
+            open.validate().map_err(|e| e.replacen("--rate:", "--rates:", 1))?;
+        }
+        Ok(())
     }
 
     /// `{workers}` for this workload (see [`CompareOptions::workers`]).
@@ -209,12 +221,24 @@ impl CompareOptions {
         if o.mode.holds_connections() {
             let _ = write!(w, ", {} conns", o.conns);
         }
-        let _ = write!(w, ", {} threads", o.threads);
+        if self.rates.is_empty() {
+            let _ = write!(w, ", {} threads", o.threads);
+        } else {
+            // One engine thread drives the open-loop runs (see bench::open).
+            w.insert_str(0, "open loop: ");
+            if o.mode == Mode::Udp {
+                let _ = write!(w, ", {} sockets", o.conns);
+            }
+        }
         match o.mode {
-            Mode::Http => {
+            Mode::Http if self.rates.is_empty() => {
                 let _ = write!(w, ", pipeline {}", o.pipeline);
             }
+            Mode::Http => {}
             Mode::HttpClose => {}
+            Mode::WebSocket => {
+                let _ = write!(w, ", {} framing, {} B", o.framing.name(), o.size);
+            }
             _ => {
                 let _ = write!(w, ", {} B", o.size);
             }
@@ -241,6 +265,9 @@ pub struct RunRecord {
     pub round: usize,
     /// The server's index in [`CompareOptions::servers`].
     pub server: usize,
+    /// The open-loop rate's index in [`CompareOptions::rates`]; `None`
+    /// for a closed-loop run.
+    pub point: Option<usize>,
     /// The command as started.
     pub command: String,
     /// The port it listened on.
@@ -273,12 +300,33 @@ impl RunRecord {
         }
     }
 
+    /// What the curve needs of an open-loop run.
+    pub fn point_run(&self) -> PointRun {
+        let f = self.figures();
+        PointRun {
+            achieved: f.rate,
+            p50_us: f.p50_us,
+            p90_us: self.report.hist.percentile(90.0) as f64 / 1000.0,
+            p99_us: f.p99_us,
+            p999_us: f.p999_us,
+            generator_behind: self.report.generator_behind().is_some(),
+            errors: f.errors,
+        }
+    }
+
     /// One JSON line: the run's place and server first, then every field
-    /// of the bench report (see [`Report::json`]).
-    pub fn json(&self, name: &str, pin: Option<&Pin>) -> String {
+    /// of the bench report (see [`Report::json`]); `rate_point` is the
+    /// curve's rate as given (`50%`), `null` for a closed-loop run, whose
+    /// `target_rate` is `null` too.
+    pub fn json(&self, name: &str, pin: Option<&Pin>, rate_point: Option<&str>) -> String {
         let mut s = String::from("{\"server\":");
         escape_json_into(&mut s, name);
-        let _ = write!(s, ",\"run\":{},\"round\":{},\"command\":", self.run, self.round);
+        let _ = write!(s, ",\"run\":{},\"round\":{},\"rate_point\":", self.run, self.round);
+        match rate_point {
+            Some(p) => escape_json_into(&mut s, p),
+            None => s.push_str("null"),
+        }
+        s.push_str(",\"command\":");
         escape_json_into(&mut s, &self.command);
         let _ =
             write!(s, ",\"port\":{},\"pid\":{},\"workers\":{}", self.port, self.pid, self.workers);
@@ -312,14 +360,43 @@ pub struct Comparison {
     pub baseline: usize,
     /// Every run, in the order made.
     pub runs: Vec<RunRecord>,
-    /// One line per server.
+    /// One line per server, from the closed-loop runs (empty when only
+    /// absolute rates were asked for).
     pub summaries: Vec<Summary>,
+    /// The closed-loop peak the percentages are of: the highest median,
+    /// and whose it is.
+    pub peak: Option<(f64, String)>,
+    /// One row per rate of `--rates`.
+    pub curve: Vec<CurveRow>,
 }
 
 impl Comparison {
-    /// The Markdown table.
+    /// The Markdown tables: closed loop (one line per server), then the
+    /// curve (one line per rate), each when there is one.
     pub fn markdown(&self, mode: Mode) -> String {
-        summary::markdown(mode, &self.summaries, self.baseline)
+        let mut s = String::new();
+        if !self.summaries.is_empty() {
+            s.push_str(&summary::markdown(mode, &self.summaries, self.baseline));
+        }
+        if !self.curve.is_empty() {
+            if !s.is_empty() {
+                s.push('\n');
+            }
+            if let Some((rate, who)) = &self.peak {
+                let _ = writeln!(
+                    s,
+                    "Open loop; percentages are of the highest closed-loop median, {}'s {} {}.\n\
+                     Latency from each request's due time, medians over the rounds (± half the spread).\n",
+                    who,
+                    summary::thousands(*rate),
+                    mode.unit()
+                );
+            }
+            s.push_str(&curve::markdown(&self.names, &self.curve, mode.unit()));
+            s.push('\n');
+            s.push_str(&curve::knees(&self.names, &self.curve, mode.unit()));
+        }
+        s
     }
 }
 
@@ -331,86 +408,212 @@ fn options_error(msg: String) -> Error {
 /// (stderr on the command line). Fails, having stopped every server it
 /// started, if a server does not come up, the bench engine refuses to
 /// run, or a file cannot be written.
+///
+/// With [`CompareOptions::rates`], the closed-loop rounds come first
+/// (when a rate is a percentage: they give the peak), then the curve:
+/// for every round, every rate, every server, one open-loop run.
 pub fn run(opts: &CompareOptions, log: &mut dyn Write) -> Result<Comparison, Error> {
     opts.validate().map_err(options_error)?;
     let baseline = opts.baseline_index().map_err(options_error)?;
     if let Some(pin) = &opts.pin {
         pin_self(&pin.client)?;
     }
-    let file_error = |path: &PathBuf| {
-        let p = path.display().to_string();
-        move |e: io::Error| Error::new("open()", Some(p.clone()), e)
-    };
-    let mut json = match &opts.json {
-        Some(path) => Some(File::create(path).map_err(file_error(path))?),
-        None => None,
-    };
+    let mut out = Output::open(opts)?;
     let names: Vec<String> = opts.servers.iter().map(|s| s.name.clone()).collect();
-    let workers = opts.workers_value();
     let mut next_port = first_port();
     let mut runs = Vec::new();
-    for (n, (round, i)) in schedule(opts.servers.len(), opts.rounds).into_iter().enumerate() {
-        let spec = &opts.servers[i];
-        let port = free_port(&mut next_port)?;
-        let command = spec.command_for(port, workers);
-        let cpus = opts.pin.as_ref().map(|p| p.server.as_str());
-        let mut server = Launched::start(&spec.name, &command, port, cpus, opts.stop_timeout)?;
+    let closed_loop = opts.rates.is_empty() || opts.rates.iter().any(RatePoint::needs_peak);
+    if closed_loop {
+        for (round, i) in schedule(opts.servers.len(), opts.rounds) {
+            let mut r = run_one(opts, &mut next_port, round, i, None, &opts.bench, log)?;
+            r.run = runs.len() + 1;
+            out.write(opts, &r)?;
+            runs.push(r);
+        }
+    }
+    let figures: Vec<(usize, RunFigures)> = runs.iter().map(|r| (r.server, r.figures())).collect();
+    let summaries = summary::summarize(opts.bench.mode, &names, &figures, baseline);
+    let peak = closed_loop.then(|| peak(&summaries)).flatten();
+    if let (Some((rate, who)), false) = (&peak, opts.rates.is_empty()) {
         let _ = writeln!(
             log,
-            "r{round} {}: started pid {} on {}: {command}",
-            spec.name,
-            server.pid(),
-            server.addr()
+            "peak: {} {} ({who}'s closed-loop median); percentages are of it",
+            summary::thousands(*rate),
+            opts.bench.mode.unit()
         );
-        server.wait_ready(opts.probe(), opts.start_timeout)?;
-        let bench = BenchOptions {
-            addr: server.addr().to_string(),
-            server_pid: Some(server.pid()),
-            progress: false,
-            ..opts.bench.clone()
+    }
+    let targets: Vec<f64> =
+        opts.rates.iter().map(|p| p.resolve(peak.as_ref().map(|p| p.0))).collect();
+    for round in 1..=if opts.rates.is_empty() { 0 } else { opts.rounds } {
+        for (point, &target) in targets.iter().enumerate() {
+            // One engine thread drives every connection (see bench::open):
+            // a second would only compete with the first and the servers.
+            let bench = BenchOptions { rate: Some(target), threads: 1, ..opts.bench.clone() };
+            for i in 0..opts.servers.len() {
+                let mut r = run_one(opts, &mut next_port, round, i, Some(point), &bench, log)?;
+                r.run = runs.len() + 1;
+                out.write(opts, &r)?;
+                runs.push(r);
+            }
+        }
+    }
+    let curve = curve_rows(opts, &targets, &runs);
+    if let Some(path) = &opts.chart {
+        let svg = if curve.is_empty() {
+            super::chart::svg(opts.bench.mode, &opts.workload(), &summaries)
+        } else {
+            super::chart::curve_svg(opts.bench.mode, &opts.workload(), &names, &curve)
         };
-        let report = super::run(&bench)?;
-        let peak_rss_kib = server.peak_rss_kib();
-        let died = !server.running();
-        let stopped_cleanly = server.stop();
-        let record = RunRecord {
-            run: n + 1,
-            round,
-            server: i,
-            command,
-            port,
-            pid: server.pid(),
-            workers,
-            report,
-            peak_rss_kib,
-            stopped_cleanly,
+        std::fs::write(path, svg).map_err(file_error(path))?;
+    }
+    let summaries = if closed_loop { summaries } else { Vec::new() };
+    Ok(Comparison { names, baseline, runs, summaries, peak, curve })
+}
+
+/// The highest median rate and whose it is.
+fn peak(summaries: &[Summary]) -> Option<(f64, String)> {
+    summaries
+        .iter()
+        .filter_map(|s| s.median.map(|m| (m, s.name.clone())))
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+}
+
+/// The curve's rows: per rate, per server, the summary of its rounds.
+fn curve_rows(opts: &CompareOptions, targets: &[f64], runs: &[RunRecord]) -> Vec<CurveRow> {
+    let points: Vec<(usize, usize, PointRun)> =
+        runs.iter().filter_map(|r| r.point.map(|p| (p, r.server, r.point_run()))).collect();
+    opts.rates
+        .iter()
+        .zip(targets)
+        .enumerate()
+        .map(|(p, (point, &target))| CurveRow {
+            label: point.label(),
+            target,
+            servers: (0..opts.servers.len())
+                .map(|i| {
+                    let mine: Vec<&PointRun> = points
+                        .iter()
+                        .filter(|(q, s, _)| *q == p && *s == i)
+                        .map(|(_, _, r)| r)
+                        .collect();
+                    curve::summarize(&mine)
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// Where the JSON lines go, if anywhere.
+struct Output {
+    json: Option<File>,
+}
+
+impl Output {
+    fn open(opts: &CompareOptions) -> Result<Output, Error> {
+        let json = match &opts.json {
+            Some(path) => Some(File::create(path).map_err(file_error(path))?),
+            None => None,
         };
-        let f = record.figures();
-        let _ = writeln!(
-            log,
-            "r{round} {}: {} {}, p99 {:.1} us, {} errors{}{}",
-            spec.name,
+        Ok(Output { json })
+    }
+
+    fn write(&mut self, opts: &CompareOptions, r: &RunRecord) -> Result<(), Error> {
+        if let (Some(file), Some(path)) = (self.json.as_mut(), &opts.json) {
+            let name = &opts.servers[r.server].name;
+            let label = r.point.map(|p| opts.rates[p].label());
+            writeln!(file, "{}", r.json(name, opts.pin.as_ref(), label.as_deref()))
+                .map_err(file_error(path))?;
+        }
+        Ok(())
+    }
+}
+
+fn file_error(path: &std::path::Path) -> impl Fn(io::Error) -> Error {
+    let p = path.display().to_string();
+    move |e: io::Error| Error::new("open()", Some(p.clone()), e)
+}
+
+/// One run: server `i` started on a fresh port, `bench` run against it,
+/// the server stopped; one line to `log`.
+fn run_one(
+    opts: &CompareOptions,
+    next_port: &mut u16,
+    round: usize,
+    i: usize,
+    point: Option<usize>,
+    bench: &BenchOptions,
+    log: &mut dyn Write,
+) -> Result<RunRecord, Error> {
+    let spec = &opts.servers[i];
+    let workers = opts.workers_value();
+    let port = free_port(next_port)?;
+    let command = spec.command_for(port, workers);
+    let cpus = opts.pin.as_ref().map(|p| p.server.as_str());
+    let mut server = Launched::start(&spec.name, &command, port, cpus, opts.stop_timeout)?;
+    let at = point.map_or(String::new(), |p| format!(" {}", opts.rates[p].label()));
+    let _ = writeln!(
+        log,
+        "r{round}{at} {}: started pid {} on {}: {command}",
+        spec.name,
+        server.pid(),
+        server.addr()
+    );
+    server.wait_ready(opts.probe(), opts.start_timeout)?;
+    let bench = BenchOptions {
+        addr: server.addr().to_string(),
+        server_pid: Some(server.pid()),
+        progress: false,
+        ..bench.clone()
+    };
+    let report = super::run(&bench)?;
+    let peak_rss_kib = server.peak_rss_kib();
+    let died = !server.running();
+    let stopped_cleanly = server.stop();
+    let record = RunRecord {
+        run: 0,
+        round,
+        server: i,
+        point,
+        command,
+        port,
+        pid: server.pid(),
+        workers,
+        report,
+        peak_rss_kib,
+        stopped_cleanly,
+    };
+    let f = record.figures();
+    let unit = opts.bench.mode.unit();
+    let what = match record.report.target_rate {
+        Some(target) => format!(
+            "target {} achieved {} {unit}, p99 {:.1} us, {} late{}",
+            summary::thousands(target),
+            summary::thousands(f.rate),
+            f.p99_us,
+            record.report.late(),
+            if record.report.generator_behind().is_some() {
+                ", the load generator fell behind (latency left out)"
+            } else {
+                ""
+            }
+        ),
+        None => format!(
+            "{} {}, p99 {:.1} us",
             // The figure its label names: peak RSS for idle runs, else the rate.
             summary::main_value(opts.bench.mode, &f).map_or("-".to_string(), summary::thousands),
             summary::metric_label(opts.bench.mode).0,
             f.p99_us,
-            f.errors,
-            if died { ", the server exited during the run" } else { "" },
-            if stopped_cleanly { "" } else { ", killed: it ignored SIGTERM" },
-        );
-        if let (Some(file), Some(path)) = (json.as_mut(), &opts.json) {
-            writeln!(file, "{}", record.json(&spec.name, opts.pin.as_ref()))
-                .map_err(file_error(path))?;
-        }
-        runs.push(record);
-    }
-    let figures: Vec<(usize, RunFigures)> = runs.iter().map(|r| (r.server, r.figures())).collect();
-    let summaries = summary::summarize(opts.bench.mode, &names, &figures, baseline);
-    if let Some(path) = &opts.chart {
-        let svg = super::chart::svg(opts.bench.mode, &opts.workload(), &summaries);
-        std::fs::write(path, svg).map_err(file_error(path))?;
-    }
-    Ok(Comparison { names, baseline, runs, summaries })
+        ),
+    };
+    let _ = writeln!(
+        log,
+        "r{round}{at} {}: {what}, {} errors{}{}",
+        spec.name,
+        f.errors,
+        if died { ", the server exited during the run" } else { "" },
+        if stopped_cleanly { "" } else { ", killed: it ignored SIGTERM" },
+    );
+    Ok(record)
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@
 //! What it does not do: check the body's content, follow redirects, or
 //! speak anything but HTTP/1.1 over one connection at a time.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -143,7 +143,7 @@ impl From<io::Error> for Failure {
 }
 
 impl Failure {
-    fn name(&self) -> &'static str {
+    pub(super) fn name(&self) -> &'static str {
         match self {
             Failure::Io(e) => kind(e),
             Failure::Status(_) => "status",
@@ -152,7 +152,7 @@ impl Failure {
     }
 
     /// The failure in words, for a run where nothing succeeded.
-    fn describe(&self) -> String {
+    pub(super) fn describe(&self) -> String {
         match self {
             Failure::Io(e) => describe(e),
             Failure::Status(code) => format!("the server answered {code}, not 200"),
@@ -207,6 +207,37 @@ impl Responses {
         }
     }
 
+    /// The non-blocking form of [`Responses::next`], for a socket in
+    /// non-blocking mode: `Ok(true)` when a whole response was taken,
+    /// `Ok(false)` when the socket has nothing more to read yet.
+    pub(super) fn poll(&mut self, s: &mut Stream) -> Result<bool, Failure> {
+        loop {
+            match parse(&self.buf[self.start..self.end]) {
+                Parsed::Complete(n) => {
+                    self.take(n);
+                    return Ok(true);
+                }
+                Parsed::Status(code, n) => {
+                    self.take(n);
+                    return Err(Failure::Status(code));
+                }
+                Parsed::Malformed => {
+                    return Err(Failure::Malformed(shown(&self.buf[self.start..self.end])))
+                }
+                Parsed::Partial => {
+                    self.make_room();
+                    match s.read(&mut self.buf[self.end..]) {
+                        Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into()),
+                        Ok(n) => self.end += n,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+        }
+    }
+
     fn take(&mut self, n: usize) {
         self.start += n;
         if self.start == self.end {
@@ -218,6 +249,14 @@ impl Responses {
     /// One read() into the free space, made first by moving the kept bytes
     /// to the front, then by growing the buffer up to the largest response.
     fn fill(&mut self, s: &mut Stream, timeout: Duration, end: Option<Instant>) -> io::Result<()> {
+        self.make_room();
+        self.end += read_some(s, &mut self.buf[self.end..], timeout, end)?;
+        Ok(())
+    }
+
+    /// Frees space at the end of the buffer for the next read: first by
+    /// moving the kept bytes to the front, then by growing it.
+    fn make_room(&mut self) {
         if self.end == self.buf.len() {
             if self.start > 0 {
                 self.buf.copy_within(self.start..self.end, 0);
@@ -228,8 +267,6 @@ impl Responses {
                 self.buf.resize(grown, 0);
             }
         }
-        self.end += read_some(s, &mut self.buf[self.end..], timeout, end)?;
-        Ok(())
     }
 }
 

@@ -1,6 +1,6 @@
 //! `sockref bench`: a load generator for any echo server, std only.
 //!
-//! Six workloads, each the textbook client's life in a loop:
+//! Seven workloads, each the textbook client's life in a loop:
 //!
 //! ```text
 //! pingpong  connect() once; then write() SIZE bytes, read() them back, ... (N connections)
@@ -9,6 +9,8 @@
 //! idle      connect() N times, one small echo each, then hold them (memory tests)
 //! http      connect() N times, then GET /plaintext, DEPTH at a time, on each ([`http`])
 //! http-close connect() -> GET /plaintext (Connection: close) -> read the 200 -> close()
+//! websocket connect() -> upgrade once; then a message echoed, raw or as a Socket.IO
+//!           event ([`websocket`]), with its bytes on the wire counted
 //! ```
 //!
 //! Every echoed byte is compared with what was sent (a different payload each
@@ -47,18 +49,23 @@
 //! [`summary`] (medians, spread, ratios, the Markdown table) and [`chart`]
 //! (the SVG).
 //!
-//! What it does not do: open-loop (fixed arrival rate) load. Each connection
-//! or thread has one request in flight, so latencies include queueing behind
-//! the client's own previous requests, as in any closed-loop benchmark. In
-//! pingpong with more connections than threads, a thread writes on all its
-//! connections and then reads them in turn, so one latency includes serving
-//! the thread's other connections' echoes (lockstep rounds).
+//! Closed loop, the default: each connection or thread has one request in
+//! flight, so latencies include queueing behind the client's own previous
+//! requests, and a server stall stops the client asking (coordinated
+//! omission). In pingpong with more connections than threads, a thread
+//! writes on all its connections and then reads them in turn, so one
+//! latency includes serving the thread's other connections' echoes
+//! (lockstep rounds). Open loop (`--rate`, [`open`]) sends on a schedule
+//! instead and measures each latency from the request's due time; it runs
+//! pingpong, http and udp. [`curve`] sums up `compare --rates`.
 
 pub mod chart;
 pub mod compare;
+pub mod curve;
 pub mod histogram;
 pub mod http;
 pub mod launch;
+pub mod open;
 pub mod options;
 pub mod report;
 pub mod summary;
@@ -67,6 +74,7 @@ mod cpu;
 mod sockets;
 mod sync;
 mod tally;
+pub mod websocket;
 mod workloads;
 
 use std::io::{self, IsTerminal};
@@ -77,9 +85,10 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 pub use histogram::Histogram;
-pub use options::{BenchOptions, Mode, Stop, MAX_PIPELINE, MAX_SIZE};
+pub use options::{BenchOptions, Mode, Stop, MAX_FLOWS, MAX_PIPELINE, MAX_RATE, MAX_SIZE};
 pub use report::Report;
 pub use tally::ErrorCounts;
+pub use websocket::Framing;
 
 use crate::error::Error;
 use crate::net::{self, Address, Endpoint};
@@ -99,8 +108,11 @@ pub fn run(opts: &BenchOptions) -> Result<Report, Error> {
     let addr = target(opts)?;
     let shared = Arc::new(Shared::new(opts, addr));
     let gate = Arc::new(Gate::default());
+    let slack = opts.rate.and_then(|_| open::tighten_timer_slack());
     // Every thread has connected (pingpong, idle) before the clock starts.
-    let clients = start_clients(&shared, &gate)?;
+    let clients = start_clients(&shared, &gate);
+    open::restore_timer_slack(slack);
+    let clients = clients?;
     gate.wait_for(clients.len());
     let clock = Clock::set(&shared);
     gate.open();
@@ -145,6 +157,7 @@ fn pick_addr(addrs: &[SocketAddr], opts: &BenchOptions) -> SocketAddr {
 
 /// Starts one client thread per `--threads`, connections spread as evenly
 /// as possible: thread t gets conns/threads, plus one of the remainder.
+/// Open loop: each thread takes every T-th connection (see [`open`]).
 fn start_clients(
     shared: &Arc<Shared>,
     gate: &Arc<Gate>,
@@ -156,10 +169,12 @@ fn start_clients(
         let mine = conns / threads + usize::from(t < conns % threads);
         let client_shared = Arc::clone(shared);
         let client_gate = Arc::clone(gate);
-        let h = thread::Builder::new()
-            .name(format!("bench-{t}"))
-            .stack_size(256 * 1024)
-            .spawn(move || workloads::client(t, mine, &client_shared, &client_gate));
+        let h = thread::Builder::new().name(format!("bench-{t}")).stack_size(256 * 1024).spawn(
+            move || match client_shared.opts.rate {
+                Some(_) => open::client(t, &client_shared, &client_gate),
+                None => workloads::client(t, mine, &client_shared, &client_gate),
+            },
+        );
         match h {
             Ok(h) => handles.push(h),
             Err(e) => {
@@ -187,6 +202,7 @@ impl Clock {
     fn set(shared: &Shared) -> Clock {
         let opts = &shared.opts;
         let start = Instant::now();
+        let _ = shared.start.set(start);
         // Idle mode has no traffic to warm up: it holds for the duration.
         let warmup = if opts.mode == Mode::Idle { Duration::ZERO } else { opts.warmup };
         let measure_from = start + warmup;
@@ -289,14 +305,20 @@ fn report(
         total.errors.insert("client-panic", panicked);
     }
     let end = total.finished.unwrap_or(seen_end);
+    // Open loop: the window holds the requests sent in it, so the achieved
+    // rate is over the window, not over the wait for its last answers.
+    let elapsed = match (opts.rate, opts.stop) {
+        (Some(_), Stop::Duration(d)) => d,
+        _ => end.saturating_duration_since(clock.measure_from),
+    };
     Report {
         mode: opts.mode,
         addr: shared.addr.clone(),
-        conns: if opts.mode.holds_connections() { opts.conns } else { 0 },
+        conns: if opts.mode.holds_connections() || opts.rate.is_some() { opts.conns } else { 0 },
         pipeline: opts.pipeline,
         threads: opts.threads,
         size: opts.size,
-        elapsed: end.saturating_duration_since(clock.measure_from),
+        elapsed,
         requests: total.requests,
         held: total.held,
         stale: total.stale,
@@ -305,7 +327,16 @@ fn report(
         hist: total.hist,
         client_cpu: total.cpu,
         server_cpu,
+        target_rate: opts.rate,
+        lag: total.lag,
+        unsent: total.unsent,
         first_error: total.first_error,
+        wire: (opts.mode == Mode::WebSocket).then_some(report::Wire {
+            framing: opts.framing,
+            out: total.wire_out,
+            inbound: total.wire_in,
+            messages: total.wire_msgs,
+        }),
     }
 }
 

@@ -7,6 +7,7 @@
 use std::fmt::Display;
 use std::time::Duration;
 
+use super::websocket::Framing;
 use crate::limits::MAX_DATAGRAM;
 use crate::net::DEFAULT_ADDR;
 
@@ -28,6 +29,10 @@ pub enum Mode {
     Http,
     /// HTTP/1.1, a new connection per request (`Connection: close`).
     HttpClose,
+    /// WebSocket: persistent upgraded connections, one message echoed
+    /// after another on each, raw or as a Socket.IO event
+    /// ([`BenchOptions::framing`]; see `bench::websocket`).
+    WebSocket,
 }
 
 impl Mode {
@@ -40,12 +45,20 @@ impl Mode {
             Mode::Idle => "idle",
             Mode::Http => "http",
             Mode::HttpClose => "http-close",
+            Mode::WebSocket => "websocket",
         }
     }
 
     /// Every mode, in the order `--help` lists them.
-    pub const ALL: [Mode; 6] =
-        [Mode::Pingpong, Mode::Churn, Mode::Udp, Mode::Idle, Mode::Http, Mode::HttpClose];
+    pub const ALL: [Mode; 7] = [
+        Mode::Pingpong,
+        Mode::Churn,
+        Mode::Udp,
+        Mode::Idle,
+        Mode::Http,
+        Mode::HttpClose,
+        Mode::WebSocket,
+    ];
 
     /// The mode called `name` on the command line.
     pub fn from_name(name: &str) -> Option<Mode> {
@@ -55,14 +68,14 @@ impl Mode {
     /// Whether the run keeps `--conns` connections open (the others open
     /// one per request, or use datagrams).
     pub fn holds_connections(self) -> bool {
-        matches!(self, Mode::Pingpong | Mode::Idle | Mode::Http)
+        matches!(self, Mode::Pingpong | Mode::Idle | Mode::Http | Mode::WebSocket)
     }
 
     /// The unit reports give this mode's rate in (`req/s`, `conn/s`,
     /// `dgram/s`); `conn` for idle mode, whose figure is connections held.
     pub fn unit(self) -> &'static str {
         match self {
-            Mode::Pingpong | Mode::Http | Mode::HttpClose => "req/s",
+            Mode::Pingpong | Mode::Http | Mode::HttpClose | Mode::WebSocket => "req/s",
             Mode::Churn => "conn/s",
             Mode::Udp => "dgram/s",
             Mode::Idle => "conn",
@@ -97,6 +110,8 @@ pub struct BenchOptions {
     /// HTTP keep-alive: requests written at once on each connection before
     /// their responses are read (1 = no pipelining).
     pub pipeline: usize,
+    /// websocket: the message raw, or as a Socket.IO event (with an ack).
+    pub framing: Framing,
     /// When to stop.
     pub stop: Stop,
     /// Traffic before measuring starts (connections are opened first).
@@ -112,6 +127,10 @@ pub struct BenchOptions {
     /// The server's process id, to report the CPU it used while measuring
     /// (Linux `/proc`): the server's cost per request, next to the client's.
     pub server_pid: Option<u32>,
+    /// Open loop: requests per second over all `conns` flows (TCP
+    /// connections, or UDP sockets), each on a schedule of its own;
+    /// `None`, the default, is closed loop. See [`open`](super::open).
+    pub rate: Option<f64>,
 }
 
 impl Default for BenchOptions {
@@ -123,12 +142,14 @@ impl Default for BenchOptions {
             threads: 2,
             size: 64,
             pipeline: 1,
+            framing: Framing::Raw,
             stop: Stop::Duration(Duration::from_secs(5)),
             warmup: Duration::from_secs(1),
             timeout: Duration::from_secs(2),
             progress: true,
             json: false,
             server_pid: None,
+            rate: None,
         }
     }
 }
@@ -140,6 +161,12 @@ pub const MAX_SIZE: usize = 1 << 20;
 
 /// Deepest `--pipeline`: TechEmpower's plaintext test uses 16.
 pub const MAX_PIPELINE: usize = 1024;
+
+/// Highest `--rate`: ten times what one machine's loopback carries.
+pub const MAX_RATE: f64 = 10_000_000.0;
+
+/// Most flows (connections or UDP sockets) an open-loop run drives.
+pub const MAX_FLOWS: usize = 10_000;
 
 /// Longest duration a flag takes (a year): far beyond any benchmark, and
 /// `Instant + Duration` cannot overflow (it would panic) below it.
@@ -175,8 +202,39 @@ impl BenchOptions {
         if self.timeout.is_zero() {
             return Err("--timeout: must be more than 0 seconds".into());
         }
+        if self.framing != Framing::Raw && self.mode != Mode::WebSocket {
+            return Err(format!(
+                "--framing: only the websocket mode frames messages, not {}",
+                self.mode.name()
+            ));
+        }
         self.validate_udp()?;
+        self.validate_rate()?;
         self.validate_stop()
+    }
+
+    fn validate_rate(&self) -> Result<(), String> {
+        let Some(rate) = self.rate else {
+            return Ok(());
+        };
+        if !(rate > 0.0 && rate <= MAX_RATE) {
+            return Err(format!(
+                "--rate: '{rate}' is not a number of requests/s from 1 to {MAX_RATE}"
+            ));
+        }
+        if !matches!(self.mode, Mode::Pingpong | Mode::Http | Mode::Udp) {
+            return Err(format!(
+                "--rate: open loop runs the pingpong, http and udp modes, not {}",
+                self.mode.name()
+            ));
+        }
+        if self.pipeline > 1 {
+            return Err("--rate: open loop keeps one request in flight per connection: leave out --pipeline".into());
+        }
+        if self.conns > MAX_FLOWS {
+            return Err(format!("--conns: at most {MAX_FLOWS} with --rate"));
+        }
+        Ok(())
     }
 
     fn validate_udp(&self) -> Result<(), String> {

@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::{ErrorCounts, Histogram, Mode};
+use super::{ErrorCounts, Framing, Histogram, Mode};
 use crate::net::{Endpoint, UNIX_PREFIX};
 use crate::trace::escape_json_into;
 
@@ -49,10 +49,43 @@ pub struct Report {
     pub client_cpu: Option<Duration>,
     /// CPU the server process used while measuring (with `--server-pid`).
     pub server_cpu: Option<Duration>,
+    /// Open loop: the requests per second asked for (`None`: closed loop).
+    pub target_rate: Option<f64>,
+    /// Open loop: each measured request's lag, how long after it was free
+    /// to go it went (see [`open`](super::open)), nanoseconds.
+    pub lag: Histogram,
+    /// Open loop: requests due in the window but never sent (the flow was
+    /// behind schedule at the deadline).
+    pub unsent: u64,
+    /// websocket mode: the bytes on the wire of the measured messages.
+    pub wire: Option<Wire>,
     /// The first failure of the run (warm-up included), in words: why
     /// nothing succeeded, when nothing did (e.g. the first bytes of a
     /// reply that was not the echo).
     pub first_error: Option<String>,
+}
+
+/// websocket mode: what the measured messages cost on the wire, frame
+/// headers and any Socket.IO envelope included (heartbeats not).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Wire {
+    /// How each message was framed.
+    pub framing: Framing,
+    /// Bytes written, client to server.
+    pub out: u64,
+    /// Bytes read, server to client (the echo, and with an ack the ack).
+    pub inbound: u64,
+    /// The messages those bytes carried (every message of each round
+    /// that was read back whole).
+    pub messages: u64,
+}
+
+impl Wire {
+    /// Bytes per message, out and in.
+    pub fn per_message(&self) -> (f64, f64) {
+        let n = self.messages.max(1) as f64;
+        (self.out as f64 / n, self.inbound as f64 / n)
+    }
 }
 
 /// The server's address as the user writes it: `127.0.0.1:4000`, or
@@ -82,6 +115,31 @@ impl Report {
     /// Total failed requests.
     pub fn error_count(&self) -> u64 {
         self.errors.values().sum()
+    }
+
+    /// Open loop: measured requests that went more than
+    /// [`LATE`](super::open::LATE) after they were free to go.
+    pub fn late(&self) -> u64 {
+        self.lag.count_above(super::open::LATE.as_nanos() as u64)
+    }
+
+    /// Open loop: why the generator, not the server, set the pace, if it
+    /// did: more than 1 % of the requests went late. Then the latencies
+    /// measure the client, and the report says so instead of showing them.
+    /// (Its CPU is no sign: the open-loop engine polls while it waits.)
+    pub fn generator_behind(&self) -> Option<String> {
+        self.target_rate?;
+        let (late, sent) = (self.late(), self.lag.count());
+        if sent > 0 && late * 100 > sent {
+            return Some(format!(
+                "{:.1} % of the requests went more than {} us after they were due and the \
+                 connection was free (max {:.1} ms late)",
+                late as f64 * 100.0 / sent as f64,
+                super::open::LATE.as_micros(),
+                self.lag.max() as f64 / 1e6,
+            ));
+        }
+        None
     }
 
     /// Requests per second over the measured time.
@@ -152,6 +210,13 @@ impl Report {
                 "  held         {} of {} connections for {secs:.2} s",
                 self.held, self.conns
             );
+        } else if let Some(target) = self.target_rate {
+            let (requests, rate, unit) = (self.requests, self.rate(), self.mode.unit());
+            let _ = writeln!(
+                s,
+                "  open loop    target {target:.0} {unit}, achieved {rate:.0} ({:.1} %): {requests} answered in {secs:.2} s",
+                rate * 100.0 / target
+            );
         } else {
             let (requests, rate, unit) = (self.requests, self.rate(), self.mode.unit());
             let _ = write!(s, "  requests     {requests} in {secs:.2} s   {rate:.0} {unit}");
@@ -161,11 +226,16 @@ impl Report {
             }
             let _ = writeln!(s);
         }
-        let _ = write!(s, "  latency us  ");
-        for (name, v) in self.percentiles() {
-            let _ = write!(s, " {name} {:.1}", us(v));
+        if let Some(w) = &self.wire {
+            let (out, inbound) = w.per_message();
+            let _ = writeln!(
+                s,
+                "  wire B/msg   out {out:.1}  in {inbound:.1}  (framing {}, payload {} B each way)",
+                w.framing.name(),
+                self.size
+            );
         }
-        let _ = writeln!(s);
+        self.human_latency(&mut s);
         let _ = write!(s, "  errors       {}", self.error_count());
         if !self.errors.is_empty() {
             let kinds: Vec<String> = self.errors.iter().map(|(k, v)| format!("{k} {v}")).collect();
@@ -197,6 +267,58 @@ impl Report {
         s
     }
 
+    /// The latency lines: the percentiles, and in open loop the
+    /// generator's lag, and the plain verdict when either side fell
+    /// behind. A generator that fell behind gets no latency line: those
+    /// numbers would measure the client.
+    fn human_latency(&self, s: &mut String) {
+        let behind = self.generator_behind();
+        if let Some(why) = &behind {
+            let _ = writeln!(
+                s,
+                "  latency      not shown: the load generator fell behind its own schedule\n               \
+                 ({why}),\n               so the latencies would measure the client, not the server \
+                 (--json still has them).\n               Lower --rate or --conns, or give the client \
+                 CPUs of its own (sockref compare --pin)."
+            );
+        } else {
+            let _ = write!(s, "  latency us  ");
+            for (name, v) in self.percentiles() {
+                let _ = write!(s, " {name} {:.1}", us(v));
+            }
+            if self.target_rate.is_some() {
+                let _ = write!(s, "   (from each request's due time)");
+            }
+            let _ = writeln!(s);
+        }
+        let Some(target) = self.target_rate else {
+            return;
+        };
+        let _ = writeln!(
+            s,
+            "  generator    lag p99 {:.1} us, max {:.1} us; {} of {} requests went more than {} us late",
+            us(self.lag.percentile(99.0)),
+            us(self.lag.max()),
+            self.late(),
+            self.lag.count(),
+            super::open::LATE.as_micros(),
+        );
+        let achieved = self.rate() / target;
+        if behind.is_none() && (achieved < 0.99 || self.unsent > 0) {
+            let _ = writeln!(
+                s,
+                "  server       did not keep up: {:.1} % of the target rate answered{}; past its \
+                 capacity the queue,\n               and so the latency, grows for as long as the run lasts",
+                achieved * 100.0,
+                if self.unsent > 0 {
+                    format!(", {} requests due were never sent", self.unsent)
+                } else {
+                    String::new()
+                },
+            );
+        }
+    }
+
     /// One JSON object on one line (no trailing newline).
     pub fn json(&self) -> String {
         let mut s = String::from("{");
@@ -223,9 +345,37 @@ impl Report {
         if self.mode == Mode::Http {
             let _ = write!(s, ",\"pipeline\":{}", self.pipeline);
         }
+        if let Some(w) = &self.wire {
+            let (out, inbound) = w.per_message();
+            let _ = write!(
+                s,
+                ",\"framing\":\"{}\",\"wire_messages\":{},\"wire_out_per_msg\":{out:.2},\"wire_in_per_msg\":{inbound:.2}",
+                w.framing.name(),
+                w.messages
+            );
+        }
         for (name, v) in self.percentiles() {
             let key = name.replace('.', "");
             let _ = write!(s, ",\"lat_{key}_us\":{:.1}", us(v));
+        }
+        number_or_null(&mut s, "target_rate", self.target_rate, 1);
+        if self.target_rate.is_some() {
+            let behind = self.generator_behind();
+            let _ = write!(
+                s,
+                ",\"lag_p99_us\":{:.1},\"lag_max_us\":{:.1},\"late\":{},\"late_threshold_us\":{},\"unsent\":{},\"generator_behind\":{}",
+                us(self.lag.percentile(99.0)),
+                us(self.lag.max()),
+                self.late(),
+                super::open::LATE.as_micros(),
+                self.unsent,
+                behind.is_some(),
+            );
+            s.push_str(",\"generator_note\":");
+            match behind {
+                Some(why) => escape_json_into(&mut s, &why),
+                None => s.push_str("null"),
+            }
         }
         let _ = write!(s, ",\"errors\":{},\"errors_by_kind\":{{", self.error_count());
         for (i, (k, v)) in self.errors.iter().enumerate() {
@@ -242,7 +392,7 @@ impl Report {
         // The distribution itself: [lowest us, highest us, count] per
         // non-empty bucket, for charts.
         s.push_str(",\"buckets_us\":[");
-        for (i, (lo, hi, c)) in self.hist.buckets().enumerate() {
+        for (i, (lo, hi, c)) in self.hist.coarse_buckets().into_iter().enumerate() {
             let _ = write!(s, "{}[{:.3},{:.3},{c}]", if i > 0 { "," } else { "" }, us(lo), us(hi));
         }
         s.push_str("]}");

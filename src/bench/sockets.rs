@@ -200,6 +200,11 @@ impl ClientDatagram {
     pub(super) fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         self.sock.set_read_timeout(t)
     }
+
+    /// `fcntl(O_NONBLOCK)`.
+    pub(super) fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        self.sock.set_nonblocking(on)
+    }
 }
 
 impl Drop for ClientDatagram {

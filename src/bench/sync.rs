@@ -14,6 +14,9 @@ pub(super) struct Shared {
     pub(super) opts: BenchOptions,
     /// The server: an internet address or a Unix-domain path.
     pub(super) addr: Endpoint,
+    /// The clients are let go here: the warm-up starts, and so does the
+    /// open loop's schedule.
+    pub(super) start: OnceLock<Instant>,
     /// Measurement starts here (after connecting and the warm-up).
     pub(super) measure_from: OnceLock<Instant>,
     /// Duration runs: when measuring ends. Set, like `measure_from`,
@@ -40,6 +43,7 @@ impl Shared {
         Shared {
             opts: opts.clone(),
             addr,
+            start: OnceLock::new(),
             measure_from: OnceLock::new(),
             deadline: OnceLock::new(),
             setup_until: Instant::now() + opts.timeout,

@@ -23,6 +23,12 @@ pub(super) struct ThreadResult {
     pub(super) warmup_errors: u64,
     pub(super) held: u64,
     pub(super) stale: u64,
+    /// Open loop: how late each measured request went after it was free
+    /// to go (see [`open`](super::open)), nanoseconds.
+    pub(super) lag: Histogram,
+    /// Open loop: requests due in the measured window but never sent,
+    /// because the flow was still behind schedule at the deadline.
+    pub(super) unsent: u64,
     /// The first failure, told in words: what a run where nothing
     /// succeeded reports, instead of bare counts.
     pub(super) first_error: Option<String>,
@@ -32,6 +38,10 @@ pub(super) struct ThreadResult {
     /// from then to its end.
     pub(super) cpu_start: Option<Duration>,
     pub(super) cpu: Option<Duration>,
+    /// websocket: bytes written and read for `wire_msgs` measured messages.
+    pub(super) wire_out: u64,
+    pub(super) wire_in: u64,
+    pub(super) wire_msgs: u64,
 }
 
 /// The name an I/O error is counted under.
@@ -139,6 +149,11 @@ impl ThreadResult {
         self.requests += r.requests;
         self.held += r.held;
         self.stale += r.stale;
+        self.lag.merge(&r.lag);
+        self.unsent += r.unsent;
+        self.wire_out += r.wire_out;
+        self.wire_in += r.wire_in;
+        self.wire_msgs += r.wire_msgs;
         if let Some(c) = r.cpu {
             self.cpu = Some(self.cpu.unwrap_or_default() + c);
         }

@@ -7,27 +7,27 @@ use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::http;
 use super::sockets::{bound, connect, keep_ok, read_echo, still_open, ClientDatagram};
 use super::sync::{Arrival, Gate, Shared};
 use super::tally::{describe, kind, one_at_a_time, shown, ThreadResult};
+use super::{http, websocket};
 use super::{Mode, Stop};
 use crate::transport::Stream;
 
 /// The bytes request number `seq` sends: a window into a pattern that does
 /// not repeat within 251 bytes, starting at a different place each time, so
 /// an echo of an earlier request does not verify.
-struct Payload {
+pub(super) struct Payload {
     pattern: Vec<u8>,
     size: usize,
 }
 
 impl Payload {
-    fn new(size: usize) -> Self {
+    pub(super) fn new(size: usize) -> Self {
         Payload { pattern: (0..size + 251).map(|i| (i % 251) as u8).collect(), size }
     }
 
-    fn get(&self, seq: u64) -> &[u8] {
+    pub(super) fn get(&self, seq: u64) -> &[u8] {
         let start = (seq % 251) as usize;
         &self.pattern[start..start + self.size]
     }
@@ -62,6 +62,11 @@ pub(super) fn client(t: usize, conns: usize, shared: &Shared, gate: &Gate) -> Th
         Mode::HttpClose => {
             ready.arrive();
             http::close_each(shared, &mut r);
+        }
+        Mode::WebSocket => {
+            let mut socks = websocket::open(conns, t, shared, &mut r);
+            ready.arrive();
+            websocket::pingpong(&mut socks, shared, &mut r);
         }
         Mode::Udp => {
             let sock = ClientDatagram::open(shared);
@@ -213,7 +218,7 @@ fn udp(t: usize, s: &ClientDatagram, shared: &Shared, r: &mut ThreadResult) {
 
 /// Waits until `deadline` for the echo of `out`, skipping (and counting)
 /// stale echoes; the error is the name the failure is counted under.
-fn await_echo(
+pub(super) fn await_echo(
     s: &ClientDatagram,
     out: &[u8],
     buf: &mut [u8],

@@ -3,7 +3,7 @@
 //! What it does not do: run anything; `bench::run` does.
 
 use super::{Args, Command, Usage, Value};
-use crate::bench::{BenchOptions, Mode, Stop, MAX_PIPELINE, MAX_SIZE};
+use crate::bench::{BenchOptions, Framing, Mode, Stop, MAX_PIPELINE, MAX_RATE, MAX_SIZE};
 use crate::net::Address;
 
 /// The help text of `sockref bench`.
@@ -27,17 +27,27 @@ MODES (--mode):
                Content-Length, else counted as status or malformed)
     http-close per request: connect -> GET /plaintext with Connection: close -> read the 200 ->
                close, on T threads (--conns unused)
+    websocket  N upgraded WebSocket connections over T threads, in rounds as pingpong; each
+               message is SIZE letters in a text frame (--framing raw: 'sockref serve
+               --service websocket' echoes it) or a Socket.IO event 42[\"echo\",\"...\"]
+               (--framing socketio, socketio-ack: 'sockref serve --service socketio' sends
+               it back, and the ack 43N[...]); reports the bytes on the wire per message
 
 OPTIONS:
-    --mode MODE            pingpong | churn | udp | idle | http | http-close   [pingpong]
+    --mode MODE            pingpong | churn | udp | idle | http | http-close | websocket
+                                                                               [pingpong]
     --proto P              tcp | udp (udp = --mode udp; other modes are tcp)   [tcp]
-    --conns N              connections (pingpong, idle; churn and udp: unused) [10]
-    --threads T            client threads                                      [min(conns, 2)]
+    --conns N              connections (pingpong, idle, http; udp: with --rate, sockets;
+                           churn and udp: unused)                             [10]
+    --threads T            client threads                      [min(conns, 2); with --rate 1]
     --size BYTES           payload per request (udp: 8 to 65507; http: unused) [64]
     --pipeline N           http: requests written at once per connection (1..=1024) [1]
+    --framing F            websocket: raw | socketio | socketio-ack                [raw]
     --duration SECS        measured time, more than 0 (idle: hold time, 0 ok)  [5]
     --requests N           stop after N measured requests instead of a duration
                            (not idle)
+    --rate R               open loop: R requests/s over all connections, on a schedule
+                           (pingpong, http, udp; see OPEN LOOP)          [closed loop]
     --warmup SECS          traffic before measuring starts (not idle)          [1]
     --timeout SECS         connect/read/write timeout; UDP loss timeout        [2]
     --server-pid PID       also report the CPU that process used (Linux /proc): cost per request
@@ -49,7 +59,20 @@ microseconds, errors by kind (in the measured time and while connecting; warm-up
 are reported apart), the generator's own CPU (cores, and us per request) and, with
 --server-pid, the server's.
 
-LATENCY: closed loop, one request in flight per connection. With more connections than
+OPEN LOOP (--rate R): every connection (udp: every one of --conns sockets) gets an
+evenly spaced schedule, R/N requests/s each, the connections' phases staggered, one
+request in flight; each latency runs from the moment its request was due, not from when
+it was sent, so a server stall counts in every request it delayed. Coordinated omission
+is what a closed-loop client does instead: it stops asking while the server stalls, so
+a one-second stall costs one slow sample, not the thousands that users arriving
+meanwhile would have seen. One engine thread (--threads to change) drives every
+connection with non-blocking sockets, polling while a request is in flight: its CPU
+use is a ceiling, not a cost. The report gives the target and achieved rate, the
+percentiles from the due time and the generator's lag (how long after it was due, and
+its connection free, each request went; over 100 us is late). If over 1 % went late,
+the latency is not shown: it would measure the client, not the server.
+
+LATENCY: closed loop (the default), one request in flight per connection. With more connections than
 threads, pingpong runs in lockstep rounds, so a latency includes the time the thread
 spends serving its other connections' echoes. For per-request server latency use
 --threads equal to --conns.
@@ -77,6 +100,7 @@ pub(super) fn parse_bench(args: Vec<String>) -> Result<Command, Usage> {
         match f {
             "--help" | "-h" => return Ok(Command::Help(BENCH_HELP)),
             "--server-pid" => w.o.server_pid = Some(v.number(1, u32::MAX)?),
+            "--rate" => w.o.rate = Some(v.number(1.0, MAX_RATE)?),
             "--json" => w.o.json = true,
             "--quiet" | "-q" => w.o.progress = false,
             "--compare" => {
@@ -125,6 +149,7 @@ impl Workload {
         match f {
             "--mode" => self.mode = Some(v.pick(&Mode::ALL.map(|m| (m.name(), m)))?),
             "--pipeline" => o.pipeline = v.number(1, MAX_PIPELINE)?,
+            "--framing" => o.framing = v.pick(&Framing::ALL.map(|f| (f.name(), f)))?,
             "--proto" => self.proto = Some(v.choice(&["tcp", "udp"])?),
             "--conns" => o.conns = v.number(1, 100_000)?,
             "--threads" => self.threads = Some(v.number(1, 1024)?),
@@ -165,8 +190,9 @@ impl Workload {
 /// than connections where the mode holds connections (more would have
 /// nothing to do).
 pub(super) fn default_threads(o: &mut BenchOptions, given: Option<usize>) {
-    o.threads = given.unwrap_or(2);
-    if o.mode.holds_connections() {
+    // Open loop: one engine thread drives every connection (see bench::open).
+    o.threads = given.unwrap_or(if o.rate.is_some() { 1 } else { 2 });
+    if o.mode.holds_connections() || o.rate.is_some() {
         o.threads = o.threads.min(o.conns);
     }
 }

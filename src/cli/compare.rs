@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use super::bench::Workload;
 use super::{Args, Command, Usage};
 use crate::bench::compare::{CompareOptions, Pin, ServerSpec};
+use crate::bench::curve::RatePoint;
 
 /// The help text of `sockref compare`.
 pub const COMPARE_HELP: &str = "\
@@ -20,7 +21,7 @@ USAGE:
     sockref compare NAME=COMMAND [NAME=COMMAND ...] [OPTIONS]
 
 EXAMPLE:
-    benches/peers/build.sh          # C peers into target/peers/
+    benches/peers/build.sh c        # the C peers into target/peers/ (no argument: all peers)
     sockref compare --conns 100 --rounds 5 --pin 0:1 \\
         'c-thread=target/peers/thread_echo {port}' \\
         'sockref=target/release/sockref serve --service echo --proto tcp --addr 127.0.0.1:{port} --workers {workers}'
@@ -36,11 +37,18 @@ datagram is echoed; http: GET /plaintext gets 200), the load run by sockref's ow
 engine, the server's peak RSS read, then SIGTERM (SIGKILL after --stop-timeout).
 
 WORKLOAD (as sockref bench; see sockref bench --help):
-    --mode MODE            pingpong | churn | udp | idle | http | http-close   [pingpong]
+    --mode MODE            pingpong | churn | udp | idle | http | http-close | websocket
+                                                                               [pingpong]
     --conns N  --threads T  --size BYTES  --pipeline N  --timeout SECS  --proto tcp|udp
+    --framing raw|socketio|socketio-ack   websocket: how each message is framed
     --duration SECS        measured time per run                               [2.5]
     --warmup SECS          unmeasured traffic per run                          [0.5]
     --requests N           stop each run after N requests instead
+    --rates LIST           also a latency-throughput curve: open-loop runs at each rate of
+                           LIST, e.g. 20000,40000 (req/s) or 10%,30%,50%,70%,90%,95% (of the
+                           peak: the HIGHEST server's closed-loop median, measured first);
+                           pingpong, http (no --pipeline) and udp; see sockref bench --help,
+                           OPEN LOOP
 
 COMPARISON:
     --rounds N             runs per server                                     [3]
@@ -50,9 +58,22 @@ COMPARISON:
     --baseline NAME        ratios are to this server                           [the first]
     --json FILE            write every run as one JSON line (the bench report's fields plus
                            server, run, round, command, port, pid, workers, peak_rss_kib)
-    --chart FILE           write an SVG bar chart: medians, slowest-to-fastest error bars
+    --chart FILE           write an SVG bar chart: medians, slowest-to-fastest error bars;
+                           with --rates, p50 and p99 against the rate achieved instead
     --start-timeout SECS   longest a server may take to answer once started   [10]
     --stop-timeout SECS    longest it may take to exit after SIGTERM          [2]
+
+CURVES (--rates): open loop sends each request when it is due, whatever the server
+does, and measures its latency from that moment; a closed-loop client instead stops
+asking while the server stalls, and so leaves out the very requests a stall would have
+delayed (coordinated omission). With percentages, the closed-loop rounds run first
+(their table is printed too) and every server is then asked for the same absolute
+rates, a share of the highest peak, so that the curves share an axis and a slower
+server is pushed past its own knee. Then, for every round, every rate, every server in
+turn: one open-loop run. The curve table has a row per rate: per server the achieved
+rate (median, ± half the spread) and p50 / p99 / p99.9 from the due time (medians over
+the runs whose load generator kept to its schedule; 'client behind' where none did);
+under it, per server, the first rate at which its p99 reaches 1 ms and 10 ms.
 
 OUTPUT: one line per run on stderr; on stdout a Markdown table, one line per server:
 runs, median rate (idle: median peak RSS, lower is better), spread = (max - min) /
@@ -84,6 +105,10 @@ pub(super) fn parse_compare(args: Vec<String>) -> Result<Command, Usage> {
             "--baseline" => c.baseline = Some(v.text()?),
             "--json" => c.json = Some(PathBuf::from(v.text()?)),
             "--chart" => c.chart = Some(PathBuf::from(v.text()?)),
+            "--rates" => {
+                c.rates =
+                    RatePoint::parse_list(&v.text()?).map_err(|e| Usage(format!("--rates: {e}")))?
+            }
             "--start-timeout" => c.start_timeout = v.positive()?,
             "--stop-timeout" => c.stop_timeout = v.positive()?,
             _ if w.flag(f, &mut v)? => {}
@@ -153,5 +178,19 @@ mod tests {
         assert!(e(&["compare", "a=x {port}", "--pin", "0"]).starts_with("--pin:"));
         assert!(e(&["compare", "a=x {port}", "--pipeline", "4"]).contains("only the http mode"));
         assert!(e(&["bench", "127.0.0.1:1", "--compare"]).contains("sockref compare"));
+        assert!(e(&["compare", "a=x {port}", "--rates", "fast"]).starts_with("--rates: 'fast'"));
+        assert!(e(&["compare", "a=x {port}", "--rates", "50%", "--mode", "churn"])
+            .contains("--rates: open loop runs the pingpong, http and udp modes"));
+    }
+
+    #[test]
+    fn rates_are_kept_in_order() {
+        let Ok(Command::Compare(c)) = p(&["compare", "a=x {port}", "--rates", "10%,90%,5000"])
+        else {
+            panic!("refused")
+        };
+        assert_eq!(c.rates.len(), 3);
+        assert_eq!(c.rates[2].label(), "5000");
+        assert!(c.rates[0].needs_peak());
     }
 }

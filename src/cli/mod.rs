@@ -138,6 +138,8 @@ SERVE OPTIONS:
                            with 1011 (socketio: sent as pingTimeout)           [20]
     --drain-timeout SECS   after a service's reply, how long to read leftover input before close [1]
     --trace[=FORMAT]       print every socket call: text | json                [off]
+                           (under a read()/write(): the HTTP line, WebSocket frames and
+                           Socket.IO packets the bytes carry)
     --max-connections N    stop after serving N TCP connections, print the counters
     --max-datagrams N      stop after handling N UDP datagrams (with --max-connections: both)
     --duration SECS        stop after SECS seconds, print the counters

@@ -10,7 +10,7 @@
 //! quiet about an episode foretold here).
 //!
 //! The limit is read from `/proc/self/limits`: std has no `getrlimit()`,
-//! and calling it would need `unsafe` or a crate. Where there is no
+//! and calling it would need FFI or a crate. Where there is no
 //! `/proc` the check is skipped, silently: the EMFILE message still comes.
 
 use std::fs;

@@ -2,7 +2,9 @@
 //! every other client in the same room, none back to the sender.
 //!
 //! The room is the request path: `ws://HOST:PORT/room/NAME` joins `NAME`,
-//! `ws://HOST:PORT/` the one room without a name. The handshake is the
+//! `ws://HOST:PORT/` the one room without a name. A browser that opens
+//! `http://HOST:PORT/` (or `/room/NAME`) gets [`PAGE`], a tiny chat page
+//! whose script joins the room of its own path. The handshake is the
 //! `websocket` service's (RFC 6455 §4), the frames are read by the same
 //! rules (`websocket::reader`), and the fan-out, with its bounds on slow
 //! readers, is `fanout`'s. What a member's thread does, after the 101:
@@ -26,10 +28,15 @@ use super::fanout::{self, frame, Heartbeat, Member, Rooms, Sent, Step, NO_PONG, 
 use super::http::response::Status;
 use super::websocket::frame::{BINARY, PING, PONG, TEXT};
 use super::websocket::reader::{Incoming, Reader};
-use super::websocket::{upgrade, Refused, Target};
+use super::websocket::{upgrade_or_page, Refused, Target};
 use super::Service;
 use crate::limits::{CHAT_ROOMS, CHAT_ROOM_MEMBERS, CHAT_ROOM_NAME};
 use crate::server::Conn;
+
+/// The page a browser gets for `GET /` (or `/room/NAME`) without
+/// `Upgrade`: a few lines of script that join the room of its own path
+/// with the browser's `WebSocket` (the lab in docs/socketio.md).
+pub const PAGE: &str = include_str!("chat.html");
 
 /// The chat service; it holds its rooms.
 pub struct Chat {
@@ -86,7 +93,9 @@ impl Service for Chat {
     }
 
     fn serve_stream(&self, conn: &mut Conn<'_>) -> io::Result<()> {
-        upgrade(conn, room, |conn, name, leftover| self.member(conn, &name, leftover))
+        upgrade_or_page(conn, Some(PAGE), room, |conn, name, leftover| {
+            self.member(conn, &name, leftover)
+        })
     }
 }
 

@@ -19,7 +19,8 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::limits::{WATCH_LISTENS, WATCH_QUEUE, WATCH_RECENT, WATCH_VIEWERS};
-use crate::trace::{json_line, Event, Observer};
+use crate::trace::layers::Layers;
+use crate::trace::{json_line_layered, Event, Observer};
 
 /// One event as the page gets it: its number (the SSE `id:`) and its
 /// `--trace=json` line, without the newline.
@@ -104,6 +105,9 @@ struct State {
 #[derive(Default)]
 pub struct Hub {
     state: Mutex<State>,
+    /// The protocols inside each read's and write's bytes (`"layers"`),
+    /// followed per connection; a lock of its own, held only to describe.
+    layers: Mutex<Layers>,
 }
 
 /// A viewer the hub accepted: what to send first, then the live queue.
@@ -205,7 +209,8 @@ impl Hub {
 impl Observer for Hub {
     fn event(&self, event: &Event<'_>) {
         // Formatted before the lock: the lock covers only bookkeeping.
-        let mut json = json_line(event);
+        let inside = self.layers.lock().unwrap_or_else(|p| p.into_inner()).describe(event);
+        let mut json = json_line_layered(event, &inside);
         json.truncate(json.trim_end().len());
         let mut s = self.lock();
         if s.closed {

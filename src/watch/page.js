@@ -123,7 +123,25 @@ function chip(tag, ev) {
   const [cls, text, quoted] = look(ev);
   const c = el(tag, "call " + cls, text);
   if (quoted) c.appendChild(el("q", null, quoted));
+  if (ev.layers) c.appendChild(layers(ev.layers));
   return c;
+}
+
+// The protocols inside the bytes, one frame a line, each layer a box of
+// its own colour: "ws text fin mask len=15 | eio 4 message | sio 2 event
+// [...]" reads as a Socket.IO event inside an Engine.IO packet inside a
+// WebSocket frame.
+function layers(text) {
+  const box = el("span", "layers");
+  for (const frame of text.split("\n")) {
+    const line = el("span", "frame");
+    for (const part of frame.split(" | ")) {
+      const kind = part.split(" ", 1)[0];
+      line.appendChild(el("span", "layer " + (["http", "ws", "eio", "sio"].includes(kind) ? kind : ""), part));
+    }
+    box.appendChild(line);
+  }
+  return box;
 }
 
 // ---- TCP lanes -------------------------------------------------------------

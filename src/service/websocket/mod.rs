@@ -30,7 +30,7 @@ use std::io::{self, Write};
 
 use super::http::head::{Framing, Method, Version};
 use super::http::one_request;
-use super::http::response::{server_and_date, Persist, Status};
+use super::http::response::{head as page_head, server_and_date, Persist, Status};
 use super::Service;
 use crate::server::Conn;
 
@@ -88,6 +88,27 @@ pub(crate) fn upgrade<T>(
     route: impl FnOnce(&Target<'_>) -> Result<T, Refused>,
     then: impl FnOnce(&mut Conn<'_>, T, &[u8]) -> io::Result<()>,
 ) -> io::Result<()> {
+    upgrade_or_page(conn, None, route, then)
+}
+
+/// The fields the page of [`upgrade_or_page`] is sent with: never cached,
+/// and (CSP) nothing loaded from anywhere, its script and style inline,
+/// its one connection back to the same server.
+const PAGE_HEADERS: &[u8] = b"Cache-Control: no-store\r\n\
+    Content-Security-Policy: default-src 'none'; script-src 'unsafe-inline'; \
+    style-src 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'\r\n\
+    X-Content-Type-Options: nosniff\r\n";
+
+/// [`upgrade`], and for a plain `GET` of a routed path without
+/// `Upgrade: websocket` (a browser's address bar), `page` as
+/// `text/html` instead of the `426`: a page whose script then opens the
+/// WebSocket (the chat room's).
+pub(crate) fn upgrade_or_page<T>(
+    conn: &mut Conn<'_>,
+    page: Option<&str>,
+    route: impl FnOnce(&Target<'_>) -> Result<T, Refused>,
+    then: impl FnOnce(&mut Conn<'_>, T, &[u8]) -> io::Result<()>,
+) -> io::Result<()> {
     let Some((mut wire, head)) = one_request(conn)? else {
         return Ok(());
     };
@@ -123,6 +144,16 @@ pub(crate) fn upgrade<T>(
     drop(fields);
     let accept = match checked {
         Ok(accept) => accept,
+        Err(Refusal::NotUpgrade) if page.is_some() => {
+            let body = page.unwrap_or_default();
+            let mut out = Vec::with_capacity(body.len() + 400);
+            let html = Some("text/html; charset=utf-8");
+            page_head(&mut out, Status::Ok, html, body.len(), Persist::Close, PAGE_HEADERS);
+            if !head_only {
+                out.extend_from_slice(body.as_bytes());
+            }
+            return conn.write_all(&out);
+        }
         Err(refusal) => {
             let (status, why, persist) = match refusal {
                 Refusal::NotGet => (Status::MethodNotAllowed, "the handshake is a GET (RFC 6455 §4.1)", Persist::Close),
