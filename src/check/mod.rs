@@ -53,9 +53,11 @@ mod daytime;
 mod discard;
 mod echo;
 mod hello;
+mod http;
 mod launch;
 mod length;
 mod time;
+mod websocket;
 
 /// One rule, and the function that tests a server against it.
 pub struct Check {
@@ -220,6 +222,8 @@ pub const SERVICES: &[(&str, &[Check])] = &[
     ("time", time::CHECKS),
     ("hello", hello::CHECKS),
     ("length", length::CHECKS),
+    ("http", http::CHECKS),
+    ("websocket", websocket::CHECKS),
 ];
 
 /// The checks of `service`, if it has any.

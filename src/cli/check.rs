@@ -27,7 +27,8 @@ USAGE:
     chargen's UDP length): never a failure. Last line: N passed, N failed, N skipped.
 
 OPTIONS:
-    --service NAME         echo | discard | chargen | daytime | time | hello | length  [echo]
+    --service NAME         echo | discard | chargen | daytime | time | hello | length |
+                           http | websocket                                   [echo]
     --proto P              tcp | udp: check one kind of socket only   [both; unix:PATH: tcp]
     --only GLOB[,GLOB]     only the checks whose names match (* and ?), e.g. 'echo.udp.*';
                            a named --hostile check runs without --hostile

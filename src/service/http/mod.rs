@@ -73,8 +73,10 @@ const ALLOW_ALL: &[u8] = b"Allow: GET, HEAD, POST, OPTIONS\r\n";
 /// shows `Â§` (RFC 9110 §8.3.2: the charset parameter names the encoding).
 const ERROR_TYPE: &str = "text/plain; charset=utf-8";
 
-const PLAINTEXT: &[u8] = b"Hello, World!";
-const JSON: &[u8] = br#"{"message":"Hello, World!"}"#;
+/// The body of `GET /plaintext` (`sockref check` expects it from here).
+pub(crate) const PLAINTEXT: &[u8] = b"Hello, World!";
+/// The body of `GET /json` (`sockref check` expects it from here).
+pub(crate) const JSON: &[u8] = br#"{"message":"Hello, World!"}"#;
 
 /// Flush gathered responses once they reach this much, rather than
 /// holding a whole pipelined batch of large echoes.
