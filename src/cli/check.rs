@@ -9,7 +9,7 @@ use crate::trace::Proto;
 
 /// The help text of `sockref check`.
 pub const CHECK_HELP: &str = "\
-sockref check: grade a server against its service's rules (RFC 862-868, the textbook programs)
+sockref check: grade a server against its service's rules (RFC 862-868, 9110/9112, 6455, the textbook programs)
 
 USAGE:
     sockref check ADDR --service NAME [OPTIONS]
