@@ -242,7 +242,7 @@ pub struct Limits {
     /// socket only adds wake-ups (measured: 1.02-1.03x the C UDP server with
     /// one worker, 0.86-0.90x with two, at 2 clients). More workers pay off
     /// with many clients at once (1.07x vs 0.97x at 8) or a slow handler
-    /// (BENCHMARKS.md, "UDP: one worker or two").
+    /// (docs/benchmarks-history.md, "UDP: one worker or two").
     pub udp_workers: usize,
     /// Stack size of every worker thread. Virtual memory only: pages count
     /// towards RSS when touched, and the built-in services touch under 32 KiB.

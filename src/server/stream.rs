@@ -13,7 +13,7 @@
 //! server, UNIX Network Programming ch. 30): the kernel hands each new
 //! connection to exactly one sleeping worker, with no hand-off between
 //! threads. Measured side by side against one acceptor thread feeding the
-//! pool (BENCHMARKS.md, "Accept model"; 7 rounds): the same rate on
+//! pool (docs/benchmarks-history.md, "Accept model"; 7 rounds): the same rate on
 //! persistent connections (pp-c10 within 3 %), and more under connection
 //! churn, where the hand-off adds a second thread's wake-up to every
 //! connection: 2.28x the C thread server's connections per second with 8
