@@ -376,10 +376,15 @@ pub(super) fn pingpong(socks: &mut Vec<Ws>, shared: &Shared, r: &mut ThreadResul
             let id = [b'1' + ((seq + i as u64) % 9) as u8];
             // socket.io-protocol, "Packet encoding: Format": Engine.IO
             // `4` (message), Socket.IO `2` (event), the ack id, the array.
+            // Each arm's array is bound first: a temporary's lifetime is not
+            // extended through a match arm before Rust 1.79 (rust-version).
+            let raw: [&[u8]; 1] = [payload];
+            let event: [&[u8]; 3] = [b"42[\"echo\",\"", payload, b"\"]"];
+            let acked: [&[u8]; 5] = [b"42", &id, b"[\"echo\",\"", payload, b"\"]"];
             let parts: &[&[u8]] = match framing {
-                Framing::Raw => &[payload],
-                Framing::SocketIo => &[b"42[\"echo\",\"", payload, b"\"]"],
-                Framing::SocketIoAck => &[b"42", &id, b"[\"echo\",\"", payload, b"\"]"],
+                Framing::Raw => &raw,
+                Framing::SocketIo => &event,
+                Framing::SocketIoAck => &acked,
             };
             ws.build(TEXT, parts);
             let sent = bound(&ws.s, timeout, end).and_then(|()| ws.s.write_all(&ws.out));
@@ -406,9 +411,11 @@ pub(super) fn pingpong(socks: &mut Vec<Ws>, shared: &Shared, r: &mut ThreadResul
             }
             let payload = text.get(seq + i as u64);
             let id = [b'1' + ((seq + i as u64) % 9) as u8];
+            let raw: [&[u8]; 1] = [payload];
+            let event: [&[u8]; 3] = [b"42[\"echo\",\"", payload, b"\"]"];
             let echo: &[&[u8]] = match framing {
-                Framing::Raw => &[payload],
-                _ => &[b"42[\"echo\",\"", payload, b"\"]"],
+                Framing::Raw => &raw,
+                _ => &event,
             };
             let answer = ws.expect(echo, socketio, timeout, end).and_then(|echo| {
                 if framing != Framing::SocketIoAck {
