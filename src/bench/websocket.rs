@@ -360,10 +360,15 @@ pub(super) fn pingpong(socks: &mut Vec<Ws>, shared: &Shared, r: &mut ThreadResul
     let send = |ws: &mut Ws, seq: u64| {
         let payload = text.get(seq);
         let id = ack_id(seq);
+        // Each arm's array is bound first: a temporary's lifetime is not
+        // extended through a match arm before Rust 1.79 (rust-version).
+        let raw: [&[u8]; 1] = [payload];
+        let event: [&[u8]; 3] = [b"42[\"echo\",\"", payload, b"\"]"];
+        let acked: [&[u8]; 5] = [b"42", &id, b"[\"echo\",\"", payload, b"\"]"];
         let parts: &[&[u8]] = match framing {
-            Framing::Raw => &[payload],
-            Framing::SocketIo => &[b"42[\"echo\",\"", payload, b"\"]"],
-            Framing::SocketIoAck => &[b"42", &id, b"[\"echo\",\"", payload, b"\"]"],
+            Framing::Raw => &raw,
+            Framing::SocketIo => &event,
+            Framing::SocketIoAck => &acked,
         };
         ws.build(TEXT, parts);
         bound(&ws.s, timeout, end).and_then(|()| ws.s.write_all(&ws.out))?;
@@ -371,16 +376,19 @@ pub(super) fn pingpong(socks: &mut Vec<Ws>, shared: &Shared, r: &mut ThreadResul
     };
     let answer = |ws: &mut Ws, seq: u64| {
         let payload = text.get(seq);
+        let raw: [&[u8]; 1] = [payload];
+        let event: [&[u8]; 3] = [b"42[\"echo\",\"", payload, b"\"]"];
         let echo: &[&[u8]] = match framing {
-            Framing::Raw => &[payload],
-            _ => &[b"42[\"echo\",\"", payload, b"\"]"],
+            Framing::Raw => &raw,
+            _ => &event,
         };
         let echo = ws.expect(echo, socketio, timeout, end)?;
         if framing != Framing::SocketIoAck {
             return Ok(echo);
         }
         // socket.io-protocol, "Acknowledgement": `3`, the id, the arguments.
-        let ack: &[&[u8]] = &[b"43", &ack_id(seq), b"[\"", payload, b"\"]"];
+        let id = ack_id(seq);
+        let ack: &[&[u8]] = &[b"43", &id, b"[\"", payload, b"\"]"];
         Ok(echo + ws.expect(ack, socketio, timeout, end)?)
     };
     lockstep(socks, shared, r, true, send, answer);
