@@ -330,16 +330,20 @@ mod tests {
         }
     }
 
+    /// The `width` attribute of the chart's root element (0 if none).
+    fn svg_width(svg: &str) -> f64 {
+        svg.split("width=\"")
+            .nth(1)
+            .and_then(|w| w.split('"').next())
+            .and_then(|w| w.parse().ok())
+            .unwrap_or_default()
+    }
+
     #[test]
     fn the_chart_is_as_wide_as_its_titles() {
         let title = "pingpong, 100 conns, 2 threads, 64 B, pinned 0:1, 5 rounds of 2.5 s";
         let svg = svg(Mode::Pingpong, title, &[]);
-        let width: f64 = svg
-            .split("width=\"")
-            .nth(1)
-            .and_then(|w| w.split('"').next())
-            .and_then(|w| w.parse().ok())
-            .unwrap_or_default();
+        let width = svg_width(&svg);
         assert!(width >= text_width(title, 15.0), "{width}");
         assert!(svg.contains(">median req/s (higher is better); bars"), "{svg}");
     }
@@ -374,12 +378,7 @@ mod tests {
             CurveRow { label: "90%".into(), target: 9e4, servers: vec![point(8.8e4, None)] },
         ];
         let svg = curve_svg(Mode::Pingpong, title, &["a".into()], &rows);
-        let width: f64 = svg
-            .split("width=\"")
-            .nth(1)
-            .and_then(|w| w.split('"').next())
-            .and_then(|w| w.parse().ok())
-            .unwrap_or_default();
+        let width = svg_width(&svg);
         assert!(width >= text_width(title, 15.0), "{width}");
         // One point each for p50 and p99: the client-behind rate has none.
         assert_eq!(svg.matches("<circle").count(), 2, "{svg}");

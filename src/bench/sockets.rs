@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::sync::Shared;
-use super::tally::shown;
+use super::tally::{shown, ThreadResult};
 use crate::error::Error;
 use crate::net::Endpoint;
 use crate::transport::{Datagram, SocketFile, Stream};
@@ -212,6 +212,91 @@ impl Drop for ClientDatagram {
         if let Some(f) = &self.file {
             f.remove();
         }
+    }
+}
+
+/// Lockstep rounds (pingpong, websocket): `send` writes message `seq` on
+/// every connection the request budget allows, then `answer` reads and
+/// checks each answer; a connection that fails is counted and dropped from
+/// the round. Both return the bytes they moved on the wire; with `wire`,
+/// those of the rounds whose every message came back are tallied (so that
+/// out and in cover the same messages).
+///
+/// So with more connections than threads, a latency includes the time the
+/// thread spends on the round's other answers (closed loop, in lockstep).
+/// When the run stops, the round is abandoned where it is: messages not
+/// yet read back are neither counted nor failed.
+pub(super) fn lockstep<C>(
+    conns: &mut Vec<C>,
+    shared: &Shared,
+    r: &mut ThreadResult,
+    wire: bool,
+    mut send: impl FnMut(&mut C, u64) -> io::Result<u64>,
+    mut answer: impl FnMut(&mut C, u64) -> io::Result<u64>,
+) {
+    let mut sent_at = vec![Instant::now(); conns.len()];
+    let mut ok = vec![true; conns.len()];
+    let mut seq = 0u64;
+    while !conns.is_empty() {
+        let now = Instant::now();
+        let n = shared.take(conns.len() as u64, now) as usize;
+        if n == 0 {
+            break;
+        }
+        let measured = r.measuring(shared.measuring(now));
+        let mut wire_out = 0;
+        for (i, c) in conns[..n].iter_mut().enumerate() {
+            if shared.stopping() {
+                return;
+            }
+            sent_at[i] = Instant::now();
+            ok[i] = match send(c, seq + i as u64) {
+                Ok(bytes) => {
+                    wire_out += bytes;
+                    true
+                }
+                Err(e) => {
+                    r.error(&e, measured, shared);
+                    false
+                }
+            };
+        }
+        let mut done = 0;
+        let mut wire_in = 0;
+        for (i, c) in conns[..n].iter_mut().enumerate() {
+            if !ok[i] {
+                continue;
+            }
+            if shared.stopping() {
+                shared.done.fetch_add(done, Ordering::Relaxed);
+                return;
+            }
+            match answer(c, seq + i as u64) {
+                Ok(bytes) => {
+                    if measured {
+                        r.hist.record(sent_at[i].elapsed().as_nanos() as u64);
+                        r.requests += 1;
+                        wire_in += bytes;
+                        done += 1;
+                    }
+                }
+                Err(e) => {
+                    r.error(&e, measured, shared);
+                    ok[i] = false;
+                }
+            }
+        }
+        if wire && measured && done as usize == n {
+            r.wire_out += wire_out;
+            r.wire_in += wire_in;
+            r.wire_msgs += done;
+        }
+        seq += n as u64;
+        // One shared counter update per round, not per message.
+        shared.done.fetch_add(done, Ordering::Relaxed);
+        // `ok` and `sent_at` are written afresh each round before they are
+        // read, so they need only stay at least as long as `conns`.
+        keep_ok(conns, &ok[..n]);
     }
 }
 

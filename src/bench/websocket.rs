@@ -31,10 +31,9 @@
 use std::io::{self, Write};
 use std::ops::Range;
 use std::str;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::sockets::{bound, connect, keep_ok, read_some};
+use super::sockets::{bound, connect, lockstep, read_some};
 use super::sync::Shared;
 use super::tally::ThreadResult;
 use crate::service::websocket::{accept_key, base64};
@@ -348,111 +347,51 @@ pub(super) fn open(n: usize, t: usize, shared: &Shared, r: &mut ThreadResult) ->
     socks
 }
 
-/// Lockstep rounds, as pingpong: one message written on every connection,
-/// then every answer read and checked; a connection that fails is counted
-/// and dropped from the round.
+/// Lockstep rounds, as pingpong (see [`lockstep`]): one message written
+/// on every connection, then every answer read and checked.
 pub(super) fn pingpong(socks: &mut Vec<Ws>, shared: &Shared, r: &mut ThreadResult) {
     let framing = shared.opts.framing;
     let socketio = framing != Framing::Raw;
     let text = Text::new(shared.opts.size);
-    let mut sent_at = vec![Instant::now(); socks.len()];
-    let mut ok = vec![true; socks.len()];
-    let mut seq = 0u64;
     let (timeout, end) = (shared.opts.timeout, shared.hard_end());
-    while !socks.is_empty() {
-        let now = Instant::now();
-        let n = shared.take(socks.len() as u64, now) as usize;
-        if n == 0 {
-            break;
+    // socket.io-protocol, "Packet encoding: Format": Engine.IO `4`
+    // (message), Socket.IO `2` (event), the ack id, the array.
+    let ack_id = |seq: u64| [b'1' + (seq % 9) as u8];
+    let send = |ws: &mut Ws, seq: u64| {
+        let payload = text.get(seq);
+        let id = ack_id(seq);
+        // Each arm's array is bound first: a temporary's lifetime is not
+        // extended through a match arm before Rust 1.79 (rust-version).
+        let raw: [&[u8]; 1] = [payload];
+        let event: [&[u8]; 3] = [b"42[\"echo\",\"", payload, b"\"]"];
+        let acked: [&[u8]; 5] = [b"42", &id, b"[\"echo\",\"", payload, b"\"]"];
+        let parts: &[&[u8]] = match framing {
+            Framing::Raw => &raw,
+            Framing::SocketIo => &event,
+            Framing::SocketIoAck => &acked,
+        };
+        ws.build(TEXT, parts);
+        bound(&ws.s, timeout, end).and_then(|()| ws.s.write_all(&ws.out))?;
+        Ok(ws.out.len() as u64)
+    };
+    let answer = |ws: &mut Ws, seq: u64| {
+        let payload = text.get(seq);
+        let raw: [&[u8]; 1] = [payload];
+        let event: [&[u8]; 3] = [b"42[\"echo\",\"", payload, b"\"]"];
+        let echo: &[&[u8]] = match framing {
+            Framing::Raw => &raw,
+            _ => &event,
+        };
+        let echo = ws.expect(echo, socketio, timeout, end)?;
+        if framing != Framing::SocketIoAck {
+            return Ok(echo);
         }
-        let measured = r.measuring(shared.measuring(now));
-        let mut wire_out = 0;
-        for (i, ws) in socks[..n].iter_mut().enumerate() {
-            if shared.stopping() {
-                return;
-            }
-            sent_at[i] = Instant::now();
-            let payload = text.get(seq + i as u64);
-            let id = [b'1' + ((seq + i as u64) % 9) as u8];
-            // socket.io-protocol, "Packet encoding: Format": Engine.IO
-            // `4` (message), Socket.IO `2` (event), the ack id, the array.
-            // Each arm's array is bound first: a temporary's lifetime is not
-            // extended through a match arm before Rust 1.79 (rust-version).
-            let raw: [&[u8]; 1] = [payload];
-            let event: [&[u8]; 3] = [b"42[\"echo\",\"", payload, b"\"]"];
-            let acked: [&[u8]; 5] = [b"42", &id, b"[\"echo\",\"", payload, b"\"]"];
-            let parts: &[&[u8]] = match framing {
-                Framing::Raw => &raw,
-                Framing::SocketIo => &event,
-                Framing::SocketIoAck => &acked,
-            };
-            ws.build(TEXT, parts);
-            let sent = bound(&ws.s, timeout, end).and_then(|()| ws.s.write_all(&ws.out));
-            ok[i] = match sent {
-                Ok(()) => {
-                    wire_out += ws.out.len() as u64;
-                    true
-                }
-                Err(e) => {
-                    r.error(&e, measured, shared);
-                    false
-                }
-            };
-        }
-        let mut done = 0;
-        let mut wire_in = 0;
-        for (i, ws) in socks[..n].iter_mut().enumerate() {
-            if !ok[i] {
-                continue;
-            }
-            if shared.stopping() {
-                shared.done.fetch_add(done, Ordering::Relaxed);
-                return;
-            }
-            let payload = text.get(seq + i as u64);
-            let id = [b'1' + ((seq + i as u64) % 9) as u8];
-            let raw: [&[u8]; 1] = [payload];
-            let event: [&[u8]; 3] = [b"42[\"echo\",\"", payload, b"\"]"];
-            let echo: &[&[u8]] = match framing {
-                Framing::Raw => &raw,
-                _ => &event,
-            };
-            let answer = ws.expect(echo, socketio, timeout, end).and_then(|echo| {
-                if framing != Framing::SocketIoAck {
-                    return Ok(echo);
-                }
-                // socket.io-protocol, "Acknowledgement": `3`, the id, the arguments.
-                let ack: &[&[u8]] = &[b"43", &id, b"[\"", payload, b"\"]"];
-                Ok(echo + ws.expect(ack, socketio, timeout, end)?)
-            });
-            match answer {
-                Ok(wire) => {
-                    if measured {
-                        r.hist.record(sent_at[i].elapsed().as_nanos() as u64);
-                        r.requests += 1;
-                        wire_in += wire;
-                        done += 1;
-                    }
-                }
-                Err(e) => {
-                    r.error(&e, measured, shared);
-                    ok[i] = false;
-                }
-            }
-        }
-        if measured {
-            // Only rounds whose every message was read back count, so that
-            // out and in cover the same messages.
-            if done as usize == n {
-                r.wire_out += wire_out;
-                r.wire_in += wire_in;
-                r.wire_msgs += done;
-            }
-        }
-        seq += n as u64;
-        shared.done.fetch_add(done, Ordering::Relaxed);
-        keep_ok(socks, &ok[..n]);
-    }
+        // socket.io-protocol, "Acknowledgement": `3`, the id, the arguments.
+        let id = ack_id(seq);
+        let ack: &[&[u8]] = &[b"43", &id, b"[\"", payload, b"\"]"];
+        Ok(echo + ws.expect(ack, socketio, timeout, end)?)
+    };
+    lockstep(socks, shared, r, true, send, answer);
 }
 
 #[cfg(test)]

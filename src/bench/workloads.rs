@@ -3,11 +3,10 @@
 //! in at the starting gate, and drives its mode until the run stops.
 
 use std::io::Write;
-use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::sockets::{bound, connect, keep_ok, read_echo, still_open, ClientDatagram};
+use super::sockets::{bound, connect, lockstep, read_echo, still_open, ClientDatagram};
 use super::sync::{Arrival, Gate, Shared};
 use super::tally::{describe, kind, one_at_a_time, shown, ThreadResult};
 use super::{http, websocket};
@@ -100,72 +99,20 @@ fn open(n: usize, shared: &Shared, r: &mut ThreadResult) -> Vec<Stream> {
     socks
 }
 
-/// Lockstep rounds: write one request on every connection, then read every
-/// echo. A connection that fails is counted and dropped from the round.
-///
-/// So with more connections than threads, a latency includes the time the
-/// thread spends on the round's other echoes (closed loop, in lockstep).
-/// When the run stops, the round is abandoned where it is: requests not
-/// yet read back are neither counted nor failed.
+/// Lockstep rounds of echoes (see [`lockstep`]): a request written on
+/// every connection, then every echo read back.
 fn pingpong(socks: &mut Vec<Stream>, shared: &Shared, r: &mut ThreadResult) {
     let payload = Payload::new(shared.opts.size);
     let mut buf = vec![0u8; shared.opts.size];
-    let mut sent_at = vec![Instant::now(); socks.len()];
-    let mut ok = vec![true; socks.len()];
-    let mut seq = 0u64;
     let (timeout, end) = (shared.opts.timeout, shared.hard_end());
-    while !socks.is_empty() {
-        let now = Instant::now();
-        let n = shared.take(socks.len() as u64, now) as usize;
-        if n == 0 {
-            break;
-        }
-        let measured = r.measuring(shared.measuring(now));
-        for (i, s) in socks[..n].iter_mut().enumerate() {
-            if shared.stopping() {
-                return;
-            }
-            sent_at[i] = Instant::now();
-            let sent =
-                bound(s, timeout, end).and_then(|()| s.write_all(payload.get(seq + i as u64)));
-            ok[i] = match sent {
-                Ok(()) => true,
-                Err(e) => {
-                    r.error(&e, measured, shared);
-                    false
-                }
-            };
-        }
-        let mut done = 0;
-        for (i, s) in socks[..n].iter_mut().enumerate() {
-            if !ok[i] {
-                continue;
-            }
-            if shared.stopping() {
-                shared.done.fetch_add(done, Ordering::Relaxed);
-                return;
-            }
-            match read_echo(s, &mut buf, payload.get(seq + i as u64), timeout, end) {
-                // One shared counter update per round, not per request.
-                Ok(()) => {
-                    if measured {
-                        r.hist.record(sent_at[i].elapsed().as_nanos() as u64);
-                        r.requests += 1;
-                        done += 1;
-                    }
-                }
-                Err(e) => {
-                    r.error(&e, measured, shared);
-                    ok[i] = false;
-                }
-            }
-        }
-        seq += n as u64;
-        shared.done.fetch_add(done, Ordering::Relaxed);
-        // `ok` and `sent_at` are written afresh each round before they are
-        // read, so they need only stay at least as long as `socks`.
-        keep_ok(socks, &ok[..n]);
-    }
+    lockstep(
+        socks,
+        shared,
+        r,
+        false,
+        |s, seq| bound(s, timeout, end).and_then(|()| s.write_all(payload.get(seq))).map(|()| 0),
+        |s, seq| read_echo(s, &mut buf, payload.get(seq), timeout, end).map(|()| 0),
+    );
 }
 
 /// The textbook client, again and again: connect, write, read, close.

@@ -39,7 +39,7 @@ pub(super) fn read_some(ctx: &Ctx, want: usize) -> Result<Received, Failure> {
 /// reading nothing) while `served` runs as a second client: `served` must
 /// still pass. The rule of every concurrent server (the second client
 /// must not wait for the first to leave).
-pub(super) fn while_one_idles(ctx: &Ctx, served: fn(&Ctx) -> Outcome) -> Outcome {
+pub(super) fn while_one_idles(ctx: &Ctx, served: impl FnOnce(&Ctx) -> Outcome) -> Outcome {
     let first = ctx.connect()?;
     let outcome = served(ctx);
     drop(first);
@@ -182,6 +182,19 @@ pub(super) fn closed(r: &Received) -> bool {
 /// the exchange of the services that answer a connection (daytime, time, hello).
 pub(super) fn on_connect(ctx: &Ctx) -> Result<Received, Failure> {
     exchange(ctx, b"", false)
+}
+
+/// The concurrency check of the services that answer a connection (daytime,
+/// time, hello): while a first client idles, a second one gets some reply
+/// (what it must hold is the other checks' rule); `want` names it.
+pub(super) fn answers_while_one_idles(ctx: &Ctx, want: &str) -> Outcome {
+    while_one_idles(ctx, |ctx| {
+        let r = on_connect(ctx)?;
+        if !r.data.is_empty() {
+            return Ok(Verdict::Pass);
+        }
+        Err(Failure::new("nothing (connect and read)", received(&r, ctx.wait), want, ITERATIVE))
+    })
 }
 
 /// For a service that answers and closes: the reply must end with the

@@ -4,9 +4,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::common::{
-    self, answered, closes_after_reply, on_connect, one_reply_each, while_one_idles,
-};
+use super::common::{self, answered, closes_after_reply, on_connect, one_reply_each};
 use super::{preview, received, Check, Ctx, Failure, Outcome, Verdict};
 use crate::service::daytime_line;
 
@@ -154,21 +152,8 @@ fn sockref_format(ctx: &Ctx) -> Outcome {
     )))
 }
 
-fn served(ctx: &Ctx) -> Outcome {
-    let r = on_connect(ctx)?;
-    if !r.data.is_empty() {
-        return Ok(Verdict::Pass);
-    }
-    Err(Failure::new(
-        "nothing (connect and read)",
-        received(&r, ctx.wait),
-        "the daytime reply",
-        common::ITERATIVE,
-    ))
-}
-
 fn concurrent(ctx: &Ctx) -> Outcome {
-    while_one_idles(ctx, served)
+    common::answers_while_one_idles(ctx, "the daytime reply")
 }
 
 fn udp_ascii(ctx: &Ctx) -> Outcome {

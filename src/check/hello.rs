@@ -1,7 +1,7 @@
 //! Hello: the textbook's first server. `char msg[] = "Hello World!";`
 //! `write(client, msg, sizeof(msg))`: 13 bytes, the NUL included, then close.
 
-use super::common::{self, closes_after_reply, on_connect, one_reply_each, while_one_idles};
+use super::common::{self, closes_after_reply, on_connect, one_reply_each};
 use super::{preview, received, Check, Ctx, Failure, Outcome, Verdict};
 use crate::service::HELLO_MSG;
 
@@ -73,21 +73,8 @@ fn close(ctx: &Ctx) -> Outcome {
     closes_after_reply(ctx, "hello")
 }
 
-fn served(ctx: &Ctx) -> Outcome {
-    let r = on_connect(ctx)?;
-    if !r.data.is_empty() {
-        return Ok(Verdict::Pass);
-    }
-    Err(Failure::new(
-        "nothing (connect and read)",
-        received(&r, ctx.wait),
-        preview(HELLO_MSG),
-        common::ITERATIVE,
-    ))
-}
-
 fn concurrent(ctx: &Ctx) -> Outcome {
-    while_one_idles(ctx, served)
+    common::answers_while_one_idles(ctx, &preview(HELLO_MSG))
 }
 
 fn udp_message(ctx: &Ctx) -> Outcome {

@@ -4,7 +4,7 @@
 
 use std::time::SystemTime;
 
-use super::common::{self, closes_after_reply, on_connect, one_reply_each, while_one_idles};
+use super::common::{self, closes_after_reply, on_connect, one_reply_each};
 use super::{preview, received, Check, Ctx, Failure, Outcome, Verdict};
 use crate::service::rfc868_time;
 
@@ -121,21 +121,8 @@ fn close(ctx: &Ctx) -> Outcome {
     closes_after_reply(ctx, "time")
 }
 
-fn served(ctx: &Ctx) -> Outcome {
-    let r = on_connect(ctx)?;
-    if !r.data.is_empty() {
-        return Ok(Verdict::Pass);
-    }
-    Err(Failure::new(
-        "nothing (connect and read)",
-        received(&r, ctx.wait),
-        "the 4 bytes",
-        common::ITERATIVE,
-    ))
-}
-
 fn concurrent(ctx: &Ctx) -> Outcome {
-    while_one_idles(ctx, served)
+    common::answers_while_one_idles(ctx, "the 4 bytes")
 }
 
 fn udp_empty(ctx: &Ctx) -> Outcome {

@@ -149,8 +149,11 @@ struct HttpHead {
 /// An HTTP/1.x request or status line at the start of `data` (RFC 9112
 /// §3, §4), or `None` for bytes that do not start one.
 fn http_head(data: &[u8]) -> Option<HttpHead> {
-    let end = data.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(data.len());
-    let line = &data[..end.min(200)];
+    // Only the first 200 bytes are shown: look no further for the line's
+    // end (a 64 KiB read of an echo is not scanned whole).
+    let first = &data[..data.len().min(200)];
+    let end = first.iter().position(|&b| b == b'\r' || b == b'\n');
+    let line = &first[..end.unwrap_or(first.len())];
     let mut words = line.split(|&b| b == b' ');
     let first = words.next()?;
     let second = words.next()?;

@@ -36,7 +36,7 @@ mod packet;
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
-use std::io;
+use std::io::{self, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -343,9 +343,9 @@ impl Session<'_> {
                 (Some(first), Some(last)) => &data[first.start..last.end],
                 _ => "",
             };
-            let head = format!("43{id}[");
             self.text.clear();
-            self.text.extend_from_slice(head.as_bytes());
+            // Straight into the reused buffer: no allocation per ack.
+            let _ = write!(self.text, "43{id}[");
             self.text.extend_from_slice(args.as_bytes());
             self.text.push(b']');
             let text = std::mem::take(&mut self.text);
