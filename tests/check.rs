@@ -719,3 +719,33 @@ fn a_tcp_only_server_skips_the_udp_checks_unless_asked_for_them() {
     assert_eq!(run.status, 1, "{}", run.stdout);
     assert_eq!(run.with("fail"), udp, "{}", run.stdout);
 }
+
+#[test]
+fn check_server_stops_what_the_server_forked_too() {
+    // A student's server forks; the grading run must not leave the
+    // children behind. The server here forks a long sleep first, then
+    // becomes sockref; after the run, the sleep must be gone.
+    let dir = std::env::temp_dir().join(format!("sockref-check-fork-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pidfile = dir.join("child.pid");
+    let server = format!(
+        "sh -c 'sleep 300 & echo $! > {}; exec {} serve --addr 127.0.0.1:{{port}} --service hello --proto tcp'",
+        pidfile.display(),
+        bin()
+    );
+    let run = check(&["--server", &server, "--service", "hello", "--proto", "tcp"]);
+    assert_eq!(run.status, 0, "{}", run.stdout);
+    let pid = std::fs::read_to_string(&pidfile).unwrap();
+    let stat = format!("/proc/{}/stat", pid.trim());
+    // Gone, or a zombie waiting for whoever adopted it: not running.
+    let state = std::fs::read_to_string(&stat)
+        .ok()
+        .and_then(|s| s.rsplit(')').next().map(|r| r.trim().chars().next()));
+    assert!(
+        matches!(state, None | Some(Some('Z'))),
+        "the forked child {} still runs: {:?}",
+        pid.trim(),
+        state
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

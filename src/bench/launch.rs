@@ -22,12 +22,20 @@
 //!   comparison (sent to the whole foreground process group, server
 //!   included) does not end the reaper first.
 //!
-//! What is not: a server that forks and leaves its child behind (the PID
-//! stopped is the one started; `exec` into the server, do not wrap it).
+//! - A server that forks (a textbook `fork()` per connection, or a
+//!   wrapper script) is stopped with its children: it starts in a process
+//!   group of its own, and every signal above goes to the whole group.
+//!   That also keeps the terminal's Ctrl-C from reaching it before the
+//!   comparison has reported; the reaper stops it then.
+//!
+//! What is not: a server that leaves its own group (`setsid()`, a daemon):
+//! the PID measured and stopped is the one started; `exec` into the
+//! server, do not daemonize it.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -54,11 +62,11 @@ pub enum Probe {
 const REAPER: &str = r#"trap '' INT HUP
 read -r _
 rm -f "$2"
-kill -TERM "$1" 2>/dev/null || exit 0
+kill -TERM -"$1" 2>/dev/null || exit 0
 n=0
 while kill -0 "$1" 2>/dev/null; do
     n=$((n + 1))
-    if [ "$n" -gt 40 ]; then kill -KILL "$1" 2>/dev/null; exit 0; fi
+    if [ "$n" -gt 40 ]; then kill -KILL -"$1" 2>/dev/null; exit 0; fi
     sleep 0.05
 done"#;
 
@@ -148,6 +156,9 @@ impl Launched {
             None => Command::new("sh"),
         };
         cmd.args(["-c", &format!("exec {command}")]).stdin(Stdio::null()).stdout(out).stderr(err);
+        // Its own process group (setpgid(0, 0) in the child), whose id is
+        // the server's PID: a stop signals the group, forked children too.
+        cmd.process_group(0);
         let child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {
@@ -267,13 +278,11 @@ impl Launched {
         };
         let _ = std::fs::remove_file(&self.log);
         if matches!(child.try_wait(), Ok(Some(_))) {
+            // The leader is gone; what it forked may not be.
+            signal_group("TERM", child.id());
             return true;
         }
-        // The shell's own `kill`: a minimal system may have no kill(1).
-        let _ = Command::new("sh")
-            .args(["-c", "kill -TERM \"$1\"", "sh", &child.id().to_string()])
-            .stderr(Stdio::null())
-            .status();
+        signal_group("TERM", child.id());
         let until = Instant::now() + self.stop_bound;
         while Instant::now() < until {
             if matches!(child.try_wait(), Ok(Some(_))) {
@@ -281,10 +290,21 @@ impl Launched {
             }
             thread::sleep(Duration::from_millis(5));
         }
+        signal_group("KILL", child.id());
         let _ = child.kill();
         let _ = child.wait();
         false
     }
+}
+
+/// Sends SIGNAL to the process group the server leads (`kill -SIGNAL
+/// -PGID`), through the shell's own `kill`: a minimal system may have no
+/// kill(1), and std has no kill() for a group.
+fn signal_group(signal: &str, pid: u32) {
+    let _ = Command::new("sh")
+        .args(["-c", &format!("kill -{signal} -\"$1\""), "sh", &pid.to_string()])
+        .stderr(Stdio::null())
+        .status();
 }
 
 impl Drop for Launched {
