@@ -47,6 +47,51 @@ fn get_slash_is_a_page_that_joins_the_room_of_its_own_path() {
     assert_eq!(read_frame(&mut s), (10, b"x".to_vec()));
 }
 
+#[test]
+fn the_pages_policy_allows_its_inline_script_and_style_by_their_sha256_alone() {
+    // CSP hash-sources: the page's one <script> and one <style> run because
+    // the policy names their SHA-256; nothing else inline may. std has no
+    // SHA-256, so Python recomputes them from the page the server sent.
+    let Some(python) = common::tools::need_command("python3", "python3") else {
+        return;
+    };
+    let p = Proc::start(&["--service", "chat"], 1);
+    let page = get(p.tcp(), "/");
+    let body = &page[page.find("\r\n\r\n").unwrap() + 4..];
+    let policy = page
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Security-Policy: "))
+        .expect("a Content-Security-Policy field");
+    assert!(!policy.contains("unsafe-inline"), "{policy}");
+    let script = r#"
+import base64, hashlib, re, sys
+page = sys.stdin.read()
+for tag in ("script", "style"):
+    inner = re.search("<%s>(.*?)</%s>" % (tag, tag), page, re.S).group(1)
+    print(tag, base64.b64encode(hashlib.sha256(inner.encode()).digest()).decode())
+"#;
+    let mut child = Command::new(python)
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let hashes = String::from_utf8(out.stdout).unwrap();
+    for line in hashes.lines() {
+        let (tag, hash) = line.split_once(' ').unwrap();
+        let want = format!("{tag}-src 'sha256-{hash}'");
+        assert!(policy.contains(&want), "{want} not in {policy}");
+    }
+    assert_eq!(hashes.lines().count(), 2, "{hashes}");
+}
+
 /// A headless Chromium with its DevTools endpoint, killed on drop.
 struct Browser {
     child: Child,

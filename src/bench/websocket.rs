@@ -274,7 +274,7 @@ impl Ws {
     /// heartbeats on the way (a ping with its pong, RFC 6455 §5.5.2;
     /// Engine.IO's `2` with `3`, engine.io-protocol "Heartbeat"), and
     /// checks that its payload is `expect`; returns its bytes on the wire.
-    fn expect(
+    fn await_frame(
         &mut self,
         expect: &[&[u8]],
         socketio: bool,
@@ -382,14 +382,14 @@ pub(super) fn pingpong(socks: &mut Vec<Ws>, shared: &Shared, r: &mut ThreadResul
             Framing::Raw => &raw,
             _ => &event,
         };
-        let echo = ws.expect(echo, socketio, timeout, end)?;
+        let echo = ws.await_frame(echo, socketio, timeout, end)?;
         if framing != Framing::SocketIoAck {
             return Ok(echo);
         }
         // socket.io-protocol, "Acknowledgement": `3`, the id, the arguments.
         let id = ack_id(seq);
         let ack: &[&[u8]] = &[b"43", &id, b"[\"", payload, b"\"]"];
-        Ok(echo + ws.expect(ack, socketio, timeout, end)?)
+        Ok(echo + ws.await_frame(ack, socketio, timeout, end)?)
     };
     lockstep(socks, shared, r, true, send, answer);
 }

@@ -474,15 +474,20 @@ mod tests {
     use std::io::Read;
     use std::os::unix::net::UnixStream;
 
-    fn pair() -> (Arc<Member>, UnixStream) {
-        let (ours, theirs) = UnixStream::pair().unwrap();
-        ours.set_write_timeout(Some(FANOUT_SEND_SAMPLE)).unwrap();
-        (Member::over(1, Stream::Unix(ours)), theirs)
+    fn pair() -> io::Result<(Arc<Member>, UnixStream)> {
+        let (ours, theirs) = UnixStream::pair()?;
+        ours.set_write_timeout(Some(FANOUT_SEND_SAMPLE))?;
+        Ok((Member::over(1, Stream::Unix(ours)), theirs))
+    }
+
+    /// A refused join as an error `?` can carry.
+    fn joined<T>(r: Result<T, Full>) -> io::Result<T> {
+        r.map_err(|f| io::Error::other(f.reason()))
     }
 
     #[test]
-    fn a_member_that_does_not_read_is_cut_within_the_wait_then_told_1008() {
-        let (member, mut theirs) = pair();
+    fn a_member_that_does_not_read_is_cut_within_the_wait_then_told_1008() -> io::Result<()> {
+        let (member, mut theirs) = pair()?;
         let mut big = Vec::new();
         frame(0x2, &vec![7; 60_000], &mut big);
         let started = Instant::now();
@@ -508,21 +513,22 @@ mod tests {
         });
         member.end(false, None);
         drop(member);
-        let all = reader.join().unwrap().unwrap();
+        let all = reader.join().map_err(|_| io::Error::other("the reader panicked"))??;
         assert_eq!(all.len() % big.len(), 2 + 2 + "too slow: cut from the room".len());
         let tail = &all[all.len() - 4 - "too slow: cut from the room".len()..];
         assert_eq!(&tail[..4], &[0x88, 2 + 27, 0x03, 0xF0]);
+        Ok(())
     }
 
     #[test]
-    fn rooms_open_with_the_first_member_and_close_with_the_last() {
+    fn rooms_open_with_the_first_member_and_close_with_the_last() -> io::Result<()> {
         let rooms = Rooms::new(1, 2);
-        let (a, _ta) = pair();
-        let (b, _tb) = pair();
-        let (c, _tc) = pair();
-        let ja = rooms.join(b"x", &a).unwrap();
+        let (a, _ta) = pair()?;
+        let (b, _tb) = pair()?;
+        let (c, _tc) = pair()?;
+        let ja = joined(rooms.join(b"x", &a))?;
         assert_eq!(rooms.join(b"y", &b).err(), Some(Full::Rooms));
-        let jb = rooms.join(b"x", &b).unwrap();
+        let jb = joined(rooms.join(b"x", &b))?;
         assert_eq!(rooms.join(b"x", &c).err(), Some(Full::Members));
         assert_eq!(rooms.count(b"x"), 2);
         drop(ja);
@@ -530,17 +536,18 @@ mod tests {
         drop(jb);
         assert_eq!(rooms.count(b"x"), 0);
         assert!(rooms.join(b"y", &c).is_ok());
+        Ok(())
     }
 
     #[test]
-    fn a_broadcast_reaches_the_others_and_skips_the_closed() {
+    fn a_broadcast_reaches_the_others_and_skips_the_closed() -> io::Result<()> {
         let rooms = Rooms::new(4, 4);
-        let (a, mut ta) = pair();
-        let (b, mut tb) = pair();
-        let (c, tc) = pair();
-        let mut ja = rooms.join(b"", &a).unwrap();
-        let _jb = rooms.join(b"", &b).unwrap();
-        let jc = rooms.join(b"", &c).unwrap();
+        let (a, mut ta) = pair()?;
+        let (b, mut tb) = pair()?;
+        let (c, tc) = pair()?;
+        let mut ja = joined(rooms.join(b"", &a))?;
+        let _jb = joined(rooms.join(b"", &b))?;
+        let jc = joined(rooms.join(b"", &c))?;
         c.close(1000, "", None);
         drop(tc);
         let mut out = Vec::new();
@@ -548,9 +555,10 @@ mod tests {
         assert_eq!(ja.broadcast(&out, None), 1);
         drop(jc);
         let mut got = [0; 4];
-        tb.read_exact(&mut got).unwrap();
+        tb.read_exact(&mut got)?;
         assert_eq!(&got, b"\x81\x02hi");
-        ta.set_read_timeout(Some(Duration::from_millis(10))).unwrap();
+        ta.set_read_timeout(Some(Duration::from_millis(10)))?;
         assert!(ta.read(&mut got).is_err(), "the sender gets nothing");
+        Ok(())
     }
 }

@@ -40,6 +40,18 @@ use fanout::{frame, Heartbeat, Member, Rooms, Sent, Step, NO_PONG, TRY_AGAIN_LAT
 /// with the browser's `WebSocket` (the lab in docs/socketio.md).
 pub const PAGE: &str = include_str!("chat.html");
 
+/// The fields [`PAGE`] is sent with: never cached, and (CSP) nothing loaded
+/// from anywhere, its one inline script and one inline style allowed by
+/// their SHA-256 (CSP Level 3, "hash-source"; tests/chat_page.rs recomputes
+/// them, and a browser test fails if they drift), its one connection back
+/// to the same server.
+const PAGE_HEADERS: &[u8] = b"Cache-Control: no-store\r\n\
+    Content-Security-Policy: default-src 'none'; \
+    script-src 'sha256-9H8lJuMjxdrG1TcoGsxhhUcoUa7Z3R8ZayeuG/MY+R8='; \
+    style-src 'sha256-7rlWDQjtt1+xZoAv0PEfbv6Z1fMhuCgL1i0H09DBPCg='; \
+    connect-src 'self'; frame-ancestors 'none'\r\n\
+    X-Content-Type-Options: nosniff\r\n";
+
 /// The chat service; it holds its rooms.
 pub struct Chat {
     rooms: Rooms,
@@ -95,7 +107,7 @@ impl Service for Chat {
     }
 
     fn serve_stream(&self, conn: &mut Conn<'_>) -> io::Result<()> {
-        upgrade_or_page(conn, Some(PAGE), room, |conn, name, leftover| {
+        upgrade_or_page(conn, Some((PAGE, PAGE_HEADERS)), room, |conn, name, leftover| {
             self.member(conn, &name, leftover)
         })
     }

@@ -91,21 +91,14 @@ pub(crate) fn upgrade<T>(
     upgrade_or_page(conn, None, route, then)
 }
 
-/// The fields the page of [`upgrade_or_page`] is sent with: never cached,
-/// and (CSP) nothing loaded from anywhere, its script and style inline,
-/// its one connection back to the same server.
-const PAGE_HEADERS: &[u8] = b"Cache-Control: no-store\r\n\
-    Content-Security-Policy: default-src 'none'; script-src 'unsafe-inline'; \
-    style-src 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'\r\n\
-    X-Content-Type-Options: nosniff\r\n";
-
 /// [`upgrade`], and for a plain `GET` of a routed path without
 /// `Upgrade: websocket` (a browser's address bar), `page` as
 /// `text/html` instead of the `426`: a page whose script then opens the
-/// WebSocket (the chat room's).
+/// WebSocket (the chat room's), sent with the page's own header fields
+/// (its Content-Security-Policy names its inline script by hash).
 pub(crate) fn upgrade_or_page<T>(
     conn: &mut Conn<'_>,
-    page: Option<&str>,
+    page: Option<(&str, &[u8])>,
     route: impl FnOnce(&Target<'_>) -> Result<T, Refused>,
     then: impl FnOnce(&mut Conn<'_>, T, &[u8]) -> io::Result<()>,
 ) -> io::Result<()> {
@@ -145,10 +138,10 @@ pub(crate) fn upgrade_or_page<T>(
     let accept = match checked {
         Ok(accept) => accept,
         Err(Refusal::NotUpgrade) if page.is_some() => {
-            let body = page.unwrap_or_default();
+            let (body, fields) = page.unwrap_or_default();
             let mut out = Vec::with_capacity(body.len() + 400);
             let html = Some("text/html; charset=utf-8");
-            page_head(&mut out, Status::Ok, html, body.len(), Persist::Close, PAGE_HEADERS);
+            page_head(&mut out, Status::Ok, html, body.len(), Persist::Close, fields);
             if !head_only {
                 out.extend_from_slice(body.as_bytes());
             }
