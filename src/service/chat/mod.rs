@@ -37,7 +37,7 @@ use fanout::{frame, Heartbeat, Member, Rooms, Sent, Step, NO_PONG, TRY_AGAIN_LAT
 
 /// The page a browser gets for `GET /` (or `/room/NAME`) without
 /// `Upgrade`: a few lines of script that join the room of its own path
-/// with the browser's `WebSocket` (the lab in docs/socketio.md).
+/// with the browser's `WebSocket` (the lab in docs/chat.md).
 pub const PAGE: &str = include_str!("chat.html");
 
 /// The fields [`PAGE`] is sent with: never cached, and (CSP) nothing loaded
