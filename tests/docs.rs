@@ -35,7 +35,7 @@
 //!    `text` block with a sentence before it: it is then an illustration, not checked.
 //! 3. A ```` ```rust ```` block must be a doc test in `src/` (line for line, without
 //!    rustdoc's hidden `# ` lines), so `cargo test --doc` runs it.
-//! 4. Relative links to `.md` files resolve (pages other branches are writing: [`PENDING`]);
+//! 4. Relative links to `.md` files resolve;
 //!    every docs/ page is in docs/README.md's contents and opens with `# Title` and a
 //!    sentence saying what it is for; README.md stays a front door (at most 250 lines).
 
@@ -152,10 +152,6 @@ const OTHER_PROGRAMS: &[(&str, Kind, &str)] = &[
     ("grep", Kind::Run, "a standard tool"),
     ("cat", Kind::Run, "coreutils"),
 ];
-
-/// Pages other branches are writing: a link to one may dangle until the
-/// lead merges it (a page listed here that exists is checked like any other).
-const PENDING: &[&str] = &["docs/check.md", "docs/socketio.md"];
 
 /// The subcommands of cargo the pages may use.
 const CARGO_SUBCOMMANDS: &[&str] = &[
@@ -1004,7 +1000,7 @@ fn links_resolve_blocks_say_their_language_and_every_page_is_in_the_contents() {
             }
             let path = normalize(&base.join(target));
             let exists = Path::new(ROOT).join(&path).is_file();
-            if !exists && !PENDING.contains(&path.as_str()) {
+            if !exists {
                 failures.push(format!("{page}: link to {target} ({path}): no such page"));
             }
         }
