@@ -91,8 +91,8 @@ USAGE:
 SERVE OPTIONS:
     --service NAME         the service                                          [echo]
         echo | discard | chargen | daytime | time | hello | length | http | websocket | chat | socketio
-                           http, websocket, chat and socketio are stream only: TCP alone
-                           unless --proto says tcp (udp, both: refused).
+                           http, websocket, chat and socketio are stream only: they serve
+                           TCP (or unix:PATH), and --proto udp or both is refused.
                            chat: WebSocket rooms at ws://HOST:PORT/room/NAME (and /): each
                            message goes to every other member of the room.
                            socketio: Socket.IO v5 / Engine.IO v4 at /socket.io/, WebSocket
