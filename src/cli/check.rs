@@ -18,7 +18,10 @@ USAGE:
     ADDR is HOST:PORT, or unix:PATH for a Unix-domain socket (stream, or datagram with
     --proto udp). With --server, COMMAND (with {port} replaced by a free port) is started as
     `sh -c \"exec COMMAND\"`, waited for until it accepts on 127.0.0.1:{port} (with --proto
-    udp: until a datagram there is no longer refused), checked, and stopped.
+    udp: until a datagram there is no longer refused), checked, and stopped, with every
+    process it forked. Without --proto, a service that has both is checked over TCP and UDP;
+    when nothing is bound to the UDP port at all (a TCP-only server), the UDP checks are
+    skipped, saying so (--proto udp checks them anyway).
 
     Each check prints one line: PASS, FAIL, SKIP or NOTE, its name SERVICE.PROTO.rule and
     where the rule is written. A FAIL adds what was sent, what came back (bytes as the trace
