@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 use super::sockets::{bound, connect, lockstep, read_some};
 use super::sync::Shared;
 use super::tally::ThreadResult;
+use crate::service::websocket::frame::{CLOSE, PING, PONG, TEXT};
 use crate::service::websocket::{accept_key, base64};
 use crate::transport::Stream;
 
@@ -74,12 +75,6 @@ impl Framing {
         }
     }
 }
-
-/// RFC 6455 §5.2: the opcodes this client sends or meets.
-const TEXT: u8 = 0x1;
-const CLOSE: u8 = 0x8;
-const PING: u8 = 0x9;
-const PONG: u8 = 0xA;
 
 /// The largest handshake response head read before giving up.
 const MAX_HEAD: usize = 8 * 1024;
