@@ -165,6 +165,14 @@ impl Reader {
                 return Ok(None);
             }
             let len = payload_len(data);
+            // RFC 6455 §5.2: the most significant bit of a 64-bit length is
+            // 0 (as the echo checks); past it, the sum below could overflow.
+            if len >> 63 != 0 {
+                return Err(Failure::Broke(
+                    PROTOCOL_ERROR,
+                    "a 64-bit length with its top bit set (RFC 6455 §5.2)",
+                ));
+            }
             // RFC 6455 §7.4.1 (1009), judged on the header alone; control
             // frames are at most 125 bytes, which `head_is_valid` checked.
             if opcode < CLOSE && self.message.len() as u64 + len > self.max as u64 {
