@@ -134,6 +134,12 @@ fn broken_frames_get_their_close_codes_and_the_room_goes_on() {
     let mut s = open(p.tcp(), "/room/r");
     s.write_all(&frame(1, b"\xff")).unwrap();
     expect_close(&mut s, 1007);
+    // §5.2: a 64-bit length with its top bit set is a protocol error (as
+    // the echo says), not a message too big, and no overflow.
+    let mut s = open(p.tcp(), "/room/r");
+    s.write_all(&[0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4])
+        .unwrap();
+    expect_close(&mut s, 1002);
     // A ping is answered with a pong (§5.5.2) by the member's own thread.
     stays.write_all(&frame(9, b"p")).unwrap();
     assert_eq!(read_frame(&mut stays), (10, b"p".to_vec()));

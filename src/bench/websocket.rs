@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 use super::sockets::{bound, connect, lockstep, read_some};
 use super::sync::Shared;
 use super::tally::ThreadResult;
+use crate::service::websocket::frame::{server_head, unmask, CLOSE, PING, PONG, TEXT};
 use crate::service::websocket::{accept_key, base64};
 use crate::transport::Stream;
 
@@ -74,12 +75,6 @@ impl Framing {
         }
     }
 }
-
-/// RFC 6455 §5.2: the opcodes this client sends or meets.
-const TEXT: u8 = 0x1;
-const CLOSE: u8 = 0x8;
-const PING: u8 = 0x9;
-const PONG: u8 = 0xA;
 
 /// The largest handshake response head read before giving up.
 const MAX_HEAD: usize = 8 * 1024;
@@ -184,29 +179,19 @@ impl Ws {
     fn build(&mut self, opcode: u8, parts: &[&[u8]]) {
         let len: usize = parts.iter().map(|p| p.len()).sum();
         let mask = (self.next() as u32).to_be_bytes();
-        let mut out = std::mem::take(&mut self.out);
-        out.clear();
-        out.push(0x80 | opcode);
-        match len {
-            0..=125 => out.push(0x80 | len as u8),
-            126..=0xFFFF => {
-                out.push(0x80 | 126);
-                out.extend_from_slice(&(len as u16).to_be_bytes());
-            }
-            _ => {
-                out.push(0x80 | 127);
-                out.extend_from_slice(&(len as u64).to_be_bytes());
-            }
-        }
-        out.extend_from_slice(&mask);
-        let mut i = 0;
+        // The server's header with the mask bit set: the same length forms.
+        let (mut head, n) = server_head(opcode, len);
+        head[1] |= 0x80;
+        self.out.clear();
+        self.out.extend_from_slice(&head[..n]);
+        self.out.extend_from_slice(&mask);
+        let payload = self.out.len();
         for part in parts {
-            for &b in *part {
-                out.push(b ^ mask[i % 4]);
-                i += 1;
-            }
+            self.out.extend_from_slice(part);
         }
-        self.out = out;
+        // Masking is its own inverse (RFC 6455 §5.3): the server's word-wide
+        // unmask, not a byte at a time.
+        unmask(&mut self.out[payload..], mask, 0);
     }
 
     /// Writes one text frame; returns its bytes on the wire.
@@ -405,6 +390,42 @@ mod tests {
         assert_ne!(t.get(0), t.get(1));
         assert_eq!(t.get(0), t.get(62));
         assert_eq!(t.get(61).len(), 100);
+    }
+
+    /// The client frame, byte for byte as RFC 6455 §5.2-§5.3 spell it, at
+    /// each length form's edges and across parts.
+    #[test]
+    fn client_frames_are_masked_with_the_shortest_length_form() -> io::Result<()> {
+        let (s, _peer) = std::os::unix::net::UnixStream::pair()?;
+        let mut ws =
+            Ws { s: Stream::Unix(s), buf: Vec::new(), at: 0, end: 0, rng: 7, out: Vec::new() };
+        for len in [0, 1, 125, 126, 0xFFFF, 0x10000] {
+            let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let (a, b) = payload.split_at(len / 3);
+            // The mask `build` draws: the next xorshift64 step.
+            let mut r = ws.rng;
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            let mask = (r as u32).to_be_bytes();
+            ws.build(TEXT, &[a, b]);
+            let mut want = vec![0x81];
+            match len {
+                0..=125 => want.push(0x80 | len as u8),
+                126..=0xFFFF => {
+                    want.push(0x80 | 126);
+                    want.extend_from_slice(&(len as u16).to_be_bytes());
+                }
+                _ => {
+                    want.push(0x80 | 127);
+                    want.extend_from_slice(&(len as u64).to_be_bytes());
+                }
+            }
+            want.extend_from_slice(&mask);
+            want.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+            assert_eq!(ws.out, want, "len {len}");
+        }
+        Ok(())
     }
 
     #[test]

@@ -45,7 +45,7 @@ use super::chat::fanout::{self, frame, Heartbeat, Member, Membership, Rooms, Sen
 use super::chat::fanout::{NO_PONG, POLICY};
 use super::http::response::Status;
 use super::websocket::base64;
-use super::websocket::frame::{PONG, TEXT};
+use super::websocket::frame::{put_head, PONG, TEXT};
 use super::websocket::reader::{Incoming, Reader};
 use super::websocket::{upgrade, Refused, Target};
 use super::Service;
@@ -233,20 +233,13 @@ impl SocketIo {
 impl Session<'_> {
     /// Sends one Engine.IO packet in a text frame to this client.
     fn send(&mut self, packet: &[u8]) -> Sent {
-        self.out.clear();
-        frame(TEXT, packet, &mut self.out);
-        self.me.send(&self.out, self.obs)
+        self.send2(packet, b"")
     }
 
     /// Sends `head` then `body` as one text frame.
     fn send2(&mut self, head: &[u8], body: &[u8]) -> Sent {
-        self.text.clear();
-        self.text.extend_from_slice(head);
-        self.text.extend_from_slice(body);
-        let text = std::mem::take(&mut self.text);
-        let sent = self.send(&text);
-        self.text = text;
-        sent
+        text_frame(head, body, &mut self.out);
+        self.me.send(&self.out, self.obs)
     }
 
     /// Handles one Engine.IO packet.
@@ -328,11 +321,7 @@ impl Session<'_> {
         let mut sent = if name == "\"echo\"" {
             self.send2(b"42", data.as_bytes())
         } else {
-            self.out.clear();
-            self.text.clear();
-            self.text.extend_from_slice(b"42");
-            self.text.extend_from_slice(data.as_bytes());
-            frame(TEXT, &self.text, &mut self.out);
+            text_frame(b"42", data.as_bytes(), &mut self.out);
             if let Some(place) = self.place.as_mut() {
                 place.broadcast(&self.out, self.obs);
             }
@@ -348,12 +337,20 @@ impl Session<'_> {
             let _ = write!(self.text, "43{id}[");
             self.text.extend_from_slice(args.as_bytes());
             self.text.push(b']');
-            let text = std::mem::take(&mut self.text);
-            sent = self.send(&text);
-            self.text = text;
+            text_frame(&self.text, b"", &mut self.out);
+            sent = self.me.send(&self.out, self.obs);
         }
         Ok(sent)
     }
+}
+
+/// `head` then `body` as one text frame in `out` (RFC 6455 §5.6), each
+/// copied once, straight into the frame.
+fn text_frame(head: &[u8], body: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    put_head(out, TEXT, head.len() + body.len());
+    out.extend_from_slice(head);
+    out.extend_from_slice(body);
 }
 
 /// A session id: 15 bytes from std's randomly keyed hasher (seeded from

@@ -264,31 +264,17 @@ impl<S: Read + Write> Session<'_, S> {
         let fin = b0 & 0x80 != 0;
         let opcode = b0 & 0x0F;
         let control = opcode >= CLOSE;
-        let len7 = b1 & 0x7F;
         if !head_is_valid(b0, b1, self.open.is_some()) {
             return Err(self.fail(PROTOCOL_ERROR));
         }
 
-        let extended = match len7 {
-            126 => 2,
-            127 => 8,
-            _ => 0,
-        };
-        let size = 2 + extended + 4;
+        let size = 2 + extended_len(b1) + 4;
         if !self.fill_head(size, data) {
             return Ok(None);
         }
         self.head_len = 0;
         let head = &self.head[..size];
-        let len = match extended {
-            0 => u64::from(len7),
-            2 => u64::from(u16::from_be_bytes([head[2], head[3]])),
-            _ => {
-                let mut be = [0; 8];
-                be.copy_from_slice(&head[2..10]);
-                u64::from_be_bytes(be)
-            }
-        };
+        let len = payload_len(head);
         let mask = [head[size - 4], head[size - 3], head[size - 2], head[size - 1]];
         // RFC 6455 §5.2: the most significant bit of a 64-bit length is 0.
         if len >> 63 != 0 {
@@ -477,6 +463,30 @@ pub(crate) fn head_is_valid(b0: u8, b1: u8, open: bool) -> bool {
 /// registry (§11.7: 1012-1014), and the ranges left to libraries and
 /// applications (§7.4.2: 3000-4999). 1004 is reserved, and 1005, 1006 and
 /// 1015 "MUST NOT be set as a status code in a Close control frame".
+/// RFC 6455 §5.2: how many bytes of extended payload length follow the
+/// header's second byte `b1`: 2 for a 7-bit length of 126, 8 for 127.
+pub(crate) fn extended_len(b1: u8) -> usize {
+    match b1 & 0x7F {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    }
+}
+
+/// RFC 6455 §5.2: the payload length of the frame whose header starts
+/// `head`, which holds at least `2 + extended_len(head[1])` bytes.
+pub(crate) fn payload_len(head: &[u8]) -> u64 {
+    match extended_len(head[1]) {
+        0 => u64::from(head[1] & 0x7F),
+        2 => u64::from(u16::from_be_bytes([head[2], head[3]])),
+        _ => {
+            let mut be = [0; 8];
+            be.copy_from_slice(&head[2..10]);
+            u64::from_be_bytes(be)
+        }
+    }
+}
+
 pub(crate) fn valid_close_code(code: u16) -> bool {
     matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
 }

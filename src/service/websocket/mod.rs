@@ -135,10 +135,9 @@ pub(crate) fn upgrade_or_page<T>(
     let fields = wire.fields();
     let checked = check(method.unwrap_or_default(), head.version == Version::Http11, &fields);
     drop(fields);
-    let accept = match checked {
-        Ok(accept) => accept,
-        Err(Refusal::NotUpgrade) if page.is_some() => {
-            let (body, fields) = page.unwrap_or_default();
+    let accept = match (checked, page) {
+        (Ok(accept), _) => accept,
+        (Err(Refusal::NotUpgrade), Some((body, fields))) => {
             let mut out = Vec::with_capacity(body.len() + 400);
             let html = Some("text/html; charset=utf-8");
             page_head(&mut out, Status::Ok, html, body.len(), Persist::Close, fields);
@@ -147,7 +146,7 @@ pub(crate) fn upgrade_or_page<T>(
             }
             return conn.write_all(&out);
         }
-        Err(refusal) => {
+        (Err(refusal), _) => {
             let (status, why, persist) = match refusal {
                 Refusal::NotGet => (Status::MethodNotAllowed, "the handshake is a GET (RFC 6455 §4.1)", Persist::Close),
                 Refusal::NotUpgrade => (Status::UpgradeRequired, "this server speaks WebSocket: ask for Upgrade: websocket with Connection: Upgrade (RFC 6455 §4.2.1)", Persist::Default),

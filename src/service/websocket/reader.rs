@@ -23,8 +23,9 @@ use std::io::{self, ErrorKind, Read};
 use std::ops::Range;
 
 use super::frame::{
-    head_is_valid, unmask, valid_close_code, BINARY, CLOSE, CONTINUATION, INVALID_DATA,
-    MAX_CLIENT_HEAD, NO_STATUS, PING, PONG, PROTOCOL_ERROR, TEXT, TOO_BIG,
+    extended_len, head_is_valid, payload_len, unmask, valid_close_code, BINARY, CLOSE,
+    CONTINUATION, INVALID_DATA, MAX_CLIENT_HEAD, NO_STATUS, PING, PONG, PROTOCOL_ERROR, TEXT,
+    TOO_BIG,
 };
 
 /// The input buffer a reader starts with; it grows (to `max` + 14) only
@@ -158,25 +159,20 @@ impl Reader {
                 return Err(Failure::Broke(PROTOCOL_ERROR, "frame header breaks RFC 6455 §5"));
             }
             let (fin, opcode) = (b0 & 0x80 != 0, b0 & 0x0F);
-            let extended = match b1 & 0x7F {
-                126 => 2,
-                127 => 8,
-                _ => 0,
-            };
-            let head = 2 + extended + 4;
+            let head = 2 + extended_len(b1) + 4;
             if data.len() < head {
                 self.need = head;
                 return Ok(None);
             }
-            let len = match extended {
-                0 => u64::from(b1 & 0x7F),
-                2 => u64::from(u16::from_be_bytes([data[2], data[3]])),
-                _ => {
-                    let mut be = [0; 8];
-                    be.copy_from_slice(&data[2..10]);
-                    u64::from_be_bytes(be)
-                }
-            };
+            let len = payload_len(data);
+            // RFC 6455 §5.2: the most significant bit of a 64-bit length is
+            // 0 (as the echo checks); past it, the sum below could overflow.
+            if len >> 63 != 0 {
+                return Err(Failure::Broke(
+                    PROTOCOL_ERROR,
+                    "a 64-bit length with its top bit set (RFC 6455 §5.2)",
+                ));
+            }
             // RFC 6455 §7.4.1 (1009), judged on the header alone; control
             // frames are at most 125 bytes, which `head_is_valid` checked.
             if opcode < CLOSE && self.message.len() as u64 + len > self.max as u64 {
