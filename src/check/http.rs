@@ -497,12 +497,11 @@ impl Response {
 
     /// `"HTTP/1.1 200 OK" and a 13-byte body "Hello, World!"`.
     pub(super) fn show(&self) -> String {
-        let line = &self.head[..find(&self.head, b"\r\n").unwrap_or(0)];
-        let line = String::from_utf8_lossy(line);
+        let line = self.show_line();
         if self.body.is_empty() {
-            format!("\"{line}\" with no body")
+            format!("{line} with no body")
         } else {
-            format!("\"{line}\" with the body {}", preview(&self.body))
+            format!("{line} with the body {}", preview(&self.body))
         }
     }
 
@@ -539,6 +538,7 @@ impl Response {
         })
     }
 
+    /// The status line, quoted: `"HTTP/1.1 200 OK"`.
     fn show_line(&self) -> String {
         let line = &self.head[..find(&self.head, b"\r\n").unwrap_or(0)];
         format!("\"{}\"", String::from_utf8_lossy(line))

@@ -413,29 +413,12 @@ pub fn run(
     let checks = selected(&opts);
     let no_udp = udp_absent(&opts, &addr, &checks);
     for check in checks {
-        if let (Some(why), Proto::Udp) = (&no_udp, check.proto()) {
-            let report = Report {
-                name: check.name,
-                cite: check.cite,
-                rule: check.rule,
-                outcome: Ok(Verdict::Skip(why.clone())),
-                elapsed: Duration::ZERO,
-            };
-            summary.count(&report.outcome);
-            let text = if opts.json { json(&report) } else { human(&report) };
-            let _ = out.write_all(text.as_bytes());
-            continue;
-        }
-        let report = match exited {
+        let udp_skip = no_udp.as_ref().filter(|_| check.proto() == Proto::Udp);
+        let report = match (udp_skip, exited) {
+            (Some(why), _) => skipped(check, why.clone()),
             // Every later check would only say "connection refused".
-            Some(during) => Report {
-                name: check.name,
-                cite: check.cite,
-                rule: check.rule,
-                outcome: Ok(Verdict::Skip(format!("the server exited during {during}"))),
-                elapsed: Duration::ZERO,
-            },
-            None => {
+            (None, Some(during)) => skipped(check, format!("the server exited during {during}")),
+            (None, None) => {
                 if opts.trace.is_some() {
                     let _ = writeln!(trace_out.clone(), "== {}", check.name);
                 }
@@ -447,7 +430,7 @@ pub fn run(
         // A closed stdout (`| head`) must not stop the checks or the server's stop.
         let _ = out.write_all(text.as_bytes());
         let _ = out.flush();
-        if let (Some(l), None) = (launched.as_mut(), exited) {
+        if let (Some(l), None, None) = (launched.as_mut(), exited, udp_skip) {
             if has_exited(l, report.outcome.is_err()) {
                 exited = Some(check.name);
                 if !opts.json {
@@ -470,6 +453,17 @@ pub fn run(
     };
     drop(launched);
     Ok(summary)
+}
+
+/// The report of a check not run, and why.
+fn skipped(check: &Check, why: String) -> Report {
+    Report {
+        name: check.name,
+        cite: check.cite,
+        rule: check.rule,
+        outcome: Ok(Verdict::Skip(why)),
+        elapsed: Duration::ZERO,
+    }
 }
 
 /// Whether a server `--server` started has exited. After a failure it

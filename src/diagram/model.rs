@@ -680,7 +680,6 @@ fn convert(records: &[Record], side: Side, file: &str) -> Result<Vec<Ev>, Diagra
     if records.is_empty() {
         return Err(DiagramError::NoEvents { file: file.to_string() });
     }
-    check_side(records, side, file)?;
     records.iter().map(|r| ev_of(r, side, file)).collect()
 }
 
@@ -712,19 +711,22 @@ pub fn build(
     client: Option<(&str, &[Record])>,
     limits: Limits,
 ) -> Result<Diagram, DiagramError> {
-    if let (Err(mut e), Some((file, records))) =
-        (check_side(server.1, Side::Server, server.0), client)
-    {
-        if let (DiagramError::WrongSide { swapped_with, .. }, Err(_)) =
-            (&mut e, check_side(records, Side::Client, file))
+    if let Err(mut e) = check_side(server.1, Side::Server, server.0) {
+        if let (DiagramError::WrongSide { swapped_with, .. }, Some((file, records))) =
+            (&mut e, client)
         {
-            *swapped_with = Some(file.to_string());
+            if check_side(records, Side::Client, file).is_err() {
+                *swapped_with = Some(file.to_string());
+            }
         }
         return Err(e);
     }
     let side = split_server(convert(server.1, Side::Server, server.0)?);
     let (mut sessions, stray) = match client {
-        Some((file, records)) => split_client(convert(records, Side::Client, file)?),
+        Some((file, records)) => {
+            check_side(records, Side::Client, file)?;
+            split_client(convert(records, Side::Client, file)?)
+        }
         None => (Vec::new(), 0),
     };
     let addrs: Vec<String> = side
