@@ -519,13 +519,26 @@ fn udp_absent(opts: &CheckOptions, addr: &str, checks: &[&'static Check]) -> Opt
         return None;
     }
     let sock = std::net::ToSocketAddrs::to_socket_addrs(addr).ok()?.next()?;
-    match launch::udp_bound(sock) {
-        Ok(false) => Some(format!(
-            "nothing listens on UDP {sock} (port unreachable): a TCP-only server? (--proto udp checks UDP anyway)"
-        )),
-        _ => None,
+    // A server just started by --server was waited for on TCP; its UDP
+    // socket may come a moment later (a forked child binds it): ask again
+    // for up to UDP_GRACE before calling it TCP-only.
+    let until = Instant::now() + if opts.server.is_some() { UDP_GRACE } else { Duration::ZERO };
+    loop {
+        match launch::udp_bound(sock) {
+            Ok(false) if Instant::now() >= until => {
+                return Some(format!(
+                    "nothing listens on UDP {sock} (port unreachable): a TCP-only server? (--proto udp checks UDP anyway)"
+                ))
+            }
+            Ok(false) => thread::sleep(Duration::from_millis(20)),
+            _ => return None,
+        }
     }
 }
+
+/// How long a server started by `--server` has, after it accepts on TCP,
+/// to bind its UDP port before its UDP checks are skipped as TCP-only.
+const UDP_GRACE: Duration = Duration::from_secs(1);
 
 fn run_one(
     check: &'static Check,
